@@ -1,0 +1,188 @@
+//! Actors: who a request is attributed to. Every request can count against
+//! up to three keys: its client address (IPv6 aggregated to the /64 a single
+//! subscriber gets, so rotating inside it does not help), its authenticated
+//! principal, and its API key.
+//!
+//! The client address is taken from `X-Forwarded-For` / `X-Real-IP` by the
+//! trusted-proxy rule: walk the chain from the right, skipping proxies we
+//! trust, and take the first address we don't. Only trusted proxies can
+//! append to the chain, so anything left of that point is client-controlled.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::formats::{Record, fields};
+
+/// An actor key: small, fixed-size, hashable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ActorKey {
+    /// IPv4 (as mapped IPv6) or an IPv6 /64 prefix.
+    Addr(u128),
+    Principal(u64),
+    ApiKey(u64),
+}
+
+impl ActorKey {
+    pub fn kind(self) -> &'static str {
+        match self {
+            ActorKey::Addr(a) if is_v4(a) => "address",
+            ActorKey::Addr(_) => "prefix",
+            ActorKey::Principal(_) => "principal",
+            ActorKey::ApiKey(_) => "api_key",
+        }
+    }
+}
+
+fn is_v4(a: u128) -> bool {
+    Ipv6Addr::from(a).to_ipv4_mapped().is_some()
+}
+
+/// The address key: IPv4 as is, IPv6 masked to its /64.
+pub fn addr_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(v4.to_ipv6_mapped()),
+            None => u128::from(v6) & !((1u128 << 64) - 1),
+        },
+    }
+}
+
+/// How an address key is shown: `203.0.113.7` or `2001:db8:1:2::/64`.
+pub fn addr_label(a: u128) -> String {
+    let v6 = Ipv6Addr::from(a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => format!("{v6}/64"),
+    }
+}
+
+/// The trusted-proxy rule.
+pub struct ClientResolver {
+    trusted: Vec<IpNet>,
+}
+
+impl ClientResolver {
+    pub fn new(trusted: Vec<IpNet>) -> Self {
+        ClientResolver { trusted }
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client address of a record.
+    pub fn resolve(&self, rec: &Record<'_>) -> Option<IpAddr> {
+        let peer = rec.client;
+        // Without a trusted peer, forwarded headers are the client's own
+        // words. Formats that log no peer (Envoy's default) only have XFF.
+        let peer_trusted = peer.is_none_or(|p| self.is_trusted(p));
+        if !peer_trusted {
+            return peer;
+        }
+        if !rec.forwarded_for.is_empty() {
+            let mut leftmost = None;
+            for part in rec.forwarded_for.rsplit(|&b| b == b',') {
+                let part = trim(part);
+                let Some((ip, _)) = fields::ip_port(part) else {
+                    continue;
+                };
+                if Some(ip) == peer && leftmost.is_none() {
+                    // The chain as logged by CLF writers includes the peer.
+                    leftmost = Some(ip);
+                    continue;
+                }
+                if !self.is_trusted(ip) {
+                    return Some(ip);
+                }
+                leftmost = Some(ip);
+            }
+            if leftmost.is_some() {
+                return leftmost;
+            }
+        }
+        if !rec.real_ip.is_empty() {
+            if let Some((ip, _)) = fields::ip_port(trim(rec.real_ip)) {
+                return Some(ip);
+            }
+        }
+        peer
+    }
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'"', t @ ..] = b {
+        b = t;
+    }
+    while let [h @ .., b' ' | b'"'] = b {
+        b = h;
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TRUSTED;
+
+    fn resolver() -> ClientResolver {
+        ClientResolver::new(DEFAULT_TRUSTED.iter().map(|s| s.parse().unwrap()).collect())
+    }
+
+    fn rec<'a>(peer: Option<&str>, xff: &'a str) -> Record<'a> {
+        Record {
+            client: peer.map(|p| p.parse().unwrap()),
+            forwarded_for: xff.as_bytes(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rightmost_untrusted_wins() {
+        let r = resolver();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            r.resolve(&rec(Some("10.0.0.5"), "6.6.6.6, 198.51.100.7, 10.0.0.9")),
+            ip("198.51.100.7")
+        );
+        // An untrusted peer's own XFF is not believed.
+        assert_eq!(
+            r.resolve(&rec(Some("203.0.113.1"), "1.1.1.1")),
+            ip("203.0.113.1")
+        );
+        // Carrier NAT is a real client, not a proxy.
+        assert_eq!(
+            r.resolve(&rec(Some("10.0.0.5"), "100.64.3.4")),
+            ip("100.64.3.4")
+        );
+        // Envoy: no peer, client only in XFF; bracketed v6 with port.
+        assert_eq!(
+            r.resolve(&rec(None, "[2001:db8::1]:443,10.0.0.2")),
+            ip("2001:db8::1")
+        );
+        // All trusted: the leftmost.
+        assert_eq!(
+            r.resolve(&rec(Some("127.0.0.1"), "10.1.1.1, 10.2.2.2")),
+            ip("10.1.1.1")
+        );
+        // CLF chain including the peer.
+        assert_eq!(
+            r.resolve(&rec(Some("127.0.0.1"), "10.0.0.2, 81.2.69.143, 127.0.0.1")),
+            ip("81.2.69.143")
+        );
+    }
+
+    #[test]
+    fn ipv6_is_aggregated_to_64() {
+        let a = addr_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = addr_key("2001:db8:1:2:ffff::9".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(addr_label(a), "2001:db8:1:2::/64");
+        assert_eq!(
+            addr_label(addr_key("192.0.2.1".parse().unwrap())),
+            "192.0.2.1"
+        );
+    }
+}

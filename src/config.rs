@@ -1,0 +1,359 @@
+//! One validated [`Config`], built from the command line and the optional
+//! TOML file before any work starts. The rest of the program reads decisions
+//! from here and never sees clap types.
+//!
+//! Precedence: command-line flags, then the config file, then defaults.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::cli::{CommonArgs, OutputKind};
+use crate::detectors::DetectConfig;
+use crate::formats::{FormatOptions, FormatSpec};
+use crate::sources::reader::DEFAULT_MAX_LINE;
+
+/// The config file, as written (see `apiwatch.example.toml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub format: FormatSection,
+    pub network: NetworkSection,
+    pub allow: Vec<AllowEntry>,
+    pub routes: Vec<RouteRule>,
+    pub routing: RoutingSection,
+    pub detectors: DetectConfig,
+    pub limits: LimitsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSection {
+    /// Path prefixes removed before templating (API Gateway stages: "/prod").
+    pub strip_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FormatSection {
+    pub name: Option<String>,
+    pub log_format: Option<String>,
+    pub apache_format: Option<String>,
+    pub principal_field: Option<String>,
+    pub api_key_field: Option<String>,
+    pub strip_stage: Option<bool>,
+    pub max_line_bytes: Option<usize>,
+    /// JSON field mapping: record field -> dotted JSON path.
+    pub json_fields: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub max_memory: Option<String>,
+}
+
+/// An allowlist entry: exactly one matcher and a reason.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowEntry {
+    pub address: Option<String>,
+    pub cidr: Option<String>,
+    pub principal: Option<String>,
+    pub api_key: Option<String>,
+    /// Regular expression on the user agent.
+    pub user_agent: Option<String>,
+    pub reason: String,
+}
+
+/// A route override: a path template (with `{...}` placeholders or a `*`
+/// prefix match) that gets a name and/or a lookup flag.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    pub path: String,
+    pub method: Option<String>,
+    pub name: Option<String>,
+    /// Force (true) or forbid (false) treating it as a one-record lookup.
+    pub lookup: Option<bool>,
+    /// A list endpoint whose pagination is watched.
+    pub list: Option<bool>,
+    /// A login endpoint watched for credential stuffing.
+    pub login: Option<bool>,
+}
+
+#[derive(Clone, Debug)]
+pub enum FormatChoice {
+    Auto,
+    Fixed(FormatSpec),
+}
+
+/// A compiled allowlist matcher.
+#[derive(Clone, Debug)]
+pub enum AllowMatch {
+    Net(IpNet),
+    Principal(String),
+    ApiKey(String),
+    UserAgent(regex::bytes::Regex),
+}
+
+#[derive(Clone, Debug)]
+pub struct Allow {
+    pub matcher: AllowMatch,
+    pub reason: String,
+}
+
+/// Everything the run needs, decided.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub format: FormatChoice,
+    pub format_opts: FormatOptions,
+    pub max_line: usize,
+    pub output: OutputKind,
+    pub stats: bool,
+    pub trusted: Vec<IpNet>,
+    pub allow: Vec<Allow>,
+    pub routes: Vec<RouteRule>,
+    pub strip_prefixes: Vec<String>,
+    pub detect: DetectConfig,
+    pub max_memory: u64,
+}
+
+pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
+
+/// Loopback, RFC 1918 and IPv6 unique-local/link-local. Not 100.64.0.0/10:
+/// carrier-grade NAT addresses are real clients.
+pub const DEFAULT_TRUSTED: &[&str] = &[
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+];
+
+impl Config {
+    pub fn from_args(a: &CommonArgs) -> anyhow::Result<Config> {
+        let file = match &a.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        let f = &file.format;
+        let format = if let Some(d) = a
+            .log_format
+            .as_ref()
+            .or(f.log_format.as_ref())
+            .filter(|_| a.format.is_none())
+        {
+            FormatChoice::Fixed(FormatSpec::NginxLogFormat(d.clone()))
+        } else if let Some(d) = a
+            .apache_format
+            .as_ref()
+            .or(f.apache_format.as_ref())
+            .filter(|_| a.format.is_none())
+        {
+            FormatChoice::Fixed(FormatSpec::ApacheLogFormat(d.clone()))
+        } else {
+            match a.format.as_deref().or(f.name.as_deref()).unwrap_or("auto") {
+                "auto" => FormatChoice::Auto,
+                name => FormatChoice::Fixed(FormatSpec::from_name(name).with_context(|| {
+                    format!("unknown format {name:?}; known: {}", FormatSpec::NAMES)
+                })?),
+            }
+        };
+        let format_opts = FormatOptions {
+            principal_field: a.principal_field.clone().or(f.principal_field.clone()),
+            api_key_field: a.api_key_field.clone().or(f.api_key_field.clone()),
+            strip_stage: a.strip_stage || f.strip_stage.unwrap_or(false),
+            json_fields: f
+                .json_fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        for k in f.json_fields.keys() {
+            if crate::formats::json::Target::from_name(k).is_none() {
+                bail!("unknown field {k:?} in [format.json_fields]");
+            }
+        }
+        // Validate the directive now, so a typo fails before reading input.
+        if let FormatChoice::Fixed(spec) = &format {
+            spec.build(&format_opts)?;
+        }
+        let trusted_src: Vec<String> = if !a.trusted_proxy.is_empty() {
+            a.trusted_proxy.clone()
+        } else if let Some(t) = &file.network.trusted_proxies {
+            t.clone()
+        } else {
+            DEFAULT_TRUSTED.iter().map(|s| s.to_string()).collect()
+        };
+        let trusted = trusted_src
+            .iter()
+            .map(|s| parse_net(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let allow = file
+            .allow
+            .iter()
+            .map(compile_allow)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let output = a.output.unwrap_or(if std::io::stdout().is_terminal() {
+            OutputKind::Text
+        } else {
+            OutputKind::Json
+        });
+        let max_memory = match a.max_memory.as_ref().or(file.limits.max_memory.as_ref()) {
+            Some(s) => parse_size(s)?,
+            None => DEFAULT_MAX_MEMORY,
+        };
+        file.detectors.validate()?;
+        Ok(Config {
+            format,
+            format_opts,
+            max_line: a
+                .max_line_bytes
+                .or(f.max_line_bytes)
+                .unwrap_or(DEFAULT_MAX_LINE),
+            output,
+            stats: a.stats,
+            trusted,
+            allow,
+            routes: file.routes.clone(),
+            strip_prefixes: file.routing.strip_prefixes.clone(),
+            detect: file.detectors,
+            max_memory,
+        })
+    }
+}
+
+fn load_file(p: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("cannot read config {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config {}", p.display()))
+}
+
+fn parse_net(s: &str) -> anyhow::Result<IpNet> {
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Ok(n.trunc());
+    }
+    let ip: IpAddr = s
+        .parse()
+        .with_context(|| format!("not an address or CIDR: {s:?}"))?;
+    Ok(IpNet::from(ip))
+}
+
+fn compile_allow(e: &AllowEntry) -> anyhow::Result<Allow> {
+    let mut m = Vec::new();
+    if let Some(a) = &e.address {
+        m.push(AllowMatch::Net(parse_net(a)?));
+    }
+    if let Some(c) = &e.cidr {
+        m.push(AllowMatch::Net(parse_net(c)?));
+    }
+    if let Some(p) = &e.principal {
+        m.push(AllowMatch::Principal(p.clone()));
+    }
+    if let Some(k) = &e.api_key {
+        m.push(AllowMatch::ApiKey(k.clone()));
+    }
+    if let Some(u) = &e.user_agent {
+        m.push(AllowMatch::UserAgent(
+            regex::bytes::Regex::new(u).with_context(|| format!("bad user_agent pattern {u:?}"))?,
+        ));
+    }
+    if m.len() != 1 {
+        bail!(
+            "each [[allow]] entry needs exactly one of address, cidr, principal, api_key, user_agent"
+        );
+    }
+    if e.reason.trim().is_empty() {
+        bail!("each [[allow]] entry needs a reason");
+    }
+    Ok(Allow {
+        matcher: m.pop().expect("one matcher"),
+        reason: e.reason.clone(),
+    })
+}
+
+/// `256M`, `1G`, `500000K`, or plain bytes.
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let unit = s[i..].to_ascii_uppercase();
+            let m = match unit.trim_end_matches(['B', 'I']) {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                _ => bail!("bad size {s:?}"),
+            };
+            (&s[..i], m)
+        }
+        None => (s, 1),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("bad size {s:?}"))?;
+    Ok(n * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256M").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("12Q").is_err());
+    }
+
+    #[test]
+    fn allow_entries_need_one_matcher_and_a_reason() {
+        let e = AllowEntry {
+            address: None,
+            cidr: None,
+            principal: None,
+            api_key: Some("k".into()),
+            user_agent: None,
+            reason: "partner".into(),
+        };
+        assert!(matches!(
+            compile_allow(&e).unwrap().matcher,
+            AllowMatch::ApiKey(_)
+        ));
+        let e = AllowEntry {
+            reason: "".into(),
+            ..e
+        };
+        assert!(compile_allow(&e).is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/apiwatch.example.toml"
+        ))
+        .unwrap();
+        let f: FileConfig = toml::from_str(&text).unwrap();
+        assert!(!f.allow.is_empty());
+        for a in &f.allow {
+            compile_allow(a).unwrap();
+        }
+        f.detectors.validate().unwrap();
+    }
+}

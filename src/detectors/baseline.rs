@@ -1,0 +1,101 @@
+//! Learned baselines: per route (never per client), an hdrhistogram of a
+//! per-actor quantity (distinct objects in a window, deepest page, failures
+//! in a window). The threshold is the larger of an absolute floor and a
+//! multiple of the baseline's high percentile, once the baseline has seen
+//! enough actor windows to mean anything.
+
+use std::collections::HashMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::routes::RouteId;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Actor windows a baseline must hold before it can raise a threshold.
+    pub warmup_samples: u64,
+    /// Percentile of the baseline that normal traffic reaches.
+    pub percentile: f64,
+    /// How far above that percentile an actor must be.
+    pub multiplier: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            warmup_samples: 200,
+            percentile: 99.0,
+            multiplier: 3.0,
+        }
+    }
+}
+
+/// One histogram per (route, window index).
+pub struct Baselines {
+    cfg: Config,
+    h: HashMap<(RouteId, u8), Histogram<u32>>,
+}
+
+/// Values above this are clamped (counts, not latencies).
+const MAX_VALUE: u64 = 10_000_000;
+
+impl Baselines {
+    pub fn new(cfg: &Config) -> Self {
+        Baselines {
+            cfg: cfg.clone(),
+            h: HashMap::new(),
+        }
+    }
+
+    pub fn record(&mut self, route: RouteId, window: u8, value: u64) {
+        let h = self.h.entry((route, window)).or_insert_with(|| {
+            Histogram::new_with_bounds(1, MAX_VALUE, 2).expect("static histogram bounds")
+        });
+        let _ = h.record(value.clamp(1, MAX_VALUE));
+    }
+
+    /// The threshold for (route, window): `max(floor, multiplier x pXX)`.
+    pub fn threshold(&self, route: RouteId, window: u8, floor: u64) -> u64 {
+        match self.h.get(&(route, window)) {
+            Some(h) if h.len() >= self.cfg.warmup_samples => {
+                let p = h.value_at_percentile(self.cfg.percentile);
+                floor.max((p as f64 * self.cfg.multiplier).ceil() as u64)
+            }
+            _ => floor,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.h.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.h.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_until_warm_then_learned() {
+        let mut b = Baselines::new(&Config {
+            warmup_samples: 100,
+            percentile: 99.0,
+            multiplier: 3.0,
+        });
+        assert_eq!(b.threshold(1, 0, 40), 40);
+        for i in 0..99 {
+            b.record(1, 0, 10 + i % 5);
+        }
+        assert_eq!(b.threshold(1, 0, 5), 5, "still warming up");
+        for _ in 0..10 {
+            b.record(1, 0, 30);
+        }
+        // p99 is 30 now: 3 x 30 = 90 beats the floor.
+        assert_eq!(b.threshold(1, 0, 40), 90);
+        assert_eq!(b.threshold(2, 0, 40), 40, "baselines are per route");
+    }
+}

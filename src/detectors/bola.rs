@@ -1,0 +1,289 @@
+//! Broken object-level authorisation (BOLA): one authenticated principal, or
+//! one API key, reading many other accounts' objects. Judged against the
+//! population: how many distinct objects a principal normally reads in a
+//! window (learned), with absolute floors.
+//!
+//! Support agents and store terminals legitimately read many customers, but
+//! each lookup follows a search; lookups within a short time after a search
+//! by the same principal are counted as explained and do not add up. An API
+//! key shared by a whole app (thousands of addresses and principals behind
+//! it) is judged per identity behind it, like a NAT address.
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::{self, Baselines};
+use super::enumeration::{evidence, should_emit};
+use super::{ActorRef, Detector, Finding, Routes, Scope, Window, actor_scope_key};
+use crate::actors::ActorKey;
+use crate::alerts::{DetectorKind, Severity};
+use crate::event::Event;
+use crate::formats::Timestamp;
+use crate::routes::RouteId;
+use crate::state::BoundedMap;
+use crate::state::hll::{Hll, mix};
+use crate::state::lookups::{Lookup, Ring, Scratch, analyse};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    pub windows: Vec<Window>,
+    /// Distinct objects in a day (HyperLogLog) for the long window.
+    pub day_floor: u64,
+    /// Lookups this soon after a search are explained.
+    pub search_grace_secs: i64,
+    /// Distinct objects per identity behind an API key.
+    pub per_identity: f64,
+    pub critical_factor: f64,
+    pub ring: usize,
+    pub quiet_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            windows: vec![
+                Window {
+                    secs: 600,
+                    distinct: 40,
+                },
+                Window {
+                    secs: 3600,
+                    distinct: 100,
+                },
+            ],
+            day_floor: 400,
+            search_grace_secs: 180,
+            per_identity: 20.0,
+            critical_factor: 4.0,
+            ring: 512,
+            quiet_secs: 1800,
+        }
+    }
+}
+
+const SMALL_SET: usize = 64;
+const BASELINE_ROUTE: RouteId = RouteId::MAX;
+
+struct Tracker {
+    ring: Ring,
+    days: [(i64, Hll); 4],
+    last_search: i64,
+    explained: u64,
+    route: RouteId,
+    identities: Vec<u32>,
+    severity: Option<Severity>,
+    last_emit: i64,
+}
+
+pub struct Bola {
+    cfg: Config,
+    trackers: BoundedMap<ActorKey, Tracker>,
+    baselines: Baselines,
+    scratch: Scratch,
+    last_baseline: Vec<i64>,
+    last_expire: i64,
+}
+
+impl Bola {
+    pub fn new(cfg: Config, base: &baseline::Config, budget: usize) -> Self {
+        Bola {
+            last_baseline: vec![0; cfg.windows.len()],
+            cfg,
+            trackers: BoundedMap::new(budget / 2),
+            baselines: Baselines::new(base),
+            scratch: Scratch::default(),
+            last_expire: 0,
+        }
+    }
+
+    fn observe_actor(
+        &mut self,
+        actor: ActorKey,
+        ev: &Event,
+        routes: &dyn Routes,
+        out: &mut Vec<Finding>,
+    ) {
+        let now = ev.ts.secs();
+        let info = routes.info(ev.route);
+        let (t, _) = self.trackers.touch(&actor, || Tracker {
+            ring: Ring::default(),
+            days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
+            last_search: i64::MIN / 2,
+            explained: 0,
+            route: ev.route,
+            identities: Vec::new(),
+            severity: None,
+            last_emit: i64::MIN / 2,
+        });
+        if info.search {
+            t.last_search = now;
+            return;
+        }
+        let Some(obj) = ev.object else { return };
+        if !info.lookup {
+            return;
+        }
+        if now - t.last_search <= self.cfg.search_grace_secs {
+            t.explained += 1;
+            return;
+        }
+        let id = mix(obj.value ^ ((ev.route as u64) << 48));
+        t.ring.push(
+            Lookup {
+                ts: now,
+                id,
+                who: 0,
+                ua: ev.ua as u32,
+                not_found: ev.not_found(),
+            },
+            self.cfg.ring,
+        );
+        let block = now.div_euclid(6 * 3600);
+        let slot = &mut t.days[block.rem_euclid(4) as usize];
+        if slot.0 != block {
+            *slot = (block, Hll::default());
+        }
+        slot.1.add(id);
+        if let ActorKey::ApiKey(_) = actor {
+            let who = ev.principal.map(|p| p as u32).or(ev
+                .ip
+                .map(|ip| mix(crate::actors::addr_key(ip) as u64) as u32));
+            if let Some(w) = who {
+                if t.identities.len() < SMALL_SET && !t.identities.contains(&(w | 1)) {
+                    t.identities.push(w | 1);
+                }
+            }
+        }
+        let min_floor = self
+            .cfg
+            .windows
+            .iter()
+            .map(|w| w.distinct)
+            .min()
+            .unwrap_or(10);
+        if (t.ring.len() as u64) < min_floor || t.ring.pushed - t.ring.analysed_at < 4 {
+            return;
+        }
+        t.ring.analysed_at = t.ring.pushed;
+        let identities = t.identities.len().max(1) as f64;
+        let mut best: Option<(Severity, String, crate::state::lookups::Analysis, i64)> = None;
+        for (wi, w) in self.cfg.windows.iter().enumerate() {
+            let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);
+            let thr = self
+                .baselines
+                .threshold(BASELINE_ROUTE, wi as u8, w.distinct);
+            if a.distinct >= thr && a.distinct as f64 / identities >= self.cfg.per_identity {
+                let sev = if a.distinct as f64 >= self.cfg.critical_factor * thr as f64 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                let why = format!(
+                    "{} distinct objects read within {} s (threshold {thr}); {} lookups after a search not counted",
+                    a.distinct, w.secs, t.explained
+                );
+                if best.as_ref().is_none_or(|(s, ..)| sev > *s) {
+                    best = Some((sev, why, a, w.secs));
+                }
+            }
+        }
+        if best.is_none() {
+            let mut h = Hll::default();
+            for (start, b) in &t.days {
+                if *start > now.div_euclid(6 * 3600) - 4 {
+                    h.merge(b);
+                }
+            }
+            let day = h.count();
+            if day >= self.cfg.day_floor && day as f64 / identities >= self.cfg.per_identity {
+                let sev = if day as f64 >= self.cfg.critical_factor * self.cfg.day_floor as f64 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                let mut a = analyse(&t.ring, now - 86_400, false, &mut self.scratch);
+                a.distinct = day;
+                best = Some((
+                    sev,
+                    format!("about {day} distinct objects read in a day"),
+                    a,
+                    86_400,
+                ));
+            }
+        }
+        let Some((sev, why, a, wsecs)) = best else {
+            return;
+        };
+        if !should_emit(sev, t.severity, t.last_emit, now) {
+            return;
+        }
+        t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
+        t.last_emit = now;
+        let mut e = evidence(&a, wsecs, why);
+        e.sample_ids.clear();
+        e.principals = None;
+        out.push(Finding {
+            detector: DetectorKind::Bola,
+            severity: sev,
+            scope_key: actor_scope_key(actor),
+            actor: ActorRef::One(actor),
+            route: t.route,
+            ts: ev.ts,
+            quiet_secs: self.cfg.quiet_secs,
+            evidence: e,
+        });
+    }
+}
+
+impl Detector for Bola {
+    fn kind(&self) -> DetectorKind {
+        DetectorKind::Bola
+    }
+    fn scope(&self) -> Scope {
+        Scope::Actor
+    }
+
+    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+        // A principal is the actor when there is one; an API key otherwise.
+        if let Some(p) = ev.principal_key() {
+            self.observe_actor(p, ev, routes, out);
+        } else if let Some(k) = ev.api_key_key() {
+            self.observe_actor(k, ev, routes, out);
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
+        let now = now.secs();
+        for (wi, w) in self.cfg.windows.iter().enumerate() {
+            if now - self.last_baseline[wi] < w.secs {
+                continue;
+            }
+            self.last_baseline[wi] = now;
+            let mut vals = Vec::new();
+            for (_, t) in self.trackers.iter_lru() {
+                if t.severity.is_some() {
+                    continue;
+                }
+                let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);
+                if a.requests > 0 {
+                    vals.push(a.distinct);
+                }
+            }
+            for v in vals {
+                self.baselines.record(BASELINE_ROUTE, wi as u8, v);
+            }
+        }
+        if now - self.last_expire >= 300 {
+            self.last_expire = now;
+            self.trackers.drain_where(|_, t| {
+                t.ring.last_ts().is_none_or(|l| l < now - 86_400) && now - t.last_search > 86_400
+            });
+        }
+    }
+
+    fn entries(&self) -> (usize, u64) {
+        (self.trackers.len(), self.trackers.evicted())
+    }
+}

@@ -1,0 +1,310 @@
+//! Enumeration: one address (IPv6: one /64) fetching many distinct objects on
+//! one lookup route within minutes. Covers fast sequential walks, shuffled
+//! blocks, random probing of non-existent ids, query-parameter sweeps, phone
+//! number sweeps and UUID harvesting.
+//!
+//! Three signals, any of which fires:
+//! - *block*: many numeric ids packed in one dense block. Real customers
+//!   behind one address (even a carrier NAT with thousands of them) fetch ids
+//!   scattered over the whole id space; a sweep, in order or shuffled, and
+//!   with or without the non-existent ids, fills a block. This one ignores
+//!   how many people stand behind the address, so a sweep from a NAT address
+//!   is still named.
+//! - *volume*: distinct objects above the route's learned baseline and floor,
+//!   per identity behind the address (principals, or user agents for
+//!   anonymous crowds), so a NAT address is judged per customer.
+//! - *probe*: a high not-found share over many distinct ids (guessing).
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::{self, Baselines};
+use super::{
+    ActorRef, Detector, Evidence, Finding, Routes, Scope, Window, actor_scope_key, id_stats,
+};
+use crate::actors::ActorKey;
+use crate::alerts::{DetectorKind, Severity};
+use crate::event::Event;
+use crate::formats::Timestamp;
+use crate::routes::RouteId;
+use crate::state::BoundedMap;
+use crate::state::lookups::{Analysis, Lookup, Ring, Scratch, analyse};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    /// Windows and their distinct-object floors.
+    pub windows: Vec<Window>,
+    /// Ids in one dense block that fire regardless of volume, per window.
+    pub block_floors: Vec<u64>,
+    /// Not-found share that makes many distinct ids a probe.
+    pub probe_not_found_ratio: f64,
+    /// Distinct ids per identity behind the address for the volume signal.
+    pub per_identity: f64,
+    /// Anonymous crowds: user agents per identity.
+    pub ua_per_identity: u64,
+    /// Critical at this multiple of the threshold.
+    pub critical_factor: f64,
+    /// Lookups kept per tracked (address, route).
+    pub ring: usize,
+    /// Minutes without a finding before an incident closes.
+    pub quiet_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            windows: vec![
+                Window {
+                    secs: 60,
+                    distinct: 40,
+                },
+                Window {
+                    secs: 600,
+                    distinct: 120,
+                },
+            ],
+            block_floors: vec![30, 60],
+            probe_not_found_ratio: 0.5,
+            per_identity: 10.0,
+            ua_per_identity: 3,
+            critical_factor: 4.0,
+            ring: 512,
+            quiet_secs: 900,
+        }
+    }
+}
+
+struct Tracker {
+    ring: Ring,
+    severity: Option<Severity>,
+    last_emit: i64,
+}
+
+pub struct Enumeration {
+    cfg: Config,
+    trackers: BoundedMap<(u128, RouteId), Tracker>,
+    baselines: Baselines,
+    scratch: Scratch,
+    last_baseline: Vec<i64>,
+    last_expire: i64,
+    min_floor: u64,
+}
+
+impl Enumeration {
+    pub fn new(cfg: Config, base: &baseline::Config, budget: usize) -> Self {
+        let min_floor = cfg
+            .windows
+            .iter()
+            .map(|w| w.distinct / 2)
+            .chain(cfg.block_floors.iter().copied())
+            .min()
+            .unwrap_or(10)
+            .max(2);
+        Enumeration {
+            last_baseline: vec![0; cfg.windows.len()],
+            last_expire: 0,
+            trackers: BoundedMap::new(budget),
+            baselines: Baselines::new(base),
+            scratch: Scratch::default(),
+            min_floor,
+            cfg,
+        }
+    }
+
+    /// Judge one window; returns (severity, reason) when it fires.
+    fn judge(&self, a: &Analysis, wi: usize, route: RouteId) -> Option<(Severity, String)> {
+        let w = self.cfg.windows[wi];
+        let block_floor = self.cfg.block_floors.get(wi).copied().unwrap_or(w.distinct);
+        let threshold = self.baselines.threshold(route, wi as u8, w.distinct);
+        let crit = self.cfg.critical_factor;
+        let block = a.block_count();
+        if block >= block_floor {
+            let sev = if block as f64 >= crit * block_floor as f64 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            return Some((
+                sev,
+                format!(
+                    "{block} ids in one dense block within {} s (floor {block_floor})",
+                    w.secs
+                ),
+            ));
+        }
+        if a.distinct >= threshold
+            && a.per_identity(self.cfg.ua_per_identity) >= self.cfg.per_identity
+        {
+            let sev = if a.distinct as f64 >= crit * threshold as f64 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            return Some((
+                sev,
+                format!(
+                    "{} distinct objects within {} s (threshold {threshold})",
+                    a.distinct, w.secs
+                ),
+            ));
+        }
+        let probe_floor = threshold / 2;
+        if a.distinct >= probe_floor && a.not_found_ratio() >= self.cfg.probe_not_found_ratio {
+            let sev = if a.distinct as f64 >= crit * probe_floor as f64 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            return Some((
+                sev,
+                format!(
+                    "{} distinct objects within {} s, {:.0}% not found (probing)",
+                    a.distinct,
+                    w.secs,
+                    a.not_found_ratio() * 100.0
+                ),
+            ));
+        }
+        None
+    }
+}
+
+/// Build the evidence of a lookup analysis.
+pub fn evidence(a: &Analysis, window_secs: i64, reason: String) -> Evidence {
+    Evidence {
+        window_secs,
+        first_seen: Timestamp::from_secs(a.first_ts),
+        last_seen: Timestamp::from_secs(a.last_ts),
+        requests: a.requests,
+        distinct_objects: a.distinct,
+        not_found: a.not_found,
+        ids: id_stats(a),
+        sample_ids: if a.block.is_some() {
+            a.samples.clone()
+        } else {
+            Vec::new()
+        },
+        principals: Some(a.principals),
+        user_agents: Some(a.user_agents),
+        max_page: None,
+        reason,
+    }
+}
+
+/// Emit when a tracker starts firing, escalates, or once a minute while on.
+pub fn should_emit(sev: Severity, prev: Option<Severity>, last_emit: i64, now: i64) -> bool {
+    prev.is_none_or(|p| sev > p) || now - last_emit >= 60
+}
+
+impl Detector for Enumeration {
+    fn kind(&self) -> DetectorKind {
+        DetectorKind::Enumeration
+    }
+    fn scope(&self) -> Scope {
+        Scope::Actor
+    }
+
+    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+        let (Some(obj), Some(ActorKey::Addr(addr))) = (ev.object, ev.addr()) else {
+            return;
+        };
+        let info = routes.info(ev.route);
+        if !info.lookup {
+            return;
+        }
+        let now = ev.ts.secs();
+        let cap = self.cfg.ring;
+        let (t, _) = self.trackers.touch(&(addr, ev.route), || Tracker {
+            ring: Ring::default(),
+            severity: None,
+            last_emit: i64::MIN / 2,
+        });
+        t.ring.push(
+            Lookup {
+                ts: now,
+                id: obj.value,
+                who: ev.principal.unwrap_or(0) as u32,
+                ua: ev.ua as u32,
+                not_found: ev.not_found(),
+            },
+            cap,
+        );
+        // Analyse every few lookups, and not before anything could fire.
+        if (t.ring.len() as u64) < self.min_floor || t.ring.pushed - t.ring.analysed_at < 4 {
+            return;
+        }
+        t.ring.analysed_at = t.ring.pushed;
+        let numeric = obj.kind.numeric();
+        let mut best: Option<(Severity, String, Analysis, i64)> = None;
+        for (wi, w) in self.cfg.windows.iter().enumerate() {
+            let t = self.trackers.get(&(addr, ev.route)).expect("just touched");
+            let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
+            if let Some((sev, why)) = self.judge(&a, wi, ev.route) {
+                if best.as_ref().is_none_or(|b| sev > b.0) {
+                    best = Some((sev, why, a, w.secs));
+                }
+            }
+        }
+        let Some((sev, why, a, wsecs)) = best else {
+            return;
+        };
+        let t = self
+            .trackers
+            .get_mut(&(addr, ev.route))
+            .expect("just touched");
+        if !should_emit(sev, t.severity, t.last_emit, now) {
+            return;
+        }
+        t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
+        t.last_emit = now;
+        let actor = ActorKey::Addr(addr);
+        out.push(Finding {
+            detector: DetectorKind::Enumeration,
+            severity: sev,
+            scope_key: actor_scope_key(actor),
+            actor: ActorRef::One(actor),
+            route: ev.route,
+            ts: ev.ts,
+            quiet_secs: self.cfg.quiet_secs,
+            evidence: evidence(&a, wsecs, why),
+        });
+    }
+
+    fn tick(&mut self, now: Timestamp, routes: &dyn Routes, _out: &mut Vec<Finding>) {
+        let now = now.secs();
+        let longest = self.cfg.windows.iter().map(|w| w.secs).max().unwrap_or(600);
+        // Baselines: every window length, record each actor's distinct count.
+        for (wi, w) in self.cfg.windows.iter().enumerate() {
+            if now - self.last_baseline[wi] < w.secs {
+                continue;
+            }
+            self.last_baseline[wi] = now;
+            let mut rec: Vec<(RouteId, u64)> = Vec::new();
+            for ((_, route), t) in self.trackers.iter_lru() {
+                if t.severity.is_some() {
+                    continue; // attackers don't teach the baseline
+                }
+                let numeric = routes.info(*route).id_kind.is_some_and(|k| k.numeric());
+                let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
+                if a.requests > 0 {
+                    rec.push((*route, a.distinct));
+                }
+            }
+            for (r, d) in rec {
+                self.baselines.record(r, wi as u8, d);
+            }
+        }
+        // Forget actors idle for longer than the longest window.
+        if now - self.last_expire >= 60 {
+            self.last_expire = now;
+            self.trackers
+                .drain_where(|_, t| t.ring.last_ts().is_none_or(|l| l < now - longest));
+        }
+    }
+
+    fn entries(&self) -> (usize, u64) {
+        (self.trackers.len(), self.trackers.evicted())
+    }
+}

@@ -1,0 +1,212 @@
+//! Detectors: [`Event`] in, [`Finding`] out. One trait, one file per
+//! detector, and no format knowledge inside any of them.
+//!
+//! Each detector states its shard boundary ([`Scope`]): per-actor detectors
+//! only need the events of one actor, route-wide ones the events of one
+//! route. That is the cut along which work is split over threads now and over
+//! machines later, so no detector may assume it sees every record.
+//!
+//! Baselines are learned from the traffic (hdrhistograms of per-actor counts
+//! per route and window), with absolute floors so a quiet API is not alarmed
+//! by its first busy client. Until a baseline holds `warmup_samples` actor
+//! windows, only the floors apply (the documented warm-up).
+
+pub mod baseline;
+pub mod bola;
+pub mod distributed;
+pub mod enumeration;
+pub mod pagination;
+pub mod slow_sweep;
+pub mod stuffing;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actors::ActorKey;
+use crate::alerts::{DetectorKind, IdStats, Severity};
+use crate::event::Event;
+use crate::formats::Timestamp;
+use crate::routes::{RouteId, RouteInfo};
+
+/// Which events a detector must see together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// All events of one actor (address, principal or API key).
+    Actor,
+    /// All events of one route.
+    Route,
+}
+
+/// What a detector may know about routes.
+pub trait Routes {
+    fn info(&self, id: RouteId) -> &RouteInfo;
+}
+
+impl Routes for crate::routes::Router {
+    fn info(&self, id: RouteId) -> &RouteInfo {
+        crate::routes::Router::info(self, id)
+    }
+}
+
+/// Who an incident is about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActorRef {
+    One(ActorKey),
+    /// A crowd of addresses (distributed sweep, credential stuffing).
+    Addresses(Vec<u128>),
+}
+
+/// The numbers behind a finding.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evidence {
+    pub window_secs: i64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub requests: u64,
+    pub distinct_objects: u64,
+    pub not_found: u64,
+    pub ids: Option<IdStats>,
+    /// Numeric sample ids (non-numeric samples are taken from lines).
+    pub sample_ids: Vec<u64>,
+    pub principals: Option<u64>,
+    pub user_agents: Option<u64>,
+    pub max_page: Option<u32>,
+    /// What crossed which threshold, for the summary.
+    pub reason: String,
+}
+
+/// A detector's verdict on an actor (or route) at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub detector: DetectorKind,
+    pub severity: Severity,
+    /// Stable key of the actor or crowd; with the route it keys the incident.
+    pub scope_key: u64,
+    pub actor: ActorRef,
+    pub route: RouteId,
+    pub ts: Timestamp,
+    pub quiet_secs: i64,
+    pub evidence: Evidence,
+}
+
+pub trait Detector: Send {
+    fn kind(&self) -> DetectorKind;
+    fn scope(&self) -> Scope;
+    /// See one event (allowlisted events never arrive here).
+    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>);
+    /// Event time moved on to `now` (called at most once per second of
+    /// event time): expire state, refresh baselines, evaluate crowds.
+    fn tick(&mut self, now: Timestamp, routes: &dyn Routes, out: &mut Vec<Finding>);
+    /// Entries held and evicted, for the memory report.
+    fn entries(&self) -> (usize, u64);
+}
+
+/// Thresholds and windows of every detector (`[detectors.*]` in the config).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    pub enumeration: enumeration::Config,
+    pub slow_sweep: slow_sweep::Config,
+    pub distributed_sweep: distributed::Config,
+    pub bola: bola::Config,
+    pub pagination_harvest: pagination::Config,
+    pub credential_stuffing: stuffing::Config,
+    pub baseline: baseline::Config,
+}
+
+impl DetectConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, w) in [
+            ("enumeration", &self.enumeration.windows),
+            ("bola", &self.bola.windows),
+        ] {
+            if w.is_empty()
+                || w.iter()
+                    .any(|w| w.secs < 10 || w.secs > 86_400 || w.distinct < 2)
+            {
+                anyhow::bail!("[detectors.{name}] windows must be 10 s .. 1 day with floors >= 2");
+            }
+        }
+        Ok(())
+    }
+
+    /// Build the detector set. `budget` is the number of tracked actors each
+    /// per-actor detector may keep (from --max-memory).
+    pub fn build(&self, budget: usize) -> Vec<Box<dyn Detector>> {
+        let mut v: Vec<Box<dyn Detector>> = Vec::new();
+        if self.enumeration.enabled {
+            v.push(Box::new(enumeration::Enumeration::new(
+                self.enumeration.clone(),
+                &self.baseline,
+                budget,
+            )));
+        }
+        if self.slow_sweep.enabled {
+            v.push(Box::new(slow_sweep::SlowSweep::new(
+                self.slow_sweep.clone(),
+                budget,
+            )));
+        }
+        if self.distributed_sweep.enabled {
+            v.push(Box::new(distributed::Distributed::new(
+                self.distributed_sweep.clone(),
+                budget,
+            )));
+        }
+        if self.bola.enabled {
+            v.push(Box::new(bola::Bola::new(
+                self.bola.clone(),
+                &self.baseline,
+                budget,
+            )));
+        }
+        if self.pagination_harvest.enabled {
+            v.push(Box::new(pagination::Pagination::new(
+                self.pagination_harvest.clone(),
+                &self.baseline,
+                budget,
+            )));
+        }
+        if self.credential_stuffing.enabled {
+            v.push(Box::new(stuffing::Stuffing::new(
+                self.credential_stuffing.clone(),
+                &self.baseline,
+            )));
+        }
+        v
+    }
+}
+
+/// A window length with its absolute floor of distinct objects.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub secs: i64,
+    /// Distinct objects below which nothing fires, whatever the baseline.
+    pub distinct: u64,
+}
+
+/// Numeric-id statistics for evidence, from a lookup analysis.
+pub fn id_stats(a: &crate::state::lookups::Analysis) -> Option<IdStats> {
+    let (n, lo, hi) = a.block?;
+    Some(IdStats {
+        min: a.min,
+        max: a.max,
+        coverage: n as f64 / ((hi - lo) as f64 + 1.0),
+        sequential_share: (a.sequential_share * 1000.0).round() / 1000.0,
+        longest_run: a.longest_run,
+        median_stride: a.median_stride,
+    })
+}
+
+/// Stable key for an actor.
+pub fn actor_scope_key(a: ActorKey) -> u64 {
+    let (tag, v): (u8, u128) = match a {
+        ActorKey::Addr(x) => (1, x),
+        ActorKey::Principal(x) => (2, x as u128),
+        ActorKey::ApiKey(x) => (3, x as u128),
+    };
+    let mut b = [0u8; 17];
+    b[0] = tag;
+    b[1..].copy_from_slice(&v.to_le_bytes());
+    crate::state::stable_hash(&b)
+}

@@ -1,0 +1,307 @@
+//! Slow sweep: the enumeration signal stretched over hours. About a hundred
+//! lookups an hour from one address, or a browser-like walk with one API key
+//! from a few residential addresses, never trips a per-minute threshold.
+//!
+//! Two signals:
+//! - *slow block*: within an hour, lookups that fill one dense block of
+//!   numeric ids, built over more than ten minutes at a rate enumeration does
+//!   not flag (so one fast walk is one incident, not two);
+//! - *long volume*: over a day, many distinct objects (HyperLogLog) on most
+//!   hours of the day, per identity behind the actor. A carrier NAT address
+//!   carrying the same count of lookups for its many customers has as many
+//!   principals and user agents behind it, and scattered ids.
+//!
+//! Actors: addresses and API keys (principals are BOLA's business).
+
+use serde::{Deserialize, Serialize};
+
+use super::enumeration::{evidence, should_emit};
+use super::{ActorRef, Detector, Evidence, Finding, Routes, Scope, actor_scope_key};
+use crate::actors::ActorKey;
+use crate::alerts::{DetectorKind, Severity};
+use crate::event::Event;
+use crate::formats::Timestamp;
+use crate::routes::RouteId;
+use crate::state::BoundedMap;
+use crate::state::hll::{Hll, mix};
+use crate::state::lookups::{Lookup, Ring, Scratch, analyse};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    /// Window of the slow-block signal.
+    pub block_window_secs: i64,
+    /// Ids in one dense block within that window.
+    pub block_floor: u64,
+    /// The block must have taken at least this long to build.
+    pub min_span_secs: i64,
+    /// Share of the window's lookups that must be distinct ids.
+    pub min_distinct_share: f64,
+    /// Faster than this many lookups in 10 minutes is enumeration's case.
+    pub max_per_10min: u64,
+    /// Distinct objects in a day for the long-volume signal.
+    pub day_floor: u64,
+    /// Hours of the day with lookups.
+    pub min_active_hours: u32,
+    /// Distinct objects per identity behind the actor.
+    pub per_identity: f64,
+    pub critical_factor: f64,
+    pub ring: usize,
+    pub quiet_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            block_window_secs: 3600,
+            block_floor: 20,
+            min_span_secs: 600,
+            min_distinct_share: 0.7,
+            max_per_10min: 100,
+            day_floor: 800,
+            min_active_hours: 8,
+            per_identity: 20.0,
+            critical_factor: 4.0,
+            ring: 512,
+            quiet_secs: 7200,
+        }
+    }
+}
+
+const BLOCK_HOURS: i64 = 6;
+const SMALL_SET: usize = 64;
+
+struct Tracker {
+    ring: Ring,
+    /// Four six-hour HyperLogLogs: a sliding day of distinct objects.
+    days: [(i64, Hll); 4],
+    /// Lookups per hour-of-day slot, with the hour each slot last held.
+    hours: [(i64, u32); 24],
+    /// Identities behind the actor (capped small sets of 32-bit hashes).
+    principals: Vec<u32>,
+    uas: Vec<u32>,
+    addrs: Vec<u32>,
+    severity: Option<Severity>,
+    last_emit: i64,
+}
+
+impl Tracker {
+    fn new() -> Self {
+        Tracker {
+            ring: Ring::default(),
+            days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
+            hours: [(i64::MIN, 0); 24],
+            principals: Vec::new(),
+            uas: Vec::new(),
+            addrs: Vec::new(),
+            severity: None,
+            last_emit: i64::MIN / 2,
+        }
+    }
+
+    fn day_distinct(&self, now: i64) -> u64 {
+        let mut h = Hll::default();
+        for (start, b) in &self.days {
+            if *start > now - 24 * 3600 - BLOCK_HOURS * 3600 {
+                h.merge(b);
+            }
+        }
+        h.count()
+    }
+
+    fn active_hours(&self, now: i64) -> u32 {
+        let hour = now.div_euclid(3600);
+        self.hours
+            .iter()
+            .filter(|(h, n)| *h > hour - 24 && *n >= 3)
+            .count() as u32
+    }
+}
+
+fn add_small(v: &mut Vec<u32>, x: u32) {
+    if x != 0 && v.len() < SMALL_SET && !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+pub struct SlowSweep {
+    cfg: Config,
+    trackers: BoundedMap<(ActorKey, RouteId), Tracker>,
+    scratch: Scratch,
+    last_expire: i64,
+}
+
+impl SlowSweep {
+    pub fn new(cfg: Config, budget: usize) -> Self {
+        SlowSweep {
+            cfg,
+            trackers: BoundedMap::new(budget / 2),
+            scratch: Scratch::default(),
+            last_expire: 0,
+        }
+    }
+
+    fn observe_actor(
+        &mut self,
+        actor: ActorKey,
+        ev: &Event,
+        numeric: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        let obj = ev.object.expect("lookup has an object");
+        let now = ev.ts.secs();
+        let cap = self.cfg.ring;
+        let (t, _) = self.trackers.touch(&(actor, ev.route), Tracker::new);
+        t.ring.push(
+            Lookup {
+                ts: now,
+                id: obj.value,
+                who: ev.principal.unwrap_or(0) as u32,
+                ua: ev.ua as u32,
+                not_found: ev.not_found(),
+            },
+            cap,
+        );
+        let block = now.div_euclid(BLOCK_HOURS * 3600);
+        let slot = &mut t.days[(block.rem_euclid(4)) as usize];
+        if slot.0 != block {
+            *slot = (block, Hll::default());
+        }
+        slot.1.add(mix(obj.value));
+        let hour = now.div_euclid(3600);
+        let hs = &mut t.hours[hour.rem_euclid(24) as usize];
+        if hs.0 != hour {
+            *hs = (hour, 0);
+        }
+        hs.1 += 1;
+        add_small(&mut t.principals, ev.principal.unwrap_or(0) as u32);
+        add_small(&mut t.uas, ev.ua as u32 | 1);
+        if let Some(ip) = ev.ip {
+            add_small(
+                &mut t.addrs,
+                mix(crate::actors::addr_key(ip) as u64) as u32 | 1,
+            );
+        }
+        if (t.ring.len() as u64) < self.cfg.block_floor.min(10)
+            || t.ring.pushed - t.ring.analysed_at < 4
+        {
+            return;
+        }
+        t.ring.analysed_at = t.ring.pushed;
+        let cfg = &self.cfg;
+        let mut fired: Option<(Severity, String, Evidence)> = None;
+        // Slow block.
+        if numeric {
+            let a = analyse(
+                &t.ring,
+                now - cfg.block_window_secs,
+                true,
+                &mut self.scratch,
+            );
+            let recent = t.ring.iter().filter(|l| l.ts >= now - 600).count() as u64;
+            let (n, lo, hi) = a.block.unwrap_or((0, 0, 0));
+            let distinct_share = a.distinct as f64 / a.requests.max(1) as f64;
+            if n >= cfg.block_floor
+                && a.last_ts - a.first_ts >= cfg.min_span_secs
+                && recent <= cfg.max_per_10min
+                && distinct_share >= cfg.min_distinct_share
+            {
+                let sev = if n as f64 >= cfg.critical_factor * cfg.block_floor as f64 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                let why = format!(
+                    "{n} ids in one dense block ({lo}..{hi}) fetched slowly over {} min",
+                    (a.last_ts - a.first_ts) / 60
+                );
+                fired = Some((sev, why.clone(), evidence(&a, cfg.block_window_secs, why)));
+            }
+        }
+        // Long volume.
+        if fired.is_none() {
+            let day = t.day_distinct(now);
+            let active = t.active_hours(now);
+            let identities = match actor {
+                ActorKey::ApiKey(_) => t.addrs.len().max(t.principals.len()),
+                _ => t.principals.len().max(t.uas.len() / 3),
+            }
+            .max(1) as f64;
+            if day >= cfg.day_floor
+                && active >= cfg.min_active_hours
+                && day as f64 / identities >= cfg.per_identity
+            {
+                let sev = if day as f64 >= cfg.critical_factor * cfg.day_floor as f64 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
+                let a = analyse(&t.ring, now - 24 * 3600, numeric, &mut self.scratch);
+                let why = format!(
+                    "about {day} distinct objects over {active} active hours in a day, {identities:.0} identities behind it"
+                );
+                let mut e = evidence(&a, 24 * 3600, why.clone());
+                e.distinct_objects = day;
+                e.principals = Some(t.principals.len() as u64);
+                e.user_agents = Some(t.uas.len() as u64);
+                fired = Some((sev, why, e));
+            }
+        }
+        let Some((sev, _why, ev_)) = fired else {
+            return;
+        };
+        if !should_emit(sev, t.severity, t.last_emit, now) {
+            return;
+        }
+        t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
+        t.last_emit = now;
+        out.push(Finding {
+            detector: DetectorKind::SlowSweep,
+            severity: sev,
+            scope_key: actor_scope_key(actor),
+            actor: ActorRef::One(actor),
+            route: ev.route,
+            ts: ev.ts,
+            quiet_secs: cfg.quiet_secs,
+            evidence: ev_,
+        });
+    }
+}
+
+impl Detector for SlowSweep {
+    fn kind(&self) -> DetectorKind {
+        DetectorKind::SlowSweep
+    }
+    fn scope(&self) -> Scope {
+        Scope::Actor
+    }
+
+    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+        let Some(obj) = ev.object else { return };
+        if !routes.info(ev.route).lookup {
+            return;
+        }
+        let numeric = obj.kind.numeric();
+        if let Some(a) = ev.addr() {
+            self.observe_actor(a, ev, numeric, out);
+        }
+        if let Some(k) = ev.api_key_key() {
+            self.observe_actor(k, ev, numeric, out);
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
+        let now = now.secs();
+        if now - self.last_expire >= 300 {
+            self.last_expire = now;
+            self.trackers
+                .drain_where(|_, t| t.ring.last_ts().is_none_or(|l| l < now - 24 * 3600));
+        }
+    }
+
+    fn entries(&self) -> (usize, u64) {
+        (self.trackers.len(), self.trackers.evicted())
+    }
+}

@@ -1,0 +1,197 @@
+//! Credential stuffing: a burst of failed logins (401/403 on a login route)
+//! across many addresses, the usual first step before account lookups. Like
+//! the distributed sweep, the alert names the addresses taking part.
+//!
+//! Per login route, failures are kept in a bounded ring for the window; the
+//! failure count is compared with the route's learned per-window baseline and
+//! a floor, and with the share of logins that fail (real users mistype; a
+//! stuffing run mostly fails).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::{self, Baselines};
+use super::{ActorRef, Detector, Evidence, Finding, Routes, Scope};
+use crate::alerts::{DetectorKind, Severity};
+use crate::event::Event;
+use crate::formats::Timestamp;
+use crate::routes::RouteId;
+use crate::state::{BoundedMap, stable_hash};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub enabled: bool,
+    pub window_secs: i64,
+    /// Failed logins in the window below which nothing fires.
+    pub failure_floor: u64,
+    /// Share of logins in the window that failed.
+    pub min_failure_ratio: f64,
+    /// Distinct failing addresses.
+    pub min_addresses: usize,
+    pub critical_factor: f64,
+    /// Failures kept per route (bounds memory under a flood).
+    pub max_failures: usize,
+    pub quiet_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            window_secs: 600,
+            failure_floor: 50,
+            min_failure_ratio: 0.5,
+            min_addresses: 5,
+            critical_factor: 4.0,
+            max_failures: 50_000,
+            quiet_secs: 1800,
+        }
+    }
+}
+
+struct RouteState {
+    failures: VecDeque<(i64, u128)>,
+    successes: VecDeque<i64>,
+    severity: Option<Severity>,
+    last_emit: i64,
+    last_eval: i64,
+    window_start: i64,
+    window_failures: u64,
+}
+
+pub struct Stuffing {
+    cfg: Config,
+    routes: BoundedMap<RouteId, RouteState>,
+    baselines: Baselines,
+}
+
+impl Stuffing {
+    pub fn new(cfg: Config, base: &baseline::Config) -> Self {
+        Stuffing {
+            cfg,
+            routes: BoundedMap::new(256),
+            baselines: Baselines::new(base),
+        }
+    }
+}
+
+impl Detector for Stuffing {
+    fn kind(&self) -> DetectorKind {
+        DetectorKind::CredentialStuffing
+    }
+    fn scope(&self) -> Scope {
+        Scope::Route
+    }
+
+    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+        if !routes.info(ev.route).login {
+            return;
+        }
+        let now = ev.ts.secs();
+        let cfg = &self.cfg;
+        let (st, _) = self.routes.touch(&ev.route, || RouteState {
+            failures: VecDeque::new(),
+            successes: VecDeque::new(),
+            severity: None,
+            last_emit: i64::MIN / 2,
+            last_eval: i64::MIN / 2,
+            window_start: now,
+            window_failures: 0,
+        });
+        // Tumbling windows feed the baseline of failures per window.
+        if now - st.window_start >= cfg.window_secs {
+            if st.severity.is_none() {
+                self.baselines.record(ev.route, 0, st.window_failures);
+            }
+            st.window_start = now;
+            st.window_failures = 0;
+        }
+        let failed = ev.status == 401 || ev.status == 403;
+        match ev.addr() {
+            Some(crate::actors::ActorKey::Addr(a)) if failed => {
+                if st.failures.len() >= cfg.max_failures {
+                    st.failures.pop_front();
+                }
+                st.failures.push_back((now, a));
+                st.window_failures += 1;
+            }
+            _ if ev.success() => st.successes.push_back(now),
+            _ => {}
+        }
+        let horizon = now - cfg.window_secs;
+        while st.failures.front().is_some_and(|f| f.0 < horizon) {
+            st.failures.pop_front();
+        }
+        while st.successes.front().is_some_and(|s| *s < horizon)
+            || st.successes.len() > cfg.max_failures
+        {
+            st.successes.pop_front();
+        }
+        let fails = st.failures.len() as u64;
+        let thr = self.baselines.threshold(ev.route, 0, cfg.failure_floor);
+        if !failed || fails < thr || now - st.last_eval < 5 {
+            return;
+        }
+        st.last_eval = now;
+        let ratio = fails as f64 / (fails + st.successes.len() as u64) as f64;
+        if ratio < cfg.min_failure_ratio {
+            return;
+        }
+        let mut addrs: Vec<u128> = st.failures.iter().map(|f| f.1).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        if addrs.len() < cfg.min_addresses {
+            return;
+        }
+        let sev = if fails as f64 >= cfg.critical_factor * thr as f64 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        if !super::enumeration::should_emit(sev, st.severity, st.last_emit, now) {
+            return;
+        }
+        st.severity = Some(st.severity.map_or(sev, |p| p.max(sev)));
+        st.last_emit = now;
+        let first = st.failures.front().map_or(now, |f| f.0);
+        let why = format!(
+            "{fails} failed logins in {} s from {} addresses, {:.0}% of logins failing (threshold {thr})",
+            cfg.window_secs,
+            addrs.len(),
+            ratio * 100.0
+        );
+        out.push(Finding {
+            detector: DetectorKind::CredentialStuffing,
+            severity: sev,
+            scope_key: stable_hash(b"credential_stuffing"),
+            actor: ActorRef::Addresses(addrs),
+            route: ev.route,
+            ts: ev.ts,
+            quiet_secs: cfg.quiet_secs,
+            evidence: Evidence {
+                window_secs: cfg.window_secs,
+                first_seen: Timestamp::from_secs(first),
+                last_seen: ev.ts,
+                requests: fails,
+                reason: why,
+                ..Default::default()
+            },
+        });
+    }
+
+    fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
+        let now = now.secs();
+        for st in self.routes.values_mut() {
+            if st.severity.is_some() && now - st.last_emit > self.cfg.quiet_secs {
+                st.severity = None;
+            }
+        }
+    }
+
+    fn entries(&self) -> (usize, u64) {
+        let n = self.routes.iter_lru().map(|(_, s)| s.failures.len()).sum();
+        (n, self.routes.evicted())
+    }
+}

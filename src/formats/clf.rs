@@ -1,0 +1,354 @@
+//! The Common Log Format family: nginx and Apache `combined`/`common`, the
+//! vhost variants, and the two gateways that extend it (Traefik's CLF and
+//! ingress-nginx's `upstreaminfo`).
+//!
+//! One lenient parser, because real files drift: a vhost before the client, a
+//! proxy chain (sometimes quoted) in the client position, an extra integer
+//! between size and referer, a quoted `X-Forwarded-For` appended by the nginx
+//! Docker image's `main` format. The anchor is the bracketed timestamp: what
+//! precedes it is vhost/client/ident/user, what follows is request, status,
+//! size and the optional quoted fields.
+
+use super::fields::{self, Cursor, LAYOUT};
+use super::{FormatOptions, LineParser, Malformed, MalformedKind, ParseResult, Record, time};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Combined,
+    /// Requires Traefik's trailing `<count> "router" "service" <n>ms`.
+    Traefik,
+    /// Requires ingress-nginx's `len time [upstream] [alt] ... req_id` tail.
+    Ingress,
+}
+
+pub struct ClfParser {
+    variant: Variant,
+}
+
+const BAD_TIME: Malformed = Malformed::new(MalformedKind::Timestamp, "bad [time] field");
+const ERROR_LOG: Malformed = Malformed::new(
+    MalformedKind::NotAccess,
+    "error-log line, not an access entry",
+);
+const BAD_CLIENT: Malformed =
+    Malformed::new(MalformedKind::Address, "client position holds no address");
+
+impl ClfParser {
+    pub fn new(variant: Variant, _opts: &FormatOptions) -> Self {
+        ClfParser { variant }
+    }
+}
+
+impl LineParser for ClfParser {
+    fn parse<'a>(&'a mut self, line: &'a [u8]) -> ParseResult<'a> {
+        parse(self.variant, line)
+    }
+}
+
+fn parse(variant: Variant, line: &[u8]) -> ParseResult<'_> {
+    if fields::is_nginx_error_line(line) {
+        return Err(fields::NGINX_ERROR);
+    }
+    let mut rec = Record::default();
+    // The timestamp anchors everything: the first `[` that opens a CLF time.
+    let open = memchr::memchr(b'[', line).ok_or(LAYOUT)?;
+    let after = &line[open + 1..];
+    let close = memchr::memchr(b']', after).ok_or(LAYOUT)?;
+    rec.ts = match time::parse_clf(&after[..close]) {
+        Some(t) => t,
+        // Apache error-log lines start with `[Thu Oct 13 ...] [module:level]`.
+        None if open == 0 => return Err(ERROR_LOG),
+        None => return Err(BAD_TIME),
+    };
+    prefix(&line[..open], &mut rec)?;
+
+    let mut c = Cursor::new(&after[close + 1..]);
+    let request = c.quoted().ok_or(LAYOUT)?;
+    rec.set_request_line(request);
+    rec.status = fields::status(c.token().ok_or(LAYOUT)?)?;
+    rec.bytes = fields::uint(c.token().ok_or(LAYOUT)?);
+
+    // Optional tail. Apache `%D`/`%I` variants put a bare integer before the
+    // referer; skip it.
+    c.skip_spaces();
+    if matches!(c.peek(), Some(b'0'..=b'9')) && variant == Variant::Combined {
+        let _ = c.token();
+    }
+    if c.is_empty() {
+        return if variant == Variant::Combined {
+            Ok(rec)
+        } else {
+            Err(LAYOUT)
+        };
+    }
+    // Traefik writes an unquoted `-` for an empty referer.
+    rec.referer = fields::dash(c.quoted_or_token().ok_or(LAYOUT)?);
+    c.skip_spaces();
+    if c.peek() == Some(b'"') {
+        rec.user_agent = fields::dash(c.quoted().ok_or(LAYOUT)?);
+    }
+    match variant {
+        Variant::Combined => combined_tail(c, &mut rec),
+        Variant::Traefik => traefik_tail(c, &mut rec)?,
+        Variant::Ingress => ingress_tail(c, &mut rec)?,
+    }
+    Ok(rec)
+}
+
+/// What precedes `[time]`: `[vhost[:port]] client ident user`, where the
+/// client may be a (quoted) comma-separated proxy chain, a hostname, `unix:`
+/// or missing ident/user altogether (seen in real files).
+fn prefix<'a>(pre: &'a [u8], rec: &mut Record<'a>) -> Result<(), Malformed> {
+    let pre = trim(pre);
+    if pre.is_empty() {
+        return Err(LAYOUT);
+    }
+    let mut toks: [&[u8]; 16] = [b""; 16];
+    let mut n = 0;
+    let mut c = Cursor::new(pre);
+    while let Some(t) = c.quoted_or_token() {
+        if n == toks.len() {
+            return Err(LAYOUT);
+        }
+        toks[n] = t;
+        n += 1;
+    }
+    // ident and user are the last two tokens when there are at least three
+    // (or two with a plain address first).
+    let mut client_end = n;
+    if n >= 3 || (n == 2 && !ends_chain(toks[0])) {
+        if n >= 3 {
+            rec.principal = fields::dash(toks[n - 1]);
+            client_end = n - 2;
+        } else {
+            client_end = 1;
+            rec.principal = fields::dash(toks[1]);
+        }
+    }
+    let area = &toks[..client_end];
+    let mut first = 0;
+    // A vhost precedes the client when the first token is not an address and
+    // more tokens follow; `host:port` is the Apache `%v:%p` form.
+    if area.len() >= 2 && !ends_chain(area[0]) && fields::ip(area[0]).is_none() {
+        let vh = area[0];
+        rec.host = match memchr::memrchr(b':', vh) {
+            Some(p) if fields::uint(&vh[p + 1..]).is_some() => &vh[..p],
+            _ => vh,
+        };
+        first = 1;
+    }
+    let clients = &area[first..];
+    let Some(last) = clients.last() else {
+        return Err(LAYOUT);
+    };
+    let last = last.strip_suffix(b",").unwrap_or(last);
+    // The rightmost entry is the peer that connected; a chain before it is
+    // the forwarded-for list the trusted-proxy rule will walk.
+    let last_entry = match memchr::memrchr(b',', last) {
+        Some(p) => trim(&last[p + 1..]),
+        None => last,
+    };
+    match fields::ip_port(last_entry) {
+        Some((ip, port)) => {
+            rec.client = Some(ip);
+            rec.client_port = port;
+        }
+        None if is_named_client(last_entry) => {}
+        None => return Err(BAD_CLIENT),
+    }
+    if clients.len() > 1 || memchr::memchr(b',', last).is_some() {
+        // The whole client area as it was written (tokens are contiguous).
+        let start = clients[0].as_ptr() as usize - pre.as_ptr() as usize;
+        let end = last.as_ptr() as usize + last.len() - pre.as_ptr() as usize;
+        rec.forwarded_for = &pre[start..end];
+    }
+    Ok(())
+}
+
+fn ends_chain(t: &[u8]) -> bool {
+    t.last() == Some(&b',')
+}
+
+/// Hostnames (`HostnameLookups on`), `unix:` sockets, `localhost`, `-`: an
+/// access entry whose client is not an address.
+fn is_named_client(t: &[u8]) -> bool {
+    !t.is_empty()
+        && t.len() <= 253
+        && t.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._:/".contains(c))
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', tail @ ..] = b {
+        b = tail;
+    }
+    while let [head @ .., b' ' | b'\t'] = b {
+        b = head;
+    }
+    b
+}
+
+fn combined_tail<'a>(mut c: Cursor<'a>, rec: &mut Record<'a>) {
+    // nginx Docker `main`: a third quoted field with X-Forwarded-For; some
+    // pipelines write `X-Forwarded-For="..."` instead.
+    c.skip_spaces();
+    c.eat(b"X-Forwarded-For=");
+    if c.peek() == Some(b'"') {
+        if let Some(xff) = c.quoted() {
+            let xff = fields::dash(xff);
+            if xff
+                .first()
+                .is_some_and(|b| b.is_ascii_hexdigit() || *b == b'[')
+            {
+                rec.forwarded_for = xff;
+            }
+        }
+    }
+}
+
+fn traefik_tail<'a>(c: Cursor<'a>, rec: &mut Record<'a>) -> Result<(), Malformed> {
+    let rest = trim(c.rest);
+    let ms = rest.strip_suffix(b"ms").ok_or(LAYOUT)?;
+    let start = memchr::memrchr(b' ', ms).map_or(0, |p| p + 1);
+    rec.duration_us = Some(fields::uint(&ms[start..]).ok_or(LAYOUT)? * 1000);
+    Ok(())
+}
+
+fn ingress_tail<'a>(mut c: Cursor<'a>, rec: &mut Record<'a>) -> Result<(), Malformed> {
+    let _request_length = fields::uint(c.token().ok_or(LAYOUT)?).ok_or(LAYOUT)?;
+    rec.duration_us = fields::seconds_to_micros(c.token().ok_or(LAYOUT)?);
+    c.bracketed().ok_or(LAYOUT)?;
+    // Upstream lists may contain ", "; the request id is the last token.
+    let rest = trim(c.rest);
+    let p = memchr::memrchr(b' ', rest).ok_or(LAYOUT)?;
+    let id = &rest[p + 1..];
+    if id.len() != 32 || !id.iter().all(u8::is_ascii_hexdigit) {
+        return Err(LAYOUT);
+    }
+    rec.request_id = id;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(v: Variant, l: &str) -> ParseResult<'_> {
+        parse(v, l.as_bytes())
+    }
+
+    #[test]
+    fn nginx_combined() {
+        let r = p(
+            Variant::Combined,
+            r#"203.0.113.7 - alice [02/Mar/2026:10:00:01 +0100] "GET /api/v1/customers/1234?x=1 HTTP/1.1" 404 153 "https://r/" "curl/8.0""#,
+        )
+        .unwrap();
+        assert_eq!(r.client, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(r.principal, b"alice");
+        assert_eq!(r.ts.rfc3339(), "2026-03-02T09:00:01Z");
+        assert_eq!(
+            (r.method, r.path, r.query),
+            (&b"GET"[..], &b"/api/v1/customers/1234"[..], &b"x=1"[..])
+        );
+        assert_eq!((r.status, r.bytes), (404, Some(153)));
+        assert_eq!(
+            (r.referer, r.user_agent),
+            (&b"https://r/"[..], &b"curl/8.0"[..])
+        );
+    }
+
+    #[test]
+    fn common_and_vhost_and_chain() {
+        let r = p(
+            Variant::Combined,
+            r#"::1 - - [02/Mar/2026:10:00:01 +0000] "GET / HTTP/1.0" 200 -"#,
+        )
+        .unwrap();
+        assert_eq!((r.status, r.bytes), (200, None));
+        let r = p(
+            Variant::Combined,
+            r#"example.com 10.0.0.2, 10.0.0.1, 81.2.69.143 - - [07/Dec/2016:11:05:07 +0100] "GET /o HTTP/1.1" 200 571 "-" "UA""#,
+        )
+        .unwrap();
+        assert_eq!(r.host, b"example.com");
+        assert_eq!(r.client, Some("81.2.69.143".parse().unwrap()));
+        assert_eq!(r.forwarded_for, b"10.0.0.2, 10.0.0.1, 81.2.69.143");
+        let r = p(Variant::Combined, r#"localhost:443 178.20.184.42 1j0 jsmith [26/Jul/2023:00:01:26 -0700] "GET /s HTTP/2.0" 200 17 "-" "M" 116075"#).unwrap();
+        assert_eq!((r.host, r.principal), (&b"localhost"[..], &b"jsmith"[..]));
+        assert_eq!(r.client, Some("178.20.184.42".parse().unwrap()));
+    }
+
+    #[test]
+    fn nginx_main_forwarded_for() {
+        let r = p(Variant::Combined, r#"10.0.0.5 - - [02/Mar/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "UA" "198.51.100.4, 10.0.0.9""#).unwrap();
+        assert_eq!(r.forwarded_for, b"198.51.100.4, 10.0.0.9");
+    }
+
+    #[test]
+    fn garbage_request_is_still_an_entry() {
+        let r = p(
+            Variant::Combined,
+            r#"1.2.3.4 - - [29/Jul/2023:10:26:06 -0700] "\x16\x03\x01" 400 157 "-" "-""#,
+        )
+        .unwrap();
+        assert_eq!((r.status, r.path), (400, &b""[..]));
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(p(Variant::Combined, "").unwrap_err(), LAYOUT);
+        assert_eq!(
+            p(
+                Variant::Combined,
+                "[Thu Oct 13 12:24:49.880562 2022] [auth_basic:error] x"
+            )
+            .unwrap_err(),
+            ERROR_LOG
+        );
+        assert_eq!(
+            p(
+                Variant::Combined,
+                r#"1.2.3.4 - - [29/Foo/2023:10:26:06 -0700] "GET / HTTP/1.1" 200 1"#
+            )
+            .unwrap_err(),
+            BAD_TIME
+        );
+        assert_eq!(
+            p(
+                Variant::Combined,
+                r#"1.2.3.4 - - [29/Jul/2023:10:26:06 -0700] "GET / HTTP/1.1" 2x0 1"#
+            )
+            .unwrap_err()
+            .kind,
+            MalformedKind::Status
+        );
+        assert!(
+            p(
+                Variant::Traefik,
+                r#"1.2.3.4 - - [29/Jul/2023:10:26:06 -0700] "GET / HTTP/1.1" 200 1 "-" "-""#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn traefik_and_ingress() {
+        let r = p(Variant::Traefik, r#"89.160.20.156 - - [28/Feb/2018:17:30:33 +0000] "GET /en/ HTTP/2.0" 200 2814 - "Mozilla" 13 "Host-1" "http://172.19.0.6:14008" 247ms"#).unwrap();
+        assert_eq!(r.duration_us, Some(247_000));
+        assert_eq!(r.referer, b"");
+        let r = p(Variant::Ingress, r#"192.168.64.1 - - [07/Feb/2020:11:49:15 +0000] "GET /products/42 HTTP/1.1" 200 59 "-" "curl/7.54.0" 91 0.001 [default-web-8080] [] 172.17.0.5:8080, 172.17.0.6:8080 59, 0 0.000, 0.001 200, 502 68fa971ce4dfce685fdc01c877bfa645"#).unwrap();
+        assert_eq!(r.duration_us, Some(1000));
+        assert_eq!(r.request_id, b"68fa971ce4dfce685fdc01c877bfa645");
+    }
+
+    #[test]
+    fn no_panic_on_prefixes() {
+        let l = br#"example.com 10.0.0.2, 1.2.3.4 - u [07/Dec/2016:11:05:07 +0100] "GET /o?x HTTP/1.1" 200 571 "-" "UA" 9 0.1 [u] [] a 1 2 3 68fa971ce4dfce685fdc01c877bfa645"#;
+        for i in 0..l.len() {
+            for v in [Variant::Combined, Variant::Traefik, Variant::Ingress] {
+                let _ = parse(v, &l[..i]);
+            }
+        }
+    }
+}

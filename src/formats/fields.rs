@@ -1,0 +1,353 @@
+//! Field-level parsers shared by the text formats: a byte cursor that walks
+//! space-separated tokens, quoted strings and bracketed groups, and small
+//! converters (addresses, status codes, sizes, durations).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::{Malformed, MalformedKind};
+
+pub const LAYOUT: Malformed = Malformed::new(MalformedKind::Layout, "missing or misplaced field");
+
+/// A forward-only cursor over one line.
+#[derive(Clone, Copy, Debug)]
+pub struct Cursor<'a> {
+    pub rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(line: &'a [u8]) -> Self {
+        Cursor { rest: line }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    pub fn peek(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    pub fn skip_spaces(&mut self) {
+        while let [b' ' | b'\t', tail @ ..] = self.rest {
+            self.rest = tail;
+        }
+    }
+
+    /// Consume `lit` if the line continues with it.
+    pub fn eat(&mut self, lit: &[u8]) -> bool {
+        match self.rest.strip_prefix(lit) {
+            Some(tail) => {
+                self.rest = tail;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next space-delimited token (leading spaces skipped).
+    pub fn token(&mut self) -> Option<&'a [u8]> {
+        self.skip_spaces();
+        if self.rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr2(b' ', b'\t', self.rest).unwrap_or(self.rest.len());
+        let (tok, tail) = self.rest.split_at(end);
+        self.rest = tail;
+        Some(tok)
+    }
+
+    /// Bytes up to (not including) `delim`; the delimiter is consumed.
+    pub fn until(&mut self, delim: u8) -> Option<&'a [u8]> {
+        let end = memchr::memchr(delim, self.rest)?;
+        let v = &self.rest[..end];
+        self.rest = &self.rest[end + 1..];
+        Some(v)
+    }
+
+    /// A `"..."` string. Backslash escapes (`\"`, `\\`) are skipped over but
+    /// kept in the returned bytes: nginx writes `\x22`, Apache `\"`.
+    pub fn quoted(&mut self) -> Option<&'a [u8]> {
+        self.skip_spaces();
+        let body = self.rest.strip_prefix(b"\"")?;
+        let mut i = 0;
+        loop {
+            let j = memchr::memchr2(b'"', b'\\', &body[i..])? + i;
+            if body[j] == b'\\' {
+                i = j + 2;
+                if i > body.len() {
+                    return None;
+                }
+            } else {
+                self.rest = &body[j + 1..];
+                return Some(&body[..j]);
+            }
+        }
+    }
+
+    /// A `[...]` group (no nesting).
+    pub fn bracketed(&mut self) -> Option<&'a [u8]> {
+        self.skip_spaces();
+        let body = self.rest.strip_prefix(b"[")?;
+        let end = memchr::memchr(b']', body)?;
+        self.rest = &body[end + 1..];
+        Some(&body[..end])
+    }
+
+    /// Either a quoted string or a bare token (for fields some writers quote).
+    pub fn quoted_or_token(&mut self) -> Option<&'a [u8]> {
+        self.skip_spaces();
+        if self.peek() == Some(b'"') {
+            self.quoted()
+        } else {
+            self.token()
+        }
+    }
+}
+
+/// An nginx error-log line (`2021/12/01 13:53:33 [error] ...`), which some
+/// setups write into the access log.
+pub fn is_nginx_error_line(l: &[u8]) -> bool {
+    l.len() > 20
+        && l[4] == b'/'
+        && l[7] == b'/'
+        && l[10] == b' '
+        && l[13] == b':'
+        && l[..4].iter().all(u8::is_ascii_digit)
+        && l[20..].starts_with(b"[")
+}
+
+pub const NGINX_ERROR: Malformed = Malformed::new(
+    MalformedKind::NotAccess,
+    "nginx error-log line, not an access entry",
+);
+
+/// `-` (the universal "absent") becomes empty.
+pub fn dash(b: &[u8]) -> &[u8] {
+    if b == b"-" { b"" } else { b }
+}
+
+/// A three-digit HTTP status (`-` and `0` give 0).
+pub fn status(b: &[u8]) -> Result<u16, Malformed> {
+    const BAD: Malformed = Malformed::new(MalformedKind::Status, "status is not a 3-digit code");
+    match b {
+        b"-" | b"0" | b"000" => Ok(0),
+        [a, b2, c] if a.is_ascii_digit() && b2.is_ascii_digit() && c.is_ascii_digit() => {
+            Ok((a - b'0') as u16 * 100 + (b2 - b'0') as u16 * 10 + (c - b'0') as u16)
+        }
+        _ => Err(BAD),
+    }
+}
+
+/// A decimal integer; `-` is `None`, junk is `None` too (sizes are optional).
+pub fn uint(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u64;
+    }
+    Some(v)
+}
+
+/// Decimal seconds (`0.012`, `-1` = not measured) to microseconds.
+pub fn seconds_to_micros(b: &[u8]) -> Option<u64> {
+    if b.first() == Some(&b'-') {
+        return None;
+    }
+    let (int, frac) = match memchr::memchr(b'.', b) {
+        Some(p) => (&b[..p], &b[p + 1..]),
+        None => (b, &b""[..]),
+    };
+    let mut v = uint(int)?.checked_mul(1_000_000)?;
+    let mut scale = 100_000;
+    for &c in frac.iter().take(6) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v += (c - b'0') as u64 * scale;
+        scale /= 10;
+    }
+    Some(v)
+}
+
+/// An IPv4 or IPv6 address (IPv6 may be bracketed; a zone id is dropped).
+pub fn ip(b: &[u8]) -> Option<IpAddr> {
+    let b = b
+        .strip_prefix(b"[")
+        .and_then(|x| x.strip_suffix(b"]"))
+        .unwrap_or(b);
+    if b.len() < 2 || b.len() > 45 {
+        return None;
+    }
+    if memchr::memchr(b':', b).is_none() {
+        return ipv4(b).map(IpAddr::V4);
+    }
+    let b = match memchr::memchr(b'%', b) {
+        Some(p) => &b[..p],
+        None => b,
+    };
+    let s = std::str::from_utf8(b).ok()?;
+    s.parse::<Ipv6Addr>()
+        .ok()
+        .map(|a| match a.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(a),
+        })
+}
+
+fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    let mut cur: u32 = 0;
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                cur = cur * 10 + (c - b'0') as u32;
+                digits += 1;
+                if cur > 255 || digits > 3 {
+                    return None;
+                }
+            }
+            b'.' => {
+                if digits == 0 || n == 3 {
+                    return None;
+                }
+                octets[n] = cur as u8;
+                n += 1;
+                cur = 0;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = cur as u8;
+    Some(Ipv4Addr::from(octets))
+}
+
+/// `addr:port`, `[v6]:port`, or an unbracketed `v6:port` (split on the last
+/// colon, as AWS's own Athena schema does). A bare address gives no port.
+pub fn ip_port(b: &[u8]) -> Option<(IpAddr, Option<u16>)> {
+    if let Some(a) = ip(b) {
+        return Some((a, None));
+    }
+    let p = memchr::memrchr(b':', b)?;
+    let port = uint(&b[p + 1..]).filter(|&p| p <= 65_535)? as u16;
+    Some((ip(&b[..p])?, Some(port)))
+}
+
+/// Split `METHOD target PROTOCOL` (the protocol is optional: HTTP/0.9, and
+/// targets with spaces as ALB logs them keep everything up to the last space).
+pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let sp = memchr::memchr(b' ', line)?;
+    let method = &line[..sp];
+    if method.is_empty() || method.len() > 24 || !method.iter().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut target = &line[sp + 1..];
+    if let Some(p) = memchr::memrchr(b' ', target) {
+        if target[p + 1..].starts_with(b"HTTP/") || target[p + 1..] == b"-"[..] {
+            target = &target[..p];
+        }
+    }
+    if target.is_empty() || target == b"-" {
+        return None;
+    }
+    Some((method, target))
+}
+
+/// `http://host:80/x?y` → `/x?y`; a plain path is returned unchanged.
+pub fn strip_scheme_authority(t: &[u8]) -> &[u8] {
+    if t.first() == Some(&b'/') {
+        return t;
+    }
+    let Some(p) = memchr::memmem::find(t, b"://") else {
+        return t;
+    };
+    let after = &t[p + 3..];
+    match memchr::memchr2(b'/', b'?', after) {
+        Some(s) if after[s] == b'/' => &after[s..],
+        Some(s) => &after[s..],
+        None => b"/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_walks_tokens_and_groups() {
+        let mut c =
+            Cursor::new(br#"1.2.3.4 - bob [10/Oct/2000:13:55:36 -0700] "GET /a\"b HTTP/1.0" 200"#);
+        assert_eq!(c.token(), Some(&b"1.2.3.4"[..]));
+        assert_eq!(c.token(), Some(&b"-"[..]));
+        assert_eq!(c.token(), Some(&b"bob"[..]));
+        assert_eq!(c.bracketed(), Some(&b"10/Oct/2000:13:55:36 -0700"[..]));
+        assert_eq!(c.quoted(), Some(&br#"GET /a\"b HTTP/1.0"#[..]));
+        assert_eq!(c.token(), Some(&b"200"[..]));
+        assert_eq!(c.token(), None);
+    }
+
+    #[test]
+    fn unterminated_quote_is_none() {
+        assert_eq!(Cursor::new(b"\"abc").quoted(), None);
+        assert_eq!(Cursor::new(b"\"abc\\").quoted(), None);
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(ip(b"10.0.0.1"), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(ip(b"256.0.0.1"), None);
+        assert_eq!(ip(b"1.2.3"), None);
+        assert_eq!(ip(b"2001:db8::1"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(ip(b"::ffff:1.2.3.4"), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(
+            ip_port(b"[2001:db8::1]:443"),
+            Some(("2001:db8::1".parse().unwrap(), Some(443)))
+        );
+        assert_eq!(
+            ip_port(b"2001:db8::1:443").map(|x| x.1),
+            Some(None),
+            "a bare v6 parses whole"
+        );
+        assert_eq!(ip_port(b"1.2.3.4:99999"), None);
+        assert_eq!(
+            ip_port(b"1.2.3.4:80"),
+            Some(("1.2.3.4".parse().unwrap(), Some(80)))
+        );
+    }
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(
+            split_request_line(b"GET /a?b HTTP/1.1"),
+            Some((&b"GET"[..], &b"/a?b"[..]))
+        );
+        assert_eq!(
+            split_request_line(b"GET /a b HTTP/1.1"),
+            Some((&b"GET"[..], &b"/a b"[..]))
+        );
+        assert_eq!(split_request_line(b"GET /"), Some((&b"GET"[..], &b"/"[..])));
+        assert_eq!(split_request_line(b"- - -"), None);
+        assert_eq!(split_request_line(b"\\x16\\x03 x"), None);
+        assert_eq!(strip_scheme_authority(b"https://h:443/p?q"), b"/p?q");
+        assert_eq!(strip_scheme_authority(b"http://h:80"), b"/");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(status(b"404"), Ok(404));
+        assert!(status(b"40").is_err());
+        assert_eq!(seconds_to_micros(b"0.012"), Some(12_000));
+        assert_eq!(seconds_to_micros(b"-1"), None);
+        assert_eq!(uint(b"-"), None);
+    }
+}

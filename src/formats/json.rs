@@ -1,0 +1,723 @@
+//! JSON-lines access logs: AWS API Gateway, Caddy, Traefik, Envoy's
+//! `json_format`, and any other JSON with a user-given field mapping.
+//!
+//! Lines are walked with serde_json and a seed that knows which (dotted) keys
+//! to keep: other values are skipped without building a `Value` tree, strings
+//! without escapes are borrowed from the line, and escaped ones are unescaped
+//! into a scratch buffer the parser reuses. No allocation per line in the
+//! common case.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::fields;
+use super::{FormatOptions, LineParser, Malformed, MalformedKind, ParseResult, Record, time};
+
+/// What a JSON value is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Time,
+    /// Epoch milliseconds (API Gateway `requestTimeEpoch`).
+    TimeMillis,
+    Client,
+    /// `ip:port` (Traefik `ClientAddr`, Envoy `downstream_remote_address`).
+    ClientAddr,
+    ClientPort,
+    Method,
+    /// Path with optional query string.
+    Uri,
+    Query,
+    /// `METHOD /path` (API Gateway HTTP API `routeKey`) or a request line.
+    RequestLine,
+    Status,
+    Bytes,
+    DurationSecs,
+    DurationMillis,
+    DurationNanos,
+    UserAgent,
+    Referer,
+    ForwardedFor,
+    RealIp,
+    Principal,
+    ApiKey,
+    Host,
+    RequestId,
+    Stage,
+    /// Caddy's `logger`: only `http.log.access*` entries are access entries.
+    Logger,
+}
+
+const N: usize = Target::Logger as usize + 1;
+
+impl Target {
+    /// Names accepted in the config file's `[format.json_fields]` table.
+    pub fn from_name(s: &str) -> Option<Target> {
+        Some(match s {
+            "time" => Target::Time,
+            "time_ms" => Target::TimeMillis,
+            "client" => Target::Client,
+            "client_addr" => Target::ClientAddr,
+            "client_port" => Target::ClientPort,
+            "method" => Target::Method,
+            "uri" | "path" => Target::Uri,
+            "query" => Target::Query,
+            "request" => Target::RequestLine,
+            "status" => Target::Status,
+            "bytes" => Target::Bytes,
+            "duration_s" => Target::DurationSecs,
+            "duration_ms" => Target::DurationMillis,
+            "duration_ns" => Target::DurationNanos,
+            "user_agent" => Target::UserAgent,
+            "referer" => Target::Referer,
+            "forwarded_for" => Target::ForwardedFor,
+            "real_ip" => Target::RealIp,
+            "principal" => Target::Principal,
+            "api_key" => Target::ApiKey,
+            "host" => Target::Host,
+            "request_id" => Target::RequestId,
+            "stage" => Target::Stage,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    Apigw,
+    Caddy,
+    Traefik,
+    Envoy,
+    Custom,
+}
+
+/// Preset mappings: (dotted path, target). Earlier entries win when several
+/// keys feed one target.
+fn preset(p: Preset) -> &'static [(&'static str, Target)] {
+    use Target::*;
+    match p {
+        Preset::Apigw => &[
+            ("requestTimeEpoch", TimeMillis),
+            ("requestTime", Time),
+            ("ip", Client),
+            ("sourceIp", Client),
+            ("httpMethod", Method),
+            ("path", Uri),
+            ("resourcePath", Uri),
+            ("routeKey", RequestLine),
+            ("status", Status),
+            ("responseLength", Bytes),
+            ("responseLatency", DurationMillis),
+            ("integrationLatency", DurationMillis),
+            ("principalId", Principal),
+            ("user", Principal),
+            ("caller", Principal),
+            ("apiKey", ApiKey),
+            ("apiKeyId", ApiKey),
+            ("userAgent", UserAgent),
+            ("requestId", RequestId),
+            ("domainName", Host),
+            ("stage", Stage),
+        ],
+        Preset::Caddy => &[
+            ("ts", Time),
+            ("logger", Logger),
+            ("request.client_ip", Client),
+            ("request.remote_ip", Client),
+            ("request.remote_port", ClientPort),
+            ("request.method", Method),
+            ("request.uri", Uri),
+            ("request.host", Host),
+            ("request.headers.User-Agent", UserAgent),
+            ("request.headers.Referer", Referer),
+            ("request.headers.X-Forwarded-For", ForwardedFor),
+            ("request.headers.X-Real-Ip", RealIp),
+            ("request.headers.X-Api-Key", ApiKey),
+            ("request.headers.X-Request-Id", RequestId),
+            ("user_id", Principal),
+            ("status", Status),
+            ("size", Bytes),
+            ("duration", DurationSecs),
+        ],
+        Preset::Traefik => &[
+            ("StartUTC", Time),
+            ("time", Time),
+            ("ClientAddr", ClientAddr),
+            ("ClientHost", Client),
+            ("ClientPort", ClientPort),
+            ("ClientUsername", Principal),
+            ("RequestMethod", Method),
+            ("RequestPath", Uri),
+            ("RequestLine", RequestLine),
+            ("RequestHost", Host),
+            ("DownstreamStatus", Status),
+            ("OriginStatus", Status),
+            ("DownstreamContentSize", Bytes),
+            ("Duration", DurationNanos),
+            ("request_User-Agent", UserAgent),
+            ("request_Referer", Referer),
+            ("request_X-Forwarded-For", ForwardedFor),
+            ("request_X-Real-Ip", RealIp),
+            ("request_X-Api-Key", ApiKey),
+            ("request_X-Request-Id", RequestId),
+        ],
+        Preset::Envoy => &[
+            ("start_time", Time),
+            ("downstream_remote_address", ClientAddr),
+            ("method", Method),
+            ("x-envoy-origin-path", Uri),
+            ("path", Uri),
+            ("response_code", Status),
+            ("bytes_sent", Bytes),
+            ("duration", DurationMillis),
+            ("x-forwarded-for", ForwardedFor),
+            ("user-agent", UserAgent),
+            ("x-request-id", RequestId),
+            (":authority", Host),
+            ("x-api-key", ApiKey),
+        ],
+        Preset::Custom => &[],
+    }
+}
+
+/// A node of the key trie.
+#[derive(Default, Debug)]
+struct Node {
+    children: Vec<(String, Node)>,
+    /// (target, priority): lower priority wins.
+    leaf: Option<(Target, u8)>,
+}
+
+impl Node {
+    fn insert(&mut self, path: &str, target: Target, prio: u8) {
+        let mut node = self;
+        for part in path.split('.') {
+            let idx = match node.children.iter().position(|(k, _)| k == part) {
+                Some(i) => i,
+                None => {
+                    node.children.push((part.to_owned(), Node::default()));
+                    node.children.len() - 1
+                }
+            };
+            node = &mut node.children[idx].1;
+        }
+        node.leaf = Some((target, prio));
+    }
+
+    fn child(&self, key: &str) -> Option<&Node> {
+        self.children.iter().find(|(k, _)| k == key).map(|(_, n)| n)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+enum Slot {
+    #[default]
+    Empty,
+    Line(usize, usize),
+    Scratch(usize, usize),
+    Num(f64),
+}
+
+struct Capture<'l> {
+    line: &'l [u8],
+    scratch: Vec<u8>,
+    slots: [(Slot, u8); N],
+}
+
+impl Capture<'_> {
+    fn put(&mut self, t: Target, prio: u8, s: Slot) {
+        let cur = &mut self.slots[t as usize];
+        if matches!(cur.0, Slot::Empty) || prio < cur.1 {
+            *cur = (s, prio);
+        }
+    }
+    fn put_str(&mut self, t: Target, prio: u8, v: &str, borrowed: bool) {
+        if v.is_empty() || v == "-" {
+            return;
+        }
+        let lp = self.line.as_ptr() as usize;
+        let vp = v.as_ptr() as usize;
+        let slot = if borrowed && vp >= lp && vp + v.len() <= lp + self.line.len() {
+            Slot::Line(vp - lp, vp - lp + v.len())
+        } else {
+            let s = self.scratch.len();
+            self.scratch.extend_from_slice(v.as_bytes());
+            Slot::Scratch(s, self.scratch.len())
+        };
+        self.put(t, prio, slot);
+    }
+}
+
+pub struct JsonParser {
+    root: Node,
+    strip_stage: bool,
+    needs_logger: bool,
+    scratch: Vec<u8>,
+}
+
+const BAD_JSON: Malformed = Malformed::new(MalformedKind::Json, "invalid JSON");
+const NOT_JSON: Malformed = Malformed::new(MalformedKind::NotAccess, "not a JSON object line");
+const NOT_ACCESS: Malformed = Malformed::new(
+    MalformedKind::NotAccess,
+    "JSON entry without a request (not an access entry)",
+);
+const NO_TIME: Malformed = Malformed::new(MalformedKind::Timestamp, "no parseable time field");
+
+impl JsonParser {
+    pub fn new(p: Preset, opts: &FormatOptions) -> Self {
+        let mut root = Node::default();
+        // User mappings first, so they win over the preset.
+        let mut prio = 0u8;
+        for (field, path) in &opts.json_fields {
+            if let Some(t) = Target::from_name(field) {
+                root.insert(path, t, prio);
+                prio = prio.saturating_add(1);
+            }
+        }
+        for (path, t) in preset(p) {
+            if root_has(&root, path) {
+                continue;
+            }
+            root.insert(path, *t, prio);
+            prio = prio.saturating_add(1);
+        }
+        JsonParser {
+            root,
+            strip_stage: opts.strip_stage,
+            needs_logger: p == Preset::Caddy,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+fn root_has(root: &Node, path: &str) -> bool {
+    let mut n = root;
+    for part in path.split('.') {
+        match n.child(part) {
+            Some(c) => n = c,
+            None => return false,
+        }
+    }
+    n.leaf.is_some()
+}
+
+impl LineParser for JsonParser {
+    fn parse<'a>(&'a mut self, line: &'a [u8]) -> ParseResult<'a> {
+        let body = super::envoy::strip_wrappers(line);
+        let body = trim_ascii(body);
+        if body.first() != Some(&b'{') {
+            return Err(NOT_JSON);
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let mut cap = Capture {
+            line: body,
+            scratch,
+            slots: [(Slot::Empty, 0); N],
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let ok = MapSeed {
+            node: &self.root,
+            cap: &mut cap,
+        }
+        .deserialize(&mut de)
+        .is_ok()
+            && de.end().is_ok();
+        let Capture { slots, scratch, .. } = cap;
+        self.scratch = scratch;
+        if !ok {
+            return Err(BAD_JSON);
+        }
+        build(
+            slots,
+            body,
+            &self.scratch,
+            self.strip_stage,
+            self.needs_logger,
+        )
+    }
+}
+
+fn trim_ascii(mut b: &[u8]) -> &[u8] {
+    while let [c, tail @ ..] = b {
+        if c.is_ascii_whitespace() {
+            b = tail
+        } else {
+            break;
+        }
+    }
+    while let [head @ .., c] = b {
+        if c.is_ascii_whitespace() {
+            b = head
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+fn build<'a>(
+    slots: [(Slot, u8); N],
+    line: &'a [u8],
+    scratch: &'a [u8],
+    strip_stage: bool,
+    needs_logger: bool,
+) -> ParseResult<'a> {
+    let bytes = |t: Target| -> &'a [u8] {
+        match slots[t as usize].0 {
+            Slot::Line(s, e) => &line[s..e],
+            Slot::Scratch(s, e) => &scratch[s..e],
+            _ => b"",
+        }
+    };
+    let num = |t: Target| -> Option<f64> {
+        match slots[t as usize].0 {
+            Slot::Num(n) => Some(n),
+            Slot::Line(..) | Slot::Scratch(..) => {
+                std::str::from_utf8(bytes(t)).ok()?.trim().parse().ok()
+            }
+            Slot::Empty => None,
+        }
+    };
+    if needs_logger && !bytes(Target::Logger).starts_with(b"http.log.access") {
+        return Err(NOT_ACCESS);
+    }
+    let mut rec = Record::default();
+    let uri = bytes(Target::Uri);
+    let reqline = bytes(Target::RequestLine);
+    if !uri.is_empty() {
+        rec.set_target(uri);
+    } else if !reqline.is_empty() {
+        rec.set_request_line(reqline);
+    } else if bytes(Target::Method).is_empty() {
+        return Err(NOT_ACCESS);
+    }
+    if !bytes(Target::Method).is_empty() {
+        rec.method = bytes(Target::Method);
+    }
+    let q = bytes(Target::Query);
+    if !q.is_empty() {
+        rec.query = q.strip_prefix(b"?").unwrap_or(q);
+    }
+    if strip_stage {
+        let stage = bytes(Target::Stage);
+        if !stage.is_empty() {
+            if let Some(rest) = rec
+                .path
+                .strip_prefix(b"/")
+                .and_then(|p| p.strip_prefix(stage))
+            {
+                if rest.is_empty() || rest[0] == b'/' {
+                    rec.path = if rest.is_empty() { b"/" } else { rest };
+                }
+            }
+        }
+    }
+    rec.ts = match slots[Target::TimeMillis as usize].0 {
+        Slot::Empty => match slots[Target::Time as usize].0 {
+            Slot::Num(n) => time::Timestamp((n * 1e6) as i64),
+            Slot::Empty => return Err(NO_TIME),
+            _ => time::parse_any(bytes(Target::Time)).ok_or(NO_TIME)?,
+        },
+        _ => time::Timestamp((num(Target::TimeMillis).ok_or(NO_TIME)? * 1000.0) as i64),
+    };
+    // Client: a bare address, or the last entry of a list (Traefik's
+    // ClientHost with trusted forwarded headers), or ip:port.
+    let client = bytes(Target::Client);
+    if !client.is_empty() {
+        let last = client.rsplit(|&b| b == b',').next().unwrap_or(client);
+        rec.client = fields::ip(trim_ascii(last));
+        if memchr::memchr(b',', client).is_some() {
+            rec.forwarded_for = client;
+        }
+    }
+    if rec.client.is_none() {
+        if let Some((ip, port)) = fields::ip_port(bytes(Target::ClientAddr)) {
+            rec.client = Some(ip);
+            rec.client_port = port;
+        }
+    }
+    if let Some(p) = num(Target::ClientPort) {
+        rec.client_port = Some(p as u16);
+    }
+    rec.status = match num(Target::Status) {
+        Some(s) if (0.0..1000.0).contains(&s) => s as u16,
+        Some(_) => return Err(Malformed::new(MalformedKind::Status, "status out of range")),
+        None => 0,
+    };
+    rec.bytes = num(Target::Bytes).filter(|b| *b >= 0.0).map(|b| b as u64);
+    rec.duration_us = num(Target::DurationNanos)
+        .map(|n| n / 1000.0)
+        .or(num(Target::DurationMillis).map(|m| m * 1000.0))
+        .or(num(Target::DurationSecs).map(|s| s * 1e6))
+        .filter(|d| *d >= 0.0)
+        .map(|d| d as u64);
+    let fwd = bytes(Target::ForwardedFor);
+    if !fwd.is_empty() {
+        rec.forwarded_for = fwd;
+    }
+    rec.real_ip = bytes(Target::RealIp);
+    rec.user_agent = bytes(Target::UserAgent);
+    rec.referer = bytes(Target::Referer);
+    rec.principal = bytes(Target::Principal);
+    rec.api_key = bytes(Target::ApiKey);
+    rec.host = bytes(Target::Host);
+    rec.request_id = bytes(Target::RequestId);
+    Ok(rec)
+}
+
+struct MapSeed<'n, 'c, 'l> {
+    node: &'n Node,
+    cap: &'c mut Capture<'l>,
+}
+
+impl<'de, 'n, 'c, 'l> DeserializeSeed<'de> for MapSeed<'n, 'c, 'l> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'n, 'c, 'l> Visitor<'de> for MapSeed<'n, 'c, 'l> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeySeed { node: self.node })? {
+            match key {
+                Some(child) if child.leaf.is_some() => {
+                    let (t, prio) = child.leaf.expect("checked");
+                    map.next_value_seed(ValueSeed {
+                        t,
+                        prio,
+                        cap: self.cap,
+                    })?;
+                }
+                Some(child) => map.next_value_seed(MapSeed {
+                    node: child,
+                    cap: self.cap,
+                })?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+    // A nested key that holds a scalar where an object was expected is
+    // simply not what we look for.
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+struct KeySeed<'n> {
+    node: &'n Node,
+}
+
+impl<'de, 'n> DeserializeSeed<'de> for KeySeed<'n> {
+    type Value = Option<&'n Node>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'n> Visitor<'de> for KeySeed<'n> {
+    type Value = Option<&'n Node>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.node.child(v))
+    }
+}
+
+struct ValueSeed<'c, 'l> {
+    t: Target,
+    prio: u8,
+    cap: &'c mut Capture<'l>,
+}
+
+impl<'de, 'c, 'l> DeserializeSeed<'de> for ValueSeed<'c, 'l> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'c, 'l> Visitor<'de> for ValueSeed<'c, 'l> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a scalar")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.cap.put_str(self.t, self.prio, v, true);
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.cap.put_str(self.t, self.prio, v, false);
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.cap.put(self.t, self.prio, Slot::Num(v));
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    /// Header values come as arrays (Caddy): keep the first string.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let ValueSeed { t, prio, cap } = self;
+        if let Some(()) = seq.next_element_seed(ValueSeed { t, prio, cap })? {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(
+        p: Preset,
+        opts: &FormatOptions,
+        l: &str,
+    ) -> Result<(String, String, String, u16, String, String), Malformed> {
+        let mut j = JsonParser::new(p, opts);
+        let r = j.parse(l.as_bytes())?;
+        Ok((
+            r.ts.rfc3339(),
+            r.client.map(|c| c.to_string()).unwrap_or_default(),
+            String::from_utf8_lossy(r.path).into_owned(),
+            r.status,
+            String::from_utf8_lossy(r.principal).into_owned(),
+            String::from_utf8_lossy(r.user_agent).into_owned(),
+        ))
+    }
+
+    #[test]
+    fn apigw_rest_with_stage_strip() {
+        let opts = FormatOptions {
+            strip_stage: true,
+            ..Default::default()
+        };
+        let l = r#"{"requestId":"a1","ip":"198.51.100.1","user":"u-7","requestTime":"10/Jun/2023:15:36:28 +0000","httpMethod":"GET","path":"/prod/customers/42","stage":"prod","status":"404","protocol":"HTTP/1.1","responseLength":"12"}"#;
+        let r = parse(Preset::Apigw, &opts, l).unwrap();
+        assert_eq!(
+            r,
+            (
+                "2023-06-10T15:36:28Z".into(),
+                "198.51.100.1".into(),
+                "/customers/42".into(),
+                404,
+                "u-7".into(),
+                "".into()
+            )
+        );
+        let r = parse(Preset::Apigw, &FormatOptions::default(), l).unwrap();
+        assert_eq!(r.2, "/prod/customers/42");
+    }
+
+    #[test]
+    fn apigw_http_route_key() {
+        let l = r#"{"requestId":"x","ip": "1.2.3.4","requestTime":"10/Jun/2023:15:36:28 +0000","httpMethod":"GET","routeKey":"GET /pets/{id}","status":"200"}"#;
+        assert_eq!(
+            parse(Preset::Apigw, &FormatOptions::default(), l)
+                .unwrap()
+                .2,
+            "/pets/{id}"
+        );
+    }
+
+    #[test]
+    fn caddy_nested_headers_and_filter() {
+        let l = r#"{"level":"info","ts":1646861401.5241024,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"41342","client_ip":"203.0.113.5","proto":"HTTP/2.0","method":"GET","host":"h","uri":"/a?b=1","headers":{"User-Agent":["Mo\"zilla"],"Accept":["*/*"]}},"user_id":"","duration":0.0001,"size":10,"status":200}"#;
+        let r = parse(Preset::Caddy, &FormatOptions::default(), l).unwrap();
+        assert_eq!(r.1, "203.0.113.5");
+        assert_eq!(r.5, "Mo\"zilla");
+        assert_eq!(r.0, "2022-03-09T21:30:01.524102Z");
+        let other = r#"{"level":"info","ts":1,"logger":"tls","msg":"x"}"#;
+        assert_eq!(
+            parse(Preset::Caddy, &FormatOptions::default(), other).unwrap_err(),
+            NOT_ACCESS
+        );
+    }
+
+    #[test]
+    fn traefik_and_custom_mapping() {
+        let l = r#"{"ClientHost":"10.0.0.1, 203.0.113.9","ClientUsername":"-","DownstreamStatus":"502","Duration":2000000,"RequestMethod":"GET","RequestPath":"/x?y","StartUTC":"2021-01-01T00:00:00.5Z","request_User-Agent":"ua"}"#;
+        let r = parse(Preset::Traefik, &FormatOptions::default(), l).unwrap();
+        assert_eq!((r.1.as_str(), r.3, r.4.as_str()), ("203.0.113.9", 502, ""));
+        let opts = FormatOptions {
+            json_fields: vec![
+                ("time".into(), "@t".into()),
+                ("uri".into(), "req.url".into()),
+                ("client".into(), "addr".into()),
+            ],
+            ..Default::default()
+        };
+        let r = parse(
+            Preset::Custom,
+            &opts,
+            r#"{"@t":"2024-01-01T00:00:00Z","addr":"::1","req":{"url":"/q"}}"#,
+        )
+        .unwrap();
+        assert_eq!((r.1.as_str(), r.2.as_str()), ("::1", "/q"));
+    }
+
+    #[test]
+    fn rejects_and_never_panics() {
+        let o = FormatOptions::default();
+        assert_eq!(
+            parse(Preset::Traefik, &o, "time=x level=debug").unwrap_err(),
+            NOT_JSON
+        );
+        assert_eq!(
+            parse(Preset::Traefik, &o, r#"{"a":"#).unwrap_err(),
+            BAD_JSON
+        );
+        assert_eq!(
+            parse(Preset::Traefik, &o, r#"{"RequestPath":"/"}"#).unwrap_err(),
+            NO_TIME
+        );
+        let l = r#"{"ts":1.5,"logger":"http.log.access","request":{"uri":"/\u0041","headers":{"User-Agent":["a","b"]}},"status":200}"#;
+        for i in 0..l.len() {
+            let _ = parse(Preset::Caddy, &o, &l[..i]);
+        }
+        assert_eq!(parse(Preset::Caddy, &o, l).unwrap().2, "/A");
+    }
+}

@@ -1,0 +1,301 @@
+//! Timestamps: every format's time field to one UTC instant in microseconds.
+//!
+//! Hand-written rather than chrono/time parsing because this runs once per line
+//! on the hot path and the layouts are fixed; the calendar arithmetic is the
+//! well-known days-from-civil algorithm.
+
+use std::fmt;
+
+/// Microseconds since the Unix epoch, UTC. Ordered, cheap to copy.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const MICROS: i64 = 1_000_000;
+
+    pub fn from_secs(s: i64) -> Self {
+        Timestamp(s * Self::MICROS)
+    }
+    pub fn secs(self) -> i64 {
+        self.0.div_euclid(Self::MICROS)
+    }
+    pub fn add_secs(self, s: i64) -> Self {
+        Timestamp(self.0 + s * Self::MICROS)
+    }
+
+    /// RFC 3339 in UTC, with microseconds only when there are any.
+    pub fn rfc3339(self) -> String {
+        let secs = self.secs();
+        let micros = self.0.rem_euclid(Self::MICROS);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let (hh, mm, ss) = (sod / 3600, (sod / 60) % 60, sod % 60);
+        if micros == 0 {
+            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+        } else {
+            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z")
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 {
+        return None;
+    }
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+fn month(b: &[u8]) -> Option<u32> {
+    if b.len() != 3 {
+        return None;
+    }
+    let l = [b[0] | 0x20, b[1] | 0x20, b[2] | 0x20];
+    Some(match &l {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    })
+}
+
+fn checked(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + (h * 3600 + mi * 60 + s) as i64)
+}
+
+/// Fraction digits after a `.` or `,`: returns (micros, bytes consumed).
+fn fraction(b: &[u8]) -> (i64, usize) {
+    let mut micros = 0i64;
+    let mut n = 0;
+    while n < b.len() && b[n].is_ascii_digit() {
+        if n < 6 {
+            micros = micros * 10 + (b[n] - b'0') as i64;
+        }
+        n += 1;
+    }
+    let mut k = n.min(6);
+    while k < 6 {
+        micros *= 10;
+        k += 1;
+    }
+    (micros, n)
+}
+
+/// `+hhmm`, `-hh:mm`, `Z`: offset in seconds east of UTC.
+fn offset(b: &[u8]) -> Option<i64> {
+    match b {
+        b"Z" | b"z" | b"" => Some(0),
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (h, m) = match rest.len() {
+                4 => (digits(&rest[..2])?, digits(&rest[2..])?),
+                5 if rest[2] == b':' => (digits(&rest[..2])?, digits(&rest[3..])?),
+                2 => (digits(rest)?, 0),
+                _ => return None,
+            };
+            let s = (h * 3600 + m * 60) as i64;
+            Some(if *sign == b'-' { -s } else { s })
+        }
+        _ => None,
+    }
+}
+
+/// CLF time `10/Oct/2000:13:55:36 -0700`, optionally with a fraction after the
+/// seconds (HAProxy's `06/Feb/2009:12:14:14.655`, which has no zone: UTC).
+pub fn parse_clf(b: &[u8]) -> Option<Timestamp> {
+    if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+        return None;
+    }
+    let d = digits(&b[0..2])?;
+    let mo = month(&b[3..6])?;
+    let y = digits(&b[7..11])? as i64;
+    let h = digits(&b[12..14])?;
+    let mi = digits(&b[15..17])?;
+    let s = digits(&b[18..20])?;
+    let mut rest = &b[20..];
+    let mut micros = 0;
+    if let [b'.' | b',', tail @ ..] = rest {
+        let (m, n) = fraction(tail);
+        micros = m;
+        rest = &tail[n..];
+    }
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let off = offset(rest)?;
+    let secs = checked(y, mo, d, h, mi, s)? - off;
+    Some(Timestamp(secs * Timestamp::MICROS + micros))
+}
+
+/// ISO 8601 / RFC 3339: `2019-10-11T15:01:12.376735Z`, `...+01:00`, a space
+/// instead of `T`, or no zone at all (taken as UTC).
+pub fn parse_iso(b: &[u8]) -> Option<Timestamp> {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if b[10] != b'T' && b[10] != b' ' && b[10] != b't' {
+        return None;
+    }
+    let y = digits(&b[0..4])? as i64;
+    let mo = digits(&b[5..7])?;
+    let d = digits(&b[8..10])?;
+    let h = digits(&b[11..13])?;
+    let mi = digits(&b[14..16])?;
+    let s = digits(&b[17..19])?;
+    let mut rest = &b[19..];
+    let mut micros = 0;
+    if let [b'.' | b',', tail @ ..] = rest {
+        let (m, n) = fraction(tail);
+        micros = m;
+        rest = &tail[n..];
+    }
+    let off = offset(rest)?;
+    let secs = checked(y, mo, d, h, mi, s)? - off;
+    Some(Timestamp(secs * Timestamp::MICROS + micros))
+}
+
+/// Unix epoch as decimal seconds (`1646861401.5241024`, nginx `$msec`), or as
+/// integer milliseconds / microseconds / nanoseconds told apart by magnitude.
+pub fn parse_epoch(b: &[u8]) -> Option<Timestamp> {
+    let (int, frac) = match memchr::memchr(b'.', b) {
+        Some(p) => (&b[..p], Some(&b[p + 1..])),
+        None => (b, None),
+    };
+    if int.is_empty() || int.len() > 19 || !int.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
+    let mut micros = 0;
+    if let Some(f) = frac {
+        let (m, n) = fraction(f);
+        if n != f.len() {
+            return None;
+        }
+        micros = m;
+    }
+    Some(match int.len() {
+        0..=11 => Timestamp(v * Timestamp::MICROS + micros),
+        12..=14 => Timestamp(v * 1000),
+        15..=17 => Timestamp(v),
+        _ => Timestamp(v / 1000),
+    })
+}
+
+/// Any of the above, tried in a cheap order.
+pub fn parse_any(b: &[u8]) -> Option<Timestamp> {
+    if b.len() >= 19 && b[4] == b'-' {
+        parse_iso(b)
+    } else if b.len() >= 20 && b[2] == b'/' {
+        parse_clf(b)
+    } else {
+        parse_epoch(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clf_with_zone() {
+        let t = parse_clf(b"10/Oct/2000:13:55:36 -0700").unwrap();
+        assert_eq!(t.rfc3339(), "2000-10-10T20:55:36Z");
+        let t = parse_clf(b"01/Jan/2024:00:10:00 +0330").unwrap();
+        assert_eq!(t.rfc3339(), "2023-12-31T20:40:00Z");
+    }
+
+    #[test]
+    fn haproxy_millis_without_zone() {
+        let t = parse_clf(b"06/Feb/2009:12:14:14.655").unwrap();
+        assert_eq!(t.rfc3339(), "2009-02-06T12:14:14.655000Z");
+    }
+
+    #[test]
+    fn iso_variants() {
+        let t = parse_iso(b"2019-10-11T15:01:12.376735Z").unwrap();
+        assert_eq!(t.rfc3339(), "2019-10-11T15:01:12.376735Z");
+        let t = parse_iso(b"2025-12-31T17:37:40.493035218+01:00").unwrap();
+        assert_eq!(t.rfc3339(), "2025-12-31T16:37:40.493035Z");
+        assert!(parse_iso(b"2019-13-11T15:01:12Z").is_none());
+        assert!(parse_iso(b"2019-10-11T15:01:12+5").is_none());
+    }
+
+    #[test]
+    fn epochs() {
+        assert_eq!(
+            parse_epoch(b"1646861401.5241024").unwrap().0,
+            1_646_861_401_524_102
+        );
+        assert_eq!(
+            parse_epoch(b"1686411388000").unwrap().0,
+            1_686_411_388_000_000
+        );
+        assert!(parse_epoch(b"12a").is_none());
+    }
+
+    #[test]
+    fn round_trip_civil() {
+        for days in [-800_000i64, -1, 0, 1, 11_016, 19_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}

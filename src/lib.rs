@@ -1,0 +1,38 @@
+//! apiwatch: catch bulk account-lookup abuse in API gateway and reverse-proxy
+//! access logs. See ARCHITECTURE.md for how the stages fit together:
+//!
+//! bytes ─sources─▶ lines ─formats─▶ Record ─routes/actors─▶ Event
+//! ─detectors─▶ Finding ─alerts─▶ incidents on stdout.
+
+pub mod actors;
+pub mod alerts;
+pub mod allow;
+pub mod cli;
+pub mod config;
+pub mod detectors;
+pub mod engine;
+pub mod event;
+pub mod exit;
+pub mod formats;
+pub mod modes;
+pub mod routes;
+pub mod sources;
+pub mod state;
+pub mod stats;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::exit::Status;
+
+/// Run one command; results go to `out` (stdout in the binary).
+pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
+    match cli.command {
+        Command::Scan { common, inputs } => {
+            let cfg = Config::from_args(&common)?;
+            let inputs = sources::expand(&inputs)?;
+            modes::scan::run(cfg, &inputs, out)
+        }
+        Command::Tail { .. } => anyhow::bail!("tail is not implemented yet"),
+        Command::Check { .. } => anyhow::bail!("check is not implemented yet"),
+    }
+}

@@ -1,0 +1,39 @@
+//! The `apiwatch` binary: parse arguments, send logs to stderr, run, exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = apiwatch::cli::Cli::parse();
+    let level = if cli.quiet {
+        "error"
+    } else {
+        ["warn", "info", "debug", "trace"][cli.verbose.min(3) as usize]
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("apiwatch={level}")));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match apiwatch::run(cli, &mut out) {
+        Ok(status) => ExitCode::from(status.code()),
+        // `apiwatch scan x | head` must not complain.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("apiwatch: {e:#}");
+            ExitCode::from(apiwatch::exit::Status::Unknown.code())
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The three ways to run the engine. They share [`Pump`]: open an input,
+//! pick its format, feed every line through the parser into the engine, and
+//! account for what was read. The modes differ only in where lines come
+//! from, when they stop, and how the result maps to an exit status.
+
+pub mod scan;
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::alerts::escape::escape;
+use crate::alerts::{AlertSink, JsonSink, TextSink};
+use crate::cli::OutputKind;
+use crate::config::{Config, FormatChoice};
+use crate::engine::Engine;
+use crate::formats::detect::detect;
+use crate::formats::{FormatSpec, LineParser};
+use crate::sources::{Input, Line, LineReader};
+use crate::stats::Stats;
+
+/// Lines read to recognise a format.
+const DETECT_LINES: usize = 40;
+
+/// Everything a run carries from input to input.
+pub struct Pump {
+    pub cfg: Config,
+    pub engine: Engine,
+    pub stats: Stats,
+}
+
+/// Why an input stopped early.
+pub struct InputError(pub String);
+
+impl Pump {
+    pub fn new(cfg: Config) -> Pump {
+        let engine = Engine::new(&cfg);
+        Pump {
+            cfg,
+            engine,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Build the parser for an input, detecting the format from `samples`
+    /// when the format is `auto`.
+    pub fn parser_for(
+        &mut self,
+        name: &str,
+        samples: &[&[u8]],
+    ) -> anyhow::Result<Box<dyn LineParser>> {
+        match &self.cfg.format {
+            FormatChoice::Fixed(spec) => {
+                self.stats
+                    .formats
+                    .push((name.to_owned(), spec.name().to_owned()));
+                spec.build(&self.cfg.format_opts)
+            }
+            FormatChoice::Auto => {
+                let d = detect(samples, &self.cfg.format_opts).with_context(|| {
+                    let first = samples.iter().find(|l| !l.is_empty()).copied().unwrap_or(b"");
+                    format!(
+                        "cannot recognise the log format of {name}; first line: \"{}\"; name it with --format ({})",
+                        escape(first, 200),
+                        FormatSpec::NAMES
+                    )
+                })?;
+                tracing::info!(input = %name, format = %d.describe(), "Detected log format.");
+                self.stats.formats.push((name.to_owned(), d.describe()));
+                d.build(&self.cfg.format_opts)
+            }
+        }
+    }
+
+    /// Read every line of `lines`, detecting the format first if needed.
+    /// Returns the parser (so `tail` can keep using it) or, when the reader
+    /// failed part-way, the error after all lines before it were processed.
+    pub fn pump<R: std::io::Read>(
+        &mut self,
+        name: &str,
+        lines: &mut LineReader<R>,
+        parser: Option<Box<dyn LineParser>>,
+        sink: &mut dyn AlertSink,
+    ) -> anyhow::Result<(Option<Box<dyn LineParser>>, Option<std::io::Error>)> {
+        let mut line_no = 0u64;
+        let mut parser = parser;
+        if parser.is_none() {
+            // Buffer the first lines (once per input) to recognise the format.
+            let mut head: Vec<Vec<u8>> = Vec::new();
+            let mut too_long: Vec<(u64, Vec<u8>, u64)> = Vec::new();
+            let mut err = None;
+            while head.len() < DETECT_LINES {
+                match lines.next_line() {
+                    Ok(Some(Line::Data(d))) => head.push(d.to_vec()),
+                    Ok(Some(Line::TooLong { head: h, len })) => {
+                        too_long.push((head.len() as u64, h.to_vec(), len));
+                        head.push(Vec::new());
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            if head.iter().all(|l| l.iter().all(u8::is_ascii_whitespace))
+                && err.is_none()
+                && too_long.is_empty()
+            {
+                // Empty (or blank) input: nothing to detect, nothing to do.
+                self.stats.lines += head.len() as u64;
+                self.stats.blank += head.len() as u64;
+                self.stats.bytes += head.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+                return Ok((None, None));
+            }
+            let samples: Vec<&[u8]> = head.iter().map(|v| v.as_slice()).collect();
+            let mut p = self.parser_for(name, &samples)?;
+            for (i, l) in head.iter().enumerate() {
+                line_no += 1;
+                if let Some((_, h, len)) = too_long.iter().find(|t| t.0 == i as u64) {
+                    self.stats.lines += 1;
+                    self.stats.bytes += len + 1;
+                    self.stats.too_long(name, line_no, h, *len);
+                    continue;
+                }
+                self.one(name, line_no, l, p.as_mut(), sink)?;
+            }
+            if let Some(e) = err {
+                return Ok((Some(p), Some(e)));
+            }
+            parser = Some(p);
+        }
+        let mut p = parser.expect("set above");
+        loop {
+            match lines.next_line() {
+                Ok(Some(Line::Data(d))) => {
+                    line_no += 1;
+                    self.one(name, line_no, d, p.as_mut(), sink)?;
+                }
+                Ok(Some(Line::TooLong { head, len })) => {
+                    line_no += 1;
+                    self.stats.lines += 1;
+                    self.stats.bytes += len + 1;
+                    self.stats.too_long(name, line_no, head, len);
+                }
+                Ok(None) => return Ok((Some(p), None)),
+                Err(e) => return Ok((Some(p), Some(e))),
+            }
+        }
+    }
+
+    #[inline]
+    fn one(
+        &mut self,
+        name: &str,
+        line_no: u64,
+        line: &[u8],
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+    ) -> anyhow::Result<()> {
+        let st = &mut self.stats;
+        st.lines += 1;
+        st.bytes += line.len() as u64 + 1;
+        if line.iter().all(|b| *b == b' ' || *b == b'\t') {
+            st.blank += 1;
+            return Ok(());
+        }
+        if memchr::memchr(0, line).is_some() {
+            st.malformed(
+                crate::formats::Malformed::new(
+                    crate::formats::MalformedKind::Binary,
+                    "NUL bytes in line",
+                ),
+                name,
+                line_no,
+                line,
+            );
+            return Ok(());
+        }
+        match parser.parse(line) {
+            Ok(rec) => {
+                st.parsed += 1;
+                self.engine
+                    .feed(&rec, line, sink)
+                    .context("writing alerts")?;
+            }
+            Err(m) => st.malformed(m, name, line_no, line),
+        }
+        Ok(())
+    }
+
+    /// Print `--stats` (stderr text, or a summary JSON line on stdout with
+    /// JSON output).
+    pub fn report(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
+        self.stats.allowlisted = self.engine.allowlisted;
+        if !self.cfg.stats {
+            return Ok(());
+        }
+        match self.cfg.output {
+            OutputKind::Json => {
+                let mut v = self.stats.to_json();
+                v["incidents_opened"] = self.engine.incidents.opened.into();
+                v["allowlist"] = serde_json::to_value(self.engine.allow_counts())?;
+                v["state"] = serde_json::to_value(self.engine.state_report())?;
+                serde_json::to_writer(&mut *out, &v)?;
+                out.write_all(b"\n")?;
+            }
+            OutputKind::Text => {
+                let mut s = self.stats.render_text();
+                s.push_str(&format!(
+                    "incidents opened: {}\n",
+                    self.engine.incidents.opened
+                ));
+                for (reason, n) in self.engine.allow_counts() {
+                    s.push_str(&format!("allowlisted ({reason}): {n}\n"));
+                }
+                eprint!("{s}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The alert sink for the configured output on `w`.
+pub fn sink<'w>(cfg: &Config, w: Box<dyn Write + 'w>, eager: bool) -> Box<dyn AlertSink + 'w> {
+    match cfg.output {
+        OutputKind::Json => Box::new(JsonSink::new(w, eager)),
+        OutputKind::Text => Box::new(TextSink::new(w, eager)),
+    }
+}
+
+/// Describe a reader failure for the user: which input, where.
+pub fn describe_input_error(
+    input: &Input,
+    e: &std::io::Error,
+    raw_offset: u64,
+    gzip: bool,
+    lines: u64,
+) -> String {
+    if gzip {
+        format!(
+            "{}: gzip data damaged or truncated near compressed byte {raw_offset} ({e}); {lines} lines before it were read",
+            input.display()
+        )
+    } else {
+        format!(
+            "{}: read error at byte {raw_offset} ({e}); {lines} lines before it were read",
+            input.display()
+        )
+    }
+}

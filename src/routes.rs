@@ -1,0 +1,640 @@
+//! Routes: request paths turned into templates without configuration.
+//!
+//! `/api/v1/customers/1234567/billing` becomes `/api/v1/customers/{int}/billing`
+//! with object id 1234567; phone numbers, UUIDs, e-mail addresses and long
+//! hex/base64 tokens get typed placeholders too, and an id-bearing query
+//! parameter (`?account_id=42`) makes the route a lookup as well. Pagination
+//! parameters give a page depth. The number of templates is capped: once the
+//! table is full, unseen templates share one overflow route per method, so a
+//! scanner spraying random paths cannot grow it.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::config::RouteRule;
+use crate::state::stable_hash;
+
+pub type RouteId = u32;
+
+/// What kind of identifier a placeholder holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdKind {
+    Int,
+    Msisdn,
+    Uuid,
+    Email,
+    Hex,
+    Token,
+    /// A letter prefix and a number (`ACC-001234`): the number is the value.
+    Prefixed,
+}
+
+impl IdKind {
+    fn placeholder(self) -> &'static [u8] {
+        match self {
+            IdKind::Int => b"{int}",
+            IdKind::Msisdn => b"{msisdn}",
+            IdKind::Uuid => b"{uuid}",
+            IdKind::Email => b"{email}",
+            IdKind::Hex => b"{hex}",
+            IdKind::Token => b"{token}",
+            IdKind::Prefixed => b"{id}",
+        }
+    }
+    /// Numeric ids have a meaningful order (ranges, strides, density).
+    pub fn numeric(self) -> bool {
+        matches!(self, IdKind::Int | IdKind::Msisdn | IdKind::Prefixed)
+    }
+}
+
+/// The object a lookup fetched: the number itself for numeric ids, a stable
+/// hash otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    pub kind: IdKind,
+    pub value: u64,
+}
+
+/// Where a list request is in its result set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// 1-based page number (page=N, or offset/limit + 1).
+    Number(u32),
+    /// An opaque cursor (hash): depth is the count of distinct cursors.
+    Cursor(u64),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteInfo {
+    pub method: String,
+    pub template: String,
+    pub name: Option<String>,
+    /// Returns one record per request, addressed by an id.
+    pub lookup: bool,
+    pub list: bool,
+    pub login: bool,
+    /// A search endpoint: lookups right after a search are explained.
+    pub search: bool,
+    pub id_kind: Option<IdKind>,
+}
+
+impl RouteInfo {
+    /// `GET /api/v1/customers/{int}` (or the configured name).
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => format!("{} {}", self.method, self.template),
+        }
+    }
+}
+
+/// The route part of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Routed {
+    pub route: RouteId,
+    pub object: Option<ObjectId>,
+    pub page: Option<Page>,
+}
+
+pub struct Router {
+    ids: HashMap<Vec<u8>, RouteId>,
+    routes: Vec<RouteInfo>,
+    rules: Vec<RouteRule>,
+    strip_prefixes: Vec<Vec<u8>>,
+    cap: usize,
+    scratch: Vec<u8>,
+    overflowed: u64,
+}
+
+/// Default template cap: real APIs have hundreds of routes.
+pub const DEFAULT_MAX_ROUTES: usize = 5000;
+
+impl Router {
+    pub fn new(rules: Vec<RouteRule>, strip_prefixes: Vec<String>, cap: usize) -> Self {
+        Router {
+            ids: HashMap::new(),
+            routes: Vec::new(),
+            rules,
+            strip_prefixes: strip_prefixes.into_iter().map(String::into_bytes).collect(),
+            cap: cap.max(8),
+            scratch: Vec::with_capacity(256),
+            overflowed: 0,
+        }
+    }
+
+    pub fn info(&self, id: RouteId) -> &RouteInfo {
+        &self.routes[id as usize]
+    }
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
+    /// Template a request. Allocation happens only when a new template is
+    /// first seen (bounded by the cap).
+    pub fn route(&mut self, method: &[u8], path: &[u8], query: &[u8]) -> Routed {
+        let mut path = path;
+        for p in &self.strip_prefixes {
+            if let Some(rest) = path.strip_prefix(p.as_slice()) {
+                if rest.is_empty() || rest[0] == b'/' {
+                    path = rest;
+                    break;
+                }
+            }
+        }
+        let mut object = None;
+        let mut page = None;
+        let s = &mut self.scratch;
+        s.clear();
+        s.extend_from_slice(method);
+        s.push(b' ');
+        let tmpl_start = s.len();
+        if path.is_empty() {
+            s.push(b'/');
+        }
+        let mut first = true;
+        for seg in path.split(|&b| b == b'/') {
+            if !first {
+                s.push(b'/');
+            }
+            first = false;
+            if seg.is_empty() {
+                continue;
+            }
+            match classify(seg) {
+                Some(o) => {
+                    s.extend_from_slice(o.kind.placeholder());
+                    object = Some(o);
+                }
+                None => s.extend_from_slice(seg),
+            }
+        }
+        // Query: id parameters join the template; pagination gives depth.
+        let mut offset: Option<u64> = None;
+        let mut limit: Option<u64> = None;
+        let mut qid = false;
+        for pair in query.split(|&b| b == b'&') {
+            let (k, v) = match memchr::memchr(b'=', pair) {
+                Some(p) => (&pair[..p], &pair[p + 1..]),
+                None => continue,
+            };
+            if v.is_empty() {
+                continue;
+            }
+            match param_role(k) {
+                ParamRole::Id => {
+                    if let Some(o) = classify(v).or_else(|| short_id(v)) {
+                        s.push(if qid { b'&' } else { b'?' });
+                        qid = true;
+                        s.extend_from_slice(k);
+                        s.push(b'=');
+                        s.extend_from_slice(o.kind.placeholder());
+                        object = Some(o);
+                    }
+                }
+                ParamRole::Page => {
+                    if let Some(n) = crate::formats::fields::uint(v) {
+                        page = Some(Page::Number(n.min(u32::MAX as u64) as u32));
+                    }
+                }
+                ParamRole::Offset => offset = crate::formats::fields::uint(v),
+                ParamRole::Limit => limit = crate::formats::fields::uint(v),
+                ParamRole::Cursor => page = Some(Page::Cursor(stable_hash(v))),
+                ParamRole::Other => {}
+            }
+        }
+        if page.is_none() {
+            if let Some(off) = offset {
+                let per = limit.filter(|l| *l > 0).unwrap_or(20);
+                page = Some(Page::Number((off / per + 1).min(u32::MAX as u64) as u32));
+            }
+        }
+        let tmpl_end = s.len();
+        let route = match self.ids.get(s.as_slice()) {
+            Some(&id) => id,
+            None => self.insert(tmpl_start, tmpl_end, method),
+        };
+        if page.is_some() && !self.routes[route as usize].list {
+            // A route becomes a list once it is seen paginated.
+            self.routes[route as usize].list = true;
+        }
+        Routed {
+            route,
+            object,
+            page,
+        }
+    }
+
+    fn insert(&mut self, tmpl_start: usize, tmpl_end: usize, method: &[u8]) -> RouteId {
+        let key = self.scratch.clone();
+        if self.routes.len() >= self.cap {
+            self.overflowed += 1;
+            let mut k = method.to_vec();
+            k.extend_from_slice(b" {overflow}");
+            if let Some(&id) = self.ids.get(&k) {
+                return id;
+            }
+            // Overflow routes are allowed past the cap, one per method (and
+            // at most a handful: methods are capped at 24 letters of junk).
+            if self.routes.len() >= self.cap + 16 {
+                return (self.cap - 1) as RouteId;
+            }
+            return self.add(
+                k,
+                String::from_utf8_lossy(method).into_owned(),
+                "{overflow}".into(),
+                None,
+            );
+        }
+        let template = String::from_utf8_lossy(&self.scratch[tmpl_start..tmpl_end]).into_owned();
+        let kind = id_kind_of(&template);
+        self.add(
+            key,
+            String::from_utf8_lossy(method).into_owned(),
+            template,
+            kind,
+        )
+    }
+
+    fn add(
+        &mut self,
+        key: Vec<u8>,
+        method: String,
+        template: String,
+        id_kind: Option<IdKind>,
+    ) -> RouteId {
+        let id = self.routes.len() as RouteId;
+        let path_only = template.split('?').next().unwrap_or("");
+        let lower = path_only.to_ascii_lowercase();
+        let login = method == "POST"
+            && [
+                "login",
+                "signin",
+                "sign-in",
+                "sign_in",
+                "authenticate",
+                "/auth",
+                "/token",
+                "/session",
+                "oauth",
+            ]
+            .iter()
+            .any(|w| lower.contains(w));
+        let static_asset = is_static(&lower);
+        let mut info = RouteInfo {
+            lookup: id_kind.is_some() && (method == "GET" || method == "HEAD") && !static_asset,
+            list: false,
+            login,
+            search: ["search", "find", "query"]
+                .iter()
+                .any(|w| lower.contains(w)),
+            id_kind,
+            name: None,
+            method,
+            template,
+        };
+        for r in &self.rules {
+            if rule_matches(r, &info) {
+                if let Some(n) = &r.name {
+                    info.name = Some(n.clone());
+                }
+                if let Some(l) = r.lookup {
+                    info.lookup = l;
+                }
+                if let Some(l) = r.list {
+                    info.list = l;
+                }
+                if let Some(l) = r.login {
+                    info.login = l;
+                }
+            }
+        }
+        self.routes.push(info);
+        self.ids.insert(key, id);
+        id
+    }
+}
+
+fn rule_matches(r: &RouteRule, info: &RouteInfo) -> bool {
+    if let Some(m) = &r.method {
+        if !m.eq_ignore_ascii_case(&info.method) {
+            return false;
+        }
+    }
+    match r.path.strip_suffix('*') {
+        Some(prefix) => info.template.starts_with(prefix),
+        None => info.template == r.path,
+    }
+}
+
+fn id_kind_of(template: &str) -> Option<IdKind> {
+    // The last placeholder is the object.
+    let kinds = [
+        ("{int}", IdKind::Int),
+        ("{msisdn}", IdKind::Msisdn),
+        ("{uuid}", IdKind::Uuid),
+        ("{email}", IdKind::Email),
+        ("{hex}", IdKind::Hex),
+        ("{token}", IdKind::Token),
+        ("{id}", IdKind::Prefixed),
+    ];
+    kinds
+        .iter()
+        .filter_map(|(p, k)| template.rfind(p).map(|i| (i, *k)))
+        .max_by_key(|(i, _)| *i)
+        .map(|(_, k)| k)
+}
+
+fn is_static(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or("");
+    [
+        ".js", ".css", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".woff", ".woff2", ".map",
+        ".webp", ".html", ".txt",
+    ]
+    .iter()
+    .any(|e| last.ends_with(e))
+}
+
+enum ParamRole {
+    Id,
+    Page,
+    Offset,
+    Limit,
+    Cursor,
+    Other,
+}
+
+fn param_role(k: &[u8]) -> ParamRole {
+    let mut buf = [0u8; 32];
+    if k.len() > buf.len() {
+        return ParamRole::Other;
+    }
+    for (d, c) in buf.iter_mut().zip(k) {
+        *d = c.to_ascii_lowercase();
+    }
+    let k = &buf[..k.len()];
+    match k {
+        b"page" | b"page_number" | b"pagenumber" | b"pageno" | b"p" => ParamRole::Page,
+        b"offset" | b"skip" | b"start" | b"from" => ParamRole::Offset,
+        b"limit" | b"per_page" | b"perpage" | b"page_size" | b"pagesize" | b"size" | b"count" => {
+            ParamRole::Limit
+        }
+        b"cursor" | b"after" | b"page_token" | b"pagetoken" | b"next" | b"continuation"
+        | b"starting_after" => ParamRole::Cursor,
+        b"id" | b"msisdn" | b"phone" | b"phone_number" | b"number" | b"email" | b"account"
+        | b"customer" | b"imsi" | b"iccid" | b"imei" | b"uuid" | b"user" | b"subscriber"
+        | b"mdn" => ParamRole::Id,
+        _ if k.ends_with(b"_id") || k.ends_with(b"id") && k.len() > 2 => ParamRole::Id,
+        _ => ParamRole::Other,
+    }
+}
+
+/// A short numeric value in an id parameter (`?id=7`).
+fn short_id(v: &[u8]) -> Option<ObjectId> {
+    crate::formats::fields::uint(v).map(|n| ObjectId {
+        kind: IdKind::Int,
+        value: n,
+    })
+}
+
+/// Classify one path segment (or query value) as an identifier.
+pub fn classify(seg: &[u8]) -> Option<ObjectId> {
+    let n = seg.len();
+    if n == 0 || n > 256 {
+        return None;
+    }
+    let digits = seg.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits == n {
+        return Some(match n {
+            1..=10 => ObjectId {
+                kind: IdKind::Int,
+                value: parse_u64(seg),
+            },
+            11..=15 => ObjectId {
+                kind: IdKind::Msisdn,
+                value: parse_u64(seg),
+            },
+            _ => ObjectId {
+                kind: IdKind::Token,
+                value: stable_hash(seg),
+            },
+        });
+    }
+    // E.164 with its plus sign, raw or percent-encoded.
+    let plus = seg
+        .strip_prefix(b"+")
+        .or_else(|| seg.strip_prefix(b"%2B"))
+        .or_else(|| seg.strip_prefix(b"%2b"));
+    if let Some(num) = plus {
+        if (7..=15).contains(&num.len()) && num.iter().all(u8::is_ascii_digit) {
+            return Some(ObjectId {
+                kind: IdKind::Msisdn,
+                value: parse_u64(num),
+            });
+        }
+    }
+    if n == 36 && is_uuid(seg) {
+        return Some(ObjectId {
+            kind: IdKind::Uuid,
+            value: stable_hash(&lower36(seg)),
+        });
+    }
+    if let Some(at) = memchr::memchr(b'@', seg).or_else(|| memchr::memmem::find(seg, b"%40")) {
+        if at > 0 && memchr::memchr(b'.', &seg[at..]).is_some() {
+            return Some(ObjectId {
+                kind: IdKind::Email,
+                value: stable_hash(seg),
+            });
+        }
+    }
+    if n >= 16 && seg.iter().all(u8::is_ascii_hexdigit) && digits > 0 {
+        return Some(ObjectId {
+            kind: IdKind::Hex,
+            value: stable_hash(seg),
+        });
+    }
+    // Letter prefix + number: ACC-00123456, C1234567.
+    let alpha = seg.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    if (1..=5).contains(&alpha) {
+        let mut rest = &seg[alpha..];
+        if let [b'-' | b'_', tail @ ..] = rest {
+            rest = tail;
+        }
+        if (4..=15).contains(&rest.len()) && rest.iter().all(u8::is_ascii_digit) {
+            return Some(ObjectId {
+                kind: IdKind::Prefixed,
+                value: parse_u64(rest),
+            });
+        }
+    }
+    if n >= 20
+        && digits >= 2
+        && seg
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_=.%".contains(c))
+    {
+        let letters = seg.iter().filter(|c| c.is_ascii_alphabetic()).count();
+        if letters >= 2 && !seg.contains(&b'.') {
+            return Some(ObjectId {
+                kind: IdKind::Token,
+                value: stable_hash(seg),
+            });
+        }
+    }
+    None
+}
+
+fn parse_u64(b: &[u8]) -> u64 {
+    b.iter().fold(0u64, |a, c| {
+        a.wrapping_mul(10).wrapping_add((c - b'0') as u64)
+    })
+}
+
+fn is_uuid(s: &[u8]) -> bool {
+    s.iter().enumerate().all(|(i, c)| match i {
+        8 | 13 | 18 | 23 => *c == b'-',
+        _ => c.is_ascii_hexdigit(),
+    })
+}
+
+fn lower36(s: &[u8]) -> [u8; 36] {
+    let mut o = [0u8; 36];
+    for (d, c) in o.iter_mut().zip(s) {
+        *d = c.to_ascii_lowercase();
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(r: &mut Router, m: &str, p: &str, q: &str) -> (String, Option<ObjectId>, Option<Page>) {
+        let x = r.route(m.as_bytes(), p.as_bytes(), q.as_bytes());
+        (r.info(x.route).template.clone(), x.object, x.page)
+    }
+
+    #[test]
+    fn typed_placeholders() {
+        let mut r = Router::new(vec![], vec![], 100);
+        let (tpl, o, _) = t(&mut r, "GET", "/api/v1/customers/1234567/billing", "");
+        assert_eq!(tpl, "/api/v1/customers/{int}/billing");
+        assert_eq!(
+            o,
+            Some(ObjectId {
+                kind: IdKind::Int,
+                value: 1234567
+            })
+        );
+        assert_eq!(
+            t(&mut r, "GET", "/api/v1/lines/447700900123/usage", "").0,
+            "/api/v1/lines/{msisdn}/usage"
+        );
+        assert_eq!(
+            t(&mut r, "GET", "/api/v1/lines/%2B447700900123/usage", "")
+                .1
+                .unwrap()
+                .value,
+            447700900123
+        );
+        assert_eq!(
+            t(
+                &mut r,
+                "GET",
+                "/api/v1/devices/3F2504E0-4F89-11D3-9A0C-0305E82C3301",
+                ""
+            )
+            .0,
+            "/api/v1/devices/{uuid}"
+        );
+        assert_eq!(t(&mut r, "GET", "/u/a.b%40example.com", "").0, "/u/{email}");
+        assert_eq!(
+            t(&mut r, "GET", "/t/9f86d081884c7d659a2feaa0c55ad015", "").0,
+            "/t/{hex}"
+        );
+        assert_eq!(
+            t(&mut r, "GET", "/a/ACC-00123456", "").1.unwrap().value,
+            123456
+        );
+        assert_eq!(t(&mut r, "GET", "/api/v1/me", "").0, "/api/v1/me");
+    }
+
+    #[test]
+    fn same_template_same_route_and_lookup_flag() {
+        let mut r = Router::new(vec![], vec![], 100);
+        let a = r.route(b"GET", b"/customers/1", b"");
+        let b = r.route(b"GET", b"/customers/999", b"");
+        assert_eq!(a.route, b.route);
+        assert!(r.info(a.route).lookup);
+        let p = r.route(b"POST", b"/api/v1/auth/login", b"");
+        assert!(r.info(p.route).login && !r.info(p.route).lookup);
+        let s = r.route(b"GET", b"/static/app.123456.js", b"");
+        assert!(!r.info(s.route).lookup);
+    }
+
+    #[test]
+    fn query_ids_and_pagination() {
+        let mut r = Router::new(vec![], vec![], 100);
+        let (tpl, o, _) = t(&mut r, "GET", "/api/v1/accounts", "account_id=1200345&x=1");
+        assert_eq!(tpl, "/api/v1/accounts?account_id={int}");
+        assert_eq!(o.unwrap().value, 1200345);
+        assert_eq!(
+            t(&mut r, "GET", "/e", "msisdn=%2B447700900123").0,
+            "/e?msisdn={msisdn}"
+        );
+        let (tpl, o, p) = t(&mut r, "GET", "/orders", "page=37&per_page=20");
+        assert_eq!(
+            (tpl.as_str(), o, p),
+            ("/orders", None, Some(Page::Number(37)))
+        );
+        assert_eq!(
+            t(&mut r, "GET", "/orders", "offset=200&limit=50").2,
+            Some(Page::Number(5))
+        );
+        assert!(matches!(
+            t(&mut r, "GET", "/orders", "cursor=abc").2,
+            Some(Page::Cursor(_))
+        ));
+        let id = r.route(b"GET", b"/orders", b"").route;
+        assert!(r.info(id).list);
+        assert_eq!(t(&mut r, "GET", "/search", "q=john").0, "/search");
+    }
+
+    #[test]
+    fn stage_prefix_and_rules() {
+        let rules = vec![RouteRule {
+            path: "/internal/*".into(),
+            method: None,
+            name: Some("internal".into()),
+            lookup: Some(false),
+            list: None,
+            login: None,
+        }];
+        let mut r = Router::new(rules, vec!["/prod".into()], 100);
+        assert_eq!(
+            t(&mut r, "GET", "/prod/customers/5", "").0,
+            "/customers/{int}"
+        );
+        assert_eq!(t(&mut r, "GET", "/production/x", "").0, "/production/x");
+        let x = r.route(b"GET", b"/internal/users/5", b"");
+        assert!(!r.info(x.route).lookup);
+        assert_eq!(r.info(x.route).label(), "internal");
+    }
+
+    #[test]
+    fn template_table_is_bounded() {
+        let mut r = Router::new(vec![], vec![], 50);
+        for i in 0..10_000 {
+            r.route(b"GET", format!("/random-{i}-x/page").as_bytes(), b"");
+        }
+        assert!(r.len() <= 50 + 16);
+        assert!(r.overflowed() > 9000);
+    }
+}

@@ -1,0 +1,162 @@
+//! Where lines come from: files (plain or gzip, told apart by magic bytes),
+//! globs, rotated sets read oldest first, and stdin; plus the live follower
+//! (`tail`) and the checkpoints `check` keeps between runs.
+
+pub mod reader;
+pub mod rotated;
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, bail};
+
+pub use self::reader::{Line, LineReader};
+
+/// One input as the user named it (after glob expansion).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Input {
+    pub fn display(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".into(),
+            Input::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Expand the command-line arguments: `-` is stdin, arguments with glob
+/// characters are expanded (an empty expansion is an error), and files that
+/// belong to one rotated set are put oldest first.
+pub fn expand(args: &[String]) -> anyhow::Result<Vec<Input>> {
+    let mut files = Vec::new();
+    let mut out = Vec::new();
+    for a in args {
+        if a == "-" {
+            out.push(Input::Stdin);
+            continue;
+        }
+        if a.contains(['*', '?', '[']) {
+            let mut n = 0;
+            for p in glob::glob(a).with_context(|| format!("bad glob {a:?}"))? {
+                let p = p.with_context(|| format!("reading glob {a:?}"))?;
+                if p.is_file() {
+                    files.push(p);
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                bail!("no file matches {a:?}");
+            }
+        } else {
+            files.push(PathBuf::from(a));
+        }
+    }
+    files.dedup();
+    out.extend(rotated::order(files).into_iter().map(Input::File));
+    Ok(out)
+}
+
+/// Shared count of compressed bytes read, to locate gzip damage.
+#[derive(Clone, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    n: Counter,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(b)?;
+        self.n.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An opened input: its lines, whether it is gzip, and a counter of raw
+/// bytes read (compressed bytes for gzip).
+pub struct Opened {
+    pub lines: LineReader<Box<dyn Read + Send>>,
+    pub gzip: bool,
+    pub raw: Counter,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Is this file gzip? Decided by magic bytes, never by name.
+pub fn is_gzip(path: &Path) -> io::Result<bool> {
+    let mut f = File::open(path)?;
+    let mut m = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match f.read(&mut m[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got == 2 && m == GZIP_MAGIC)
+}
+
+/// Open an input from `offset` (plain files only; gzip always from 0).
+pub fn open(input: &Input, offset: u64, max_line: usize) -> anyhow::Result<Opened> {
+    let raw = Counter::default();
+    match input {
+        Input::Stdin => {
+            // Stdin may be gzip too: peek at the first two bytes.
+            let mut stdin = BufReader::with_capacity(1 << 16, io::stdin());
+            let head = io::BufRead::fill_buf(&mut stdin).context("reading stdin")?;
+            let gzip = head.starts_with(&GZIP_MAGIC);
+            let counted = Counting {
+                inner: stdin,
+                n: raw.clone(),
+            };
+            let r: Box<dyn Read + Send> = if gzip {
+                Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(counted)))
+            } else {
+                Box::new(counted)
+            };
+            Ok(Opened {
+                lines: LineReader::new(r, max_line),
+                gzip,
+                raw,
+            })
+        }
+        Input::File(p) => {
+            let gzip = is_gzip(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let mut f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let start = if gzip { 0 } else { offset };
+            if start > 0 {
+                f.seek(SeekFrom::Start(start))?;
+            }
+            let counted = Counting {
+                inner: f,
+                n: raw.clone(),
+            };
+            let r: Box<dyn Read + Send> = if gzip {
+                // Concatenated members are one stream (`cat a.gz b.gz`).
+                Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+                    1 << 16,
+                    counted,
+                )))
+            } else {
+                Box::new(counted)
+            };
+            let mut lines = LineReader::new(r, max_line);
+            lines.set_consumed(start);
+            Ok(Opened { lines, gzip, raw })
+        }
+    }
+}

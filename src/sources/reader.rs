@@ -1,0 +1,241 @@
+//! Byte lines from any reader: one reused buffer, memchr splitting, a cap on
+//! line length, CRLF tolerance and an unterminated last line.
+//!
+//! A line longer than the cap is not buffered: the reader keeps its first
+//! bytes as a sample, discards the rest up to the next newline, and reports
+//! it as [`Line::TooLong`], so a 10 MB line costs no more memory than a short
+//! one.
+
+use std::io::{self, Read};
+
+/// Default maximum line length: well above any real access-log line (ALB
+/// truncates user agents at 8 KB), far below anything that hurts.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+const CHUNK: usize = 64 * 1024;
+const SAMPLE: usize = 160;
+
+pub enum Line<'a> {
+    Data(&'a [u8]),
+    /// An over-long line: its first bytes and its full length.
+    TooLong {
+        head: &'a [u8],
+        len: u64,
+    },
+}
+
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    max_line: usize,
+    /// Bytes of the stream consumed through the last line returned.
+    consumed: u64,
+    pending_err: Option<io::Error>,
+    head: Vec<u8>,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R, max_line: usize) -> Self {
+        LineReader {
+            inner,
+            buf: vec![0; CHUNK.max(max_line.min(1 << 20) + 1)],
+            start: 0,
+            end: 0,
+            eof: false,
+            max_line: max_line.max(16),
+            consumed: 0,
+            pending_err: None,
+            head: Vec::new(),
+        }
+    }
+
+    /// Stream offset just after the last line returned.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Set the offset the stream started at (for files opened mid-way).
+    pub fn set_consumed(&mut self, at: u64) {
+        self.consumed = at;
+    }
+
+    /// Lines remaining in the buffer plus refills. A read error (truncated
+    /// gzip) is returned once every complete line before it was delivered.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        let mut skipping: Option<u64> = None;
+        loop {
+            if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let s = self.start;
+                let e = s + nl;
+                self.start = e + 1;
+                self.consumed += nl as u64 + 1;
+                if let Some(skipped) = skipping {
+                    self.head.truncate(SAMPLE);
+                    return Ok(Some(Line::TooLong {
+                        head: &self.head,
+                        len: skipped + nl as u64,
+                    }));
+                }
+                if nl > self.max_line {
+                    self.head.clear();
+                    self.head
+                        .extend_from_slice(&self.buf[s..s + SAMPLE.min(nl)]);
+                    return Ok(Some(Line::TooLong {
+                        head: &self.head,
+                        len: nl as u64,
+                    }));
+                }
+                let line = strip_cr(&self.buf[s..e]);
+                return Ok(Some(Line::Data(line)));
+            }
+            // No newline in the buffered bytes.
+            let pending = self.end - self.start;
+            if skipping.is_none() && pending > self.max_line {
+                self.head.clear();
+                self.head
+                    .extend_from_slice(&self.buf[self.start..self.start + SAMPLE.min(pending)]);
+                skipping = Some(0);
+            }
+            if let Some(s) = skipping.as_mut() {
+                *s += pending as u64;
+                self.consumed += pending as u64;
+                self.start = 0;
+                self.end = 0;
+            }
+            if self.eof {
+                if let Some(skipped) = skipping {
+                    self.head.truncate(SAMPLE);
+                    return Ok(Some(Line::TooLong {
+                        head: &self.head,
+                        len: skipped,
+                    }));
+                }
+                if self.start < self.end {
+                    let (s, e) = (self.start, self.end);
+                    self.consumed += (e - s) as u64;
+                    self.start = e;
+                    return Ok(Some(Line::Data(strip_cr(&self.buf[s..e]))));
+                }
+                return match self.pending_err.take() {
+                    Some(e) => Err(e),
+                    None => Ok(None),
+                };
+            }
+            self.fill()?;
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // Only reached when max_line exceeds the buffer: grow up to it.
+            let n = (self.buf.len() * 2)
+                .min(self.max_line + 1)
+                .max(self.buf.len() + 1);
+            self.buf.resize(n, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Deliver what we have, then the error.
+                    self.eof = true;
+                    self.pending_err = Some(e);
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn strip_cr(l: &[u8]) -> &[u8] {
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(input: &[u8], max: usize) -> Vec<String> {
+        let mut r = LineReader::new(input, max);
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            out.push(match l {
+                Line::Data(d) => String::from_utf8_lossy(d).into_owned(),
+                Line::TooLong { head, len } => format!("LONG({len},{})", head.len()),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn splits_crlf_and_unterminated_last_line() {
+        assert_eq!(collect(b"a\r\nb\n\nc", 100), vec!["a", "b", "", "c"]);
+        assert!(collect(b"", 100).is_empty());
+    }
+
+    #[test]
+    fn skips_long_lines_with_a_bounded_buffer() {
+        let mut input = b"ok\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+        input.extend_from_slice(b"\nafter\n");
+        input.extend(std::iter::repeat_n(b'y', 300_000));
+        let out = collect(&input, 1000);
+        assert_eq!(
+            out,
+            vec![
+                "ok".to_string(),
+                "LONG(10485760,160)".into(),
+                "after".into(),
+                "LONG(300000,160)".into()
+            ]
+        );
+        let mut r = LineReader::new(&input[..], 1000);
+        while r.next_line().unwrap().is_some() {}
+        assert!(r.buf.len() <= 1 << 17, "buffer grew to {}", r.buf.len());
+        assert_eq!(r.consumed(), input.len() as u64);
+    }
+
+    struct Failing<'a>(&'a [u8]);
+    impl Read for Failing<'_> {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"));
+            }
+            let n = b.len().min(self.0.len()).min(3);
+            b[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_error_comes_after_the_lines_before_it() {
+        let mut r = LineReader::new(Failing(b"one\ntwo\nthr"), 100);
+        let mut got = Vec::new();
+        let err = loop {
+            match r.next_line() {
+                Ok(Some(Line::Data(d))) => got.push(String::from_utf8_lossy(d).into_owned()),
+                Ok(Some(Line::TooLong { .. })) => unreachable!(),
+                Ok(None) => panic!("error expected"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, vec!["one", "two", "thr"]);
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}

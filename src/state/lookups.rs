@@ -1,0 +1,292 @@
+//! The recent lookups of one actor (on one route, or across routes), and the
+//! statistics detectors judge them by: distinct objects, not-found share, the
+//! densest block of numeric ids, and how sequential the walk was.
+//!
+//! A ring of at most `cap` lookups is kept per tracked actor; analysis sorts a
+//! copy of the ids in a reused scratch buffer, so it allocates nothing once
+//! warm. Detectors analyse every few lookups, not on every one.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::formats::Timestamp;
+
+/// Gap (in id units) that still counts as "the same block": a sweep over
+/// existing ids only, or a shuffled block partly visited, leaves gaps; random
+/// customers spread over a large id space almost never come this close.
+pub const BLOCK_GAP: u64 = 32;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Lookup {
+    pub ts: i64,
+    pub id: u64,
+    /// Low 32 bits of the principal hash (0 = anonymous).
+    pub who: u32,
+    /// Low 32 bits of the user-agent hash.
+    pub ua: u32,
+    pub not_found: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Ring {
+    buf: VecDeque<Lookup>,
+    /// Lookups ever pushed (for "analyse every k").
+    pub pushed: u64,
+    pub analysed_at: u64,
+}
+
+impl Ring {
+    pub fn push(&mut self, l: Lookup, cap: usize) {
+        if self.buf.len() >= cap {
+            self.buf.pop_front();
+        }
+        self.buf.push_back(l);
+        self.pushed += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn last_ts(&self) -> Option<i64> {
+        self.buf.back().map(|l| l.ts)
+    }
+
+    /// Drop entries older than `since`.
+    pub fn expire(&mut self, since: i64) {
+        while self.buf.front().is_some_and(|l| l.ts < since) {
+            self.buf.pop_front();
+        }
+    }
+
+    pub fn iter(&self) -> std::collections::vec_deque::Iter<'_, Lookup> {
+        self.buf.iter()
+    }
+
+    /// Approximate heap bytes.
+    pub fn bytes(&self) -> usize {
+        self.buf.capacity() * std::mem::size_of::<Lookup>()
+    }
+}
+
+/// Statistics over the lookups of one window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Analysis {
+    pub requests: u64,
+    pub distinct: u64,
+    pub not_found: u64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub principals: u64,
+    pub user_agents: u64,
+    /// Densest block (numeric ids): count, min, max.
+    pub block: Option<(u64, u64, u64)>,
+    pub min: u64,
+    pub max: u64,
+    pub sequential_share: f64,
+    pub longest_run: u64,
+    pub median_stride: u64,
+    /// Up to 10 distinct ids, the most recent first.
+    pub samples: Vec<u64>,
+}
+
+impl Analysis {
+    pub fn not_found_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.not_found as f64 / self.requests as f64
+        }
+    }
+    pub fn block_count(&self) -> u64 {
+        self.block.map_or(0, |b| b.0)
+    }
+    /// Distinct ids per identity behind the actor (principals, or user
+    /// agents divided by `ua_div` for anonymous crowds).
+    pub fn per_identity(&self, ua_div: u64) -> f64 {
+        let ids = self.principals.max(self.user_agents / ua_div.max(1)).max(1);
+        self.distinct as f64 / ids as f64
+    }
+}
+
+/// Reused buffers for analysis.
+#[derive(Default)]
+pub struct Scratch {
+    ids: Vec<u64>,
+    strides: Vec<u64>,
+    who: Vec<u32>,
+    ua: Vec<u32>,
+}
+
+/// Analyse the lookups with `ts >= since`. `numeric` enables the block and
+/// stride statistics.
+pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analysis {
+    s.ids.clear();
+    s.strides.clear();
+    s.who.clear();
+    s.ua.clear();
+    let mut a = Analysis {
+        first_ts: i64::MAX,
+        ..Default::default()
+    };
+    let mut prev: Option<u64> = None;
+    let mut run = 0u64;
+    let mut small_steps = 0u64;
+    let mut steps = 0u64;
+    for l in ring.iter().filter(|l| l.ts >= since) {
+        a.requests += 1;
+        a.not_found += l.not_found as u64;
+        a.first_ts = a.first_ts.min(l.ts);
+        a.last_ts = a.last_ts.max(l.ts);
+        s.ids.push(l.id);
+        if l.who != 0 {
+            s.who.push(l.who);
+        }
+        s.ua.push(l.ua);
+        if numeric {
+            if let Some(p) = prev {
+                if l.id != p {
+                    steps += 1;
+                    let d = l.id.abs_diff(p);
+                    s.strides.push(d);
+                    if l.id > p && d <= BLOCK_GAP {
+                        small_steps += 1;
+                        run += 1;
+                        a.longest_run = a.longest_run.max(run + 1);
+                    } else {
+                        run = 0;
+                    }
+                }
+            }
+            prev = Some(l.id);
+        }
+    }
+    if a.requests == 0 {
+        a.first_ts = 0;
+        return a;
+    }
+    // Samples: the most recent distinct ids.
+    for l in ring.iter().rev().filter(|l| l.ts >= since) {
+        if a.samples.len() == 10 {
+            break;
+        }
+        if !a.samples.contains(&l.id) {
+            a.samples.push(l.id);
+        }
+    }
+    s.ids.sort_unstable();
+    s.ids.dedup();
+    a.distinct = s.ids.len() as u64;
+    s.who.sort_unstable();
+    s.who.dedup();
+    a.principals = s.who.len() as u64;
+    s.ua.sort_unstable();
+    s.ua.dedup();
+    a.user_agents = s.ua.len() as u64;
+    if numeric {
+        a.min = s.ids[0];
+        a.max = *s.ids.last().expect("non-empty");
+        // Densest block: maximal runs of sorted ids with gaps <= BLOCK_GAP.
+        let (mut best, mut cur_start, mut cur_n) = ((1u64, s.ids[0], s.ids[0]), s.ids[0], 1u64);
+        for w in s.ids.windows(2) {
+            if w[1] - w[0] <= BLOCK_GAP {
+                cur_n += 1;
+            } else {
+                cur_start = w[1];
+                cur_n = 1;
+            }
+            if cur_n > best.0 {
+                best = (cur_n, cur_start, w[1]);
+            }
+        }
+        a.block = Some(best);
+        a.sequential_share = if steps == 0 {
+            0.0
+        } else {
+            small_steps as f64 / steps as f64
+        };
+        if !s.strides.is_empty() {
+            let mid = s.strides.len() / 2;
+            a.median_stride = *s.strides.select_nth_unstable(mid).1;
+        }
+    }
+    a
+}
+
+/// Seconds of a timestamp (detectors work in whole seconds).
+pub fn secs(t: Timestamp) -> i64 {
+    t.secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(ids: &[u64], nf_every: usize) -> Ring {
+        let mut r = Ring::default();
+        for (i, id) in ids.iter().enumerate() {
+            r.push(
+                Lookup {
+                    ts: i as i64,
+                    id: *id,
+                    who: 0,
+                    ua: (i % 3) as u32,
+                    not_found: nf_every > 0 && i % nf_every == 0,
+                },
+                1000,
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn sequential_walk() {
+        let ids: Vec<u64> = (1000..1100).collect();
+        let a = analyse(&ring(&ids, 0), 0, true, &mut Scratch::default());
+        assert_eq!((a.requests, a.distinct, a.block_count()), (100, 100, 100));
+        assert_eq!(a.sequential_share, 1.0);
+        assert_eq!(a.longest_run, 100);
+        assert_eq!(a.median_stride, 1);
+        assert_eq!((a.min, a.max), (1000, 1099));
+        assert_eq!(a.samples.len(), 10);
+        assert_eq!(a.samples[0], 1099);
+    }
+
+    #[test]
+    fn shuffled_block_is_still_a_block() {
+        // A block visited in a scrambled order, with every fourth id missing.
+        let mut ids: Vec<u64> = (0..400u64)
+            .filter(|i| i % 4 != 3)
+            .map(|i| 5_000 + i)
+            .collect();
+        let n = ids.len();
+        for i in 0..n {
+            ids.swap(i, (i * 7919 + 13) % n);
+        }
+        let a = analyse(&ring(&ids, 0), 0, true, &mut Scratch::default());
+        assert_eq!(a.block_count(), 300);
+        assert!(a.sequential_share < 0.5);
+    }
+
+    #[test]
+    fn random_ids_have_no_block() {
+        let ids: Vec<u64> = (0..300u64)
+            .map(|i| crate::state::hll::mix(i) % 10_000_000)
+            .collect();
+        let a = analyse(&ring(&ids, 4), 0, true, &mut Scratch::default());
+        assert!(a.block_count() < 5, "{}", a.block_count());
+        assert!((a.not_found_ratio() - 0.25).abs() < 0.01);
+        assert_eq!(a.user_agents, 3);
+    }
+
+    #[test]
+    fn window_filter() {
+        let ids: Vec<u64> = (0..100).collect();
+        let a = analyse(&ring(&ids, 0), 90, true, &mut Scratch::default());
+        assert_eq!(a.requests, 10);
+    }
+}

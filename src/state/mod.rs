@@ -1,0 +1,187 @@
+//! Bounded state shared by the detectors: a capacity-limited map with
+//! deterministic least-recently-used eviction, a stable hash for turning
+//! strings into fixed-size keys, and sketches for distinct counts.
+//!
+//! Keys come from attackers. Tables use a randomly seeded hasher (so keys
+//! cannot be crafted to collide in a bucket), but nothing printed or evicted
+//! depends on hash order: eviction follows event order, and output is sorted.
+
+pub mod hll;
+pub mod lookups;
+
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::hash::Hash;
+
+/// Stable 64-bit hash of identity strings (principals, API keys, user
+/// agents, non-numeric object ids). Stable across runs and machines, because
+/// `check` keeps these keys in its state file.
+pub fn stable_hash(b: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(b)
+}
+
+/// A map with a hard capacity. When full, inserting evicts the least recently
+/// touched entry. Recency is tracked with a generation queue (lazy deletion),
+/// so the victim depends only on the order of operations: replays evict the
+/// same entries on every machine.
+pub struct BoundedMap<K, V> {
+    map: HashMap<K, (V, u64)>,
+    order: VecDeque<(K, u64)>,
+    generation: u64,
+    cap: usize,
+    evicted: u64,
+}
+
+impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
+    pub fn new(cap: usize) -> Self {
+        BoundedMap {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            generation: 0,
+            cap: cap.max(1),
+            evicted: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.map.get(k).map(|(v, _)| v)
+    }
+
+    /// Get or create the entry for `k`, marking it most recently used.
+    /// Returns the value and, if one had to go, the evicted entry.
+    pub fn touch(&mut self, k: &K, make: impl FnOnce() -> V) -> (&mut V, Option<(K, V)>) {
+        self.generation += 1;
+        let generation = self.generation;
+        let mut victim = None;
+        if !self.map.contains_key(k) && self.map.len() >= self.cap {
+            victim = self.evict_one();
+        }
+        self.order.push_back((k.clone(), generation));
+        let e = self
+            .map
+            .entry(k.clone())
+            .or_insert_with(|| (make(), generation));
+        e.1 = generation;
+        if self.order.len() > 4 * self.cap + 64 {
+            self.compact();
+        }
+        // Re-borrow after the possible compaction.
+        let v = &mut self.map.get_mut(k).expect("just inserted").0;
+        (v, victim)
+    }
+
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.map.get_mut(k).map(|(v, _)| v)
+    }
+
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        self.map.remove(k).map(|(v, _)| v)
+    }
+
+    fn evict_one(&mut self) -> Option<(K, V)> {
+        while let Some((k, g)) = self.order.pop_front() {
+            if self.map.get(&k).is_some_and(|(_, cur)| *cur == g) {
+                self.evicted += 1;
+                return self.map.remove(&k).map(|(v, _)| (k, v));
+            }
+        }
+        None
+    }
+
+    /// Drop queue entries that no longer match their key's generation.
+    fn compact(&mut self) {
+        let map = &self.map;
+        self.order
+            .retain(|(k, g)| map.get(k).is_some_and(|(_, cur)| cur == g));
+    }
+
+    /// Entries in least-recently-used order (deterministic).
+    pub fn iter_lru(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.order
+            .iter()
+            .filter_map(move |(k, g)| match self.map.get_key_value(k) {
+                Some((k, (v, cur))) if cur == g => Some((k, v)),
+                _ => None,
+            })
+    }
+
+    /// Mutable access to every value, in no particular order: only for
+    /// updates whose result does not depend on order.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.map.values_mut().map(|(v, _)| v)
+    }
+
+    /// Remove every entry for which `keep` is false; returns them in LRU order.
+    pub fn drain_where(&mut self, mut drop: impl FnMut(&K, &V) -> bool) -> Vec<(K, V)> {
+        let keys: Vec<K> = self
+            .iter_lru()
+            .filter(|(k, v)| drop(k, v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let out = keys
+            .into_iter()
+            .filter_map(|k| self.map.remove(&k).map(|(v, _)| (k, v)))
+            .collect();
+        self.compact();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_exceeds_capacity_and_evicts_lru() {
+        let mut m = BoundedMap::new(3);
+        for k in [1, 2, 3] {
+            m.touch(&k, || k * 10);
+        }
+        m.touch(&1, || 0); // 1 is now most recent
+        let (_, victim) = m.touch(&4, || 40);
+        assert_eq!(victim, Some((2, 20)));
+        for k in 0..10_000 {
+            m.touch(&(k % 977), || k);
+            assert!(m.len() <= 3);
+        }
+        assert!(m.order.len() <= 4 * 3 + 64 + 1);
+        assert!(m.evicted() > 9000);
+    }
+
+    #[test]
+    fn eviction_is_deterministic() {
+        let run = || {
+            let mut m = BoundedMap::new(50);
+            let mut victims = Vec::new();
+            for i in 0u64..5000 {
+                let k = (i * 7919) % 331;
+                if let (_, Some((vk, _))) = m.touch(&k, || i) {
+                    victims.push(vk);
+                }
+            }
+            victims
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn stable_hash_is_stable() {
+        assert_eq!(stable_hash(b"alice"), stable_hash(b"alice"));
+        assert_ne!(stable_hash(b"alice"), stable_hash(b"bob"));
+        // Pinned: state files depend on this value not changing.
+        assert_eq!(stable_hash(b""), 0x2d06800538d394c2);
+    }
+}

@@ -1,0 +1,133 @@
+//! Run statistics: what was read, parsed and skipped (by reason, with a few
+//! escaped samples), throughput, and what the engine kept or evicted. Printed
+//! by `--stats` on stderr, or as a `"type":"summary"` JSON line.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::alerts::escape::{escape, escape_with_len};
+use crate::formats::{Malformed, MalformedKind};
+
+const SAMPLES_PER_KIND: usize = 3;
+const SAMPLE_BYTES: usize = 200;
+
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct MalformedStat {
+    pub count: u64,
+    /// `input:line: reason: escaped line`
+    pub samples: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub lines: u64,
+    pub blank: u64,
+    pub parsed: u64,
+    pub malformed: u64,
+    pub malformed_by_reason: BTreeMap<&'static str, MalformedStat>,
+    pub bytes: u64,
+    /// Format chosen per input.
+    pub formats: Vec<(String, String)>,
+    /// Inputs that could not be read in full (damaged gzip, unreadable).
+    pub input_errors: Vec<String>,
+    pub allowlisted: u64,
+    #[serde(skip)]
+    started: Instant,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            lines: 0,
+            blank: 0,
+            parsed: 0,
+            malformed: 0,
+            malformed_by_reason: BTreeMap::new(),
+            bytes: 0,
+            formats: Vec::new(),
+            input_errors: Vec::new(),
+            allowlisted: 0,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Stats {
+    pub fn malformed(&mut self, m: Malformed, input: &str, line_no: u64, line: &[u8]) {
+        self.malformed += 1;
+        let e = self.malformed_by_reason.entry(m.kind.as_str()).or_default();
+        e.count += 1;
+        if e.samples.len() < SAMPLES_PER_KIND {
+            e.samples.push(format!(
+                "{input}:{line_no}: {}: {}",
+                m.why,
+                escape(line, SAMPLE_BYTES)
+            ));
+        }
+    }
+
+    pub fn too_long(&mut self, input: &str, line_no: u64, head: &[u8], len: u64) {
+        self.malformed += 1;
+        let e = self
+            .malformed_by_reason
+            .entry(MalformedKind::TooLong.as_str())
+            .or_default();
+        e.count += 1;
+        if e.samples.len() < SAMPLES_PER_KIND {
+            e.samples.push(format!(
+                "{input}:{line_no}: line longer than the limit: {}",
+                escape_with_len(head, 80, len)
+            ));
+        }
+    }
+
+    pub fn elapsed_secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The human `--stats` block (stderr).
+    pub fn render_text(&self) -> String {
+        let secs = self.elapsed_secs().max(1e-9);
+        let mut s = String::new();
+        s.push_str(&format!(
+            "lines read: {}\nparsed: {}\nblank: {}\nmalformed: {}\n",
+            self.lines, self.parsed, self.blank, self.malformed
+        ));
+        for (k, v) in &self.malformed_by_reason {
+            s.push_str(&format!("  {k}: {}\n", v.count));
+            for sample in &v.samples {
+                s.push_str(&format!("    {sample}\n"));
+            }
+        }
+        for (input, fmt) in &self.formats {
+            s.push_str(&format!("format of {input}: {fmt}\n"));
+        }
+        for e in &self.input_errors {
+            s.push_str(&format!("input error: {e}\n"));
+        }
+        if self.allowlisted > 0 {
+            s.push_str(&format!("allowlisted requests: {}\n", self.allowlisted));
+        }
+        s.push_str(&format!(
+            "bytes: {}\nwall time: {:.3} s\nthroughput: {:.0} lines/s, {:.1} MB/s\n",
+            self.bytes,
+            secs,
+            self.lines as f64 / secs,
+            self.bytes as f64 / secs / 1e6
+        ));
+        s
+    }
+
+    /// The JSON summary record.
+    pub fn to_json(&self) -> serde_json::Value {
+        let secs = self.elapsed_secs().max(1e-9);
+        let mut v = serde_json::to_value(self).expect("stats serialise");
+        v["type"] = "summary".into();
+        v["wall_secs"] = secs.into();
+        v["lines_per_sec"] = (self.lines as f64 / secs).round().into();
+        v["mb_per_sec"] = ((self.bytes as f64 / secs / 1e6 * 10.0).round() / 10.0).into();
+        v
+    }
+}
