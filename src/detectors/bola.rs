@@ -20,6 +20,7 @@ use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
 use crate::state::BoundedMap;
+use crate::state::crowd::Crowds;
 use crate::state::hll::{Hll, mix};
 use crate::state::lookups::{Lookup, Ring, Scratch, analyse};
 
@@ -35,6 +36,8 @@ pub struct Config {
     /// Distinct objects per identity behind an API key.
     pub per_identity: f64,
     pub critical_factor: f64,
+    /// An API key used by more identities than this is shared, not an actor.
+    pub max_key_identities: usize,
     pub ring: usize,
     pub quiet_secs: i64,
 }
@@ -57,6 +60,7 @@ impl Default for Config {
             search_grace_secs: 180,
             per_identity: 20.0,
             critical_factor: 4.0,
+            max_key_identities: 16,
             ring: 512,
             quiet_secs: 1800,
         }
@@ -82,6 +86,7 @@ pub struct Bola {
     trackers: BoundedMap<ActorKey, Tracker>,
     baselines: Baselines,
     scratch: Scratch,
+    crowds: Crowds,
     last_baseline: Vec<i64>,
     last_expire: i64,
 }
@@ -94,6 +99,7 @@ impl Bola {
             trackers: BoundedMap::new(budget / 2),
             baselines: Baselines::new(base),
             scratch: Scratch::default(),
+            crowds: Crowds::new(budget),
             last_expire: 0,
         }
     }
@@ -246,11 +252,15 @@ impl Detector for Bola {
     }
 
     fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
-        // A principal is the actor when there is one; an API key otherwise.
+        self.crowds.see(ev);
+        // A principal is the actor when there is one; an API key otherwise,
+        // unless a crowd shares it (a mobile app's key).
         if let Some(p) = ev.principal_key() {
             self.observe_actor(p, ev, routes, out);
         } else if let Some(k) = ev.api_key_key() {
-            self.observe_actor(k, ev, routes, out);
+            if self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities {
+                self.observe_actor(k, ev, routes, out);
+            }
         }
     }
 

@@ -64,20 +64,39 @@ const MAX_WALK: u64 = 4096;
 struct Bucket {
     bits: u64,
     hits: u32,
-    addrs: Vec<u128>,
-    principals: Vec<u32>,
+    /// Who fetched each id of the bucket, and when (one entry per id).
+    entries: Vec<Entry>,
     not_found: u32,
     first: i64,
     last: i64,
 }
 
+#[derive(Clone, Copy)]
+struct Entry {
+    addr: u128,
+    /// Low bits of the principal hash; 0 for an anonymous lookup.
+    who: u32,
+    ts: i64,
+}
+
+/// A sweep being reported: its bucket range grows as it goes on; a run that
+/// overlaps it is the same incident, one elsewhere in the id space is another.
+struct Sweep {
+    lo: u64,
+    hi: u64,
+    key: u64,
+    severity: Severity,
+    last_emit: i64,
+}
+
 struct RouteState {
     buckets: BoundedMap<u64, Bucket>,
     hits: u64,
-    severity: Option<Severity>,
-    last_emit: i64,
+    sweeps: Vec<Sweep>,
     last_expire: i64,
 }
+
+const MAX_SWEEPS: usize = 64;
 
 pub struct Distributed {
     cfg: Config,
@@ -112,6 +131,32 @@ fn dense_threshold(st: &RouteState, min: u32) -> u32 {
     (mean + 6.0 * mean.sqrt() + 4.0).max(min as f64) as u32
 }
 
+/// The entries of a bucket that belong to the sweep wave: a sweep fills a
+/// bucket within a short stretch of time, while customers who happen to own
+/// ids in it read them at any hour. Keep the tightest span holding 80% of
+/// the entries, widened by half its width.
+fn wave(b: &Bucket, out: &mut Vec<Entry>) {
+    let mut ts: Vec<i64> = b.entries.iter().map(|e| e.ts).collect();
+    ts.sort_unstable();
+    let n = ts.len();
+    if n == 0 {
+        return;
+    }
+    let k = ((n * 4).div_ceil(5)).max(1);
+    let (mut lo, mut hi) = (ts[0], ts[n - 1]);
+    for i in 0..=n - k {
+        if ts[i + k - 1] - ts[i] < hi - lo {
+            (lo, hi) = (ts[i], ts[i + k - 1]);
+        }
+    }
+    let slack = ((hi - lo) / 2).max(60);
+    out.extend(
+        b.entries
+            .iter()
+            .filter(|e| e.ts >= lo - slack && e.ts <= hi + slack),
+    );
+}
+
 fn gather(st: &RouteState, center: u64, thr: u32) -> Run {
     let mut r = Run {
         hits: 0,
@@ -123,11 +168,11 @@ fn gather(st: &RouteState, center: u64, thr: u32) -> Run {
         lo: center,
         hi: center,
     };
-    let add = |b: &Bucket, r: &mut Run| {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut add = |b: &Bucket, r: &mut Run| {
         r.hits += b.hits as u64;
         r.not_found += b.not_found as u64;
-        r.addrs.extend_from_slice(&b.addrs);
-        r.principals.extend_from_slice(&b.principals);
+        wave(b, &mut entries);
         r.first = r.first.min(b.first);
         r.last = r.last.max(b.last);
     };
@@ -159,6 +204,30 @@ fn gather(st: &RouteState, center: u64, thr: u32) -> Run {
             _ => break,
         }
     }
+    // Anonymous lookups in the wave take part. A principal takes part (with
+    // its addresses) only if it read several ids of the run; one read is a
+    // customer's own record that happens to lie in the range.
+    let mut authed: Vec<(u32, u128)> = Vec::new();
+    for e in &entries {
+        if e.who == 0 {
+            r.addrs.push(e.addr);
+        } else {
+            authed.push((e.who, e.addr));
+            r.principals.push(e.who);
+        }
+    }
+    authed.sort_unstable();
+    let mut i = 0;
+    while i < authed.len() {
+        let j = authed[i..]
+            .iter()
+            .position(|x| x.0 != authed[i].0)
+            .map_or(authed.len(), |k| i + k);
+        if j - i >= 3 {
+            r.addrs.extend(authed[i..j].iter().map(|x| x.1));
+        }
+        i = j;
+    }
     r.addrs.sort_unstable();
     r.addrs.dedup();
     r.principals.sort_unstable();
@@ -186,8 +255,7 @@ impl Detector for Distributed {
         let (st, _) = self.routes.touch(&ev.route, || RouteState {
             buckets: BoundedMap::new(budget),
             hits: 0,
-            severity: None,
-            last_emit: i64::MIN / 2,
+            sweeps: Vec::new(),
             last_expire: now,
         });
         let key = obj.value / WIDTH;
@@ -198,19 +266,16 @@ impl Detector for Distributed {
             ..Default::default()
         });
         b.last = b.last.max(now);
-        if !b.addrs.contains(&addr) && b.addrs.len() < WIDTH as usize {
-            b.addrs.push(addr);
-        }
         let fresh = b.bits & bit == 0;
         if fresh {
             b.bits |= bit;
             b.hits += 1;
             b.not_found += ev.not_found() as u32;
-            if let Some(p) = ev.principal {
-                if !b.principals.contains(&(p as u32)) && b.principals.len() < WIDTH as usize {
-                    b.principals.push(p as u32);
-                }
-            }
+            b.entries.push(Entry {
+                addr,
+                who: ev.principal.map_or(0, |p| p as u32 | 1),
+                ts: now,
+            });
         }
         let hits = b.hits;
         if let Some((_, v)) = victim {
@@ -246,12 +311,38 @@ impl Detector for Distributed {
         } else {
             Severity::Warning
         };
-        let grown = now - st.last_emit >= 60;
-        if !(st.severity.is_none_or(|p| sev > p) || grown) {
+        let sweep = match st
+            .sweeps
+            .iter_mut()
+            .position(|s| s.lo <= r.hi + 1 && r.lo <= s.hi + 1)
+        {
+            Some(i) => &mut st.sweeps[i],
+            None => {
+                if st.sweeps.len() >= MAX_SWEEPS {
+                    st.sweeps.remove(0);
+                }
+                let mut k = [0u8; 12];
+                k[..4].copy_from_slice(&ev.route.to_le_bytes());
+                k[4..].copy_from_slice(&r.lo.to_le_bytes());
+                st.sweeps.push(Sweep {
+                    lo: r.lo,
+                    hi: r.hi,
+                    key: stable_hash(&k),
+                    severity: sev,
+                    last_emit: i64::MIN / 2,
+                });
+                st.sweeps.last_mut().expect("pushed")
+            }
+        };
+        let first = sweep.last_emit == i64::MIN / 2;
+        if !(first || sev > sweep.severity || now - sweep.last_emit >= 60) {
             return;
         }
-        st.severity = Some(st.severity.map_or(sev, |p| p.max(sev)));
-        st.last_emit = now;
+        sweep.lo = sweep.lo.min(r.lo);
+        sweep.hi = sweep.hi.max(r.hi);
+        sweep.severity = sweep.severity.max(sev);
+        sweep.last_emit = now;
+        let scope_key = sweep.key;
         let (lo, hi) = (r.lo * WIDTH, r.hi * WIDTH + WIDTH - 1);
         let why = format!(
             "{} ids in {lo}..{hi} fetched by {} addresses, {:.1} lookups each",
@@ -263,7 +354,7 @@ impl Detector for Distributed {
         out.push(Finding {
             detector: DetectorKind::DistributedSweep,
             severity: sev,
-            scope_key: stable_hash(b"distributed_sweep"),
+            scope_key,
             actor: ActorRef::Addresses(r.addrs.clone()),
             route: ev.route,
             ts: ev.ts,
@@ -294,12 +385,10 @@ impl Detector for Distributed {
 
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
-        // An incident that went quiet may open again later as a new one.
+        // A sweep that went quiet is forgotten; a later one is a new incident.
         let quiet = self.cfg.quiet_secs;
         for st in self.routes.values_mut() {
-            if st.severity.is_some() && now - st.last_emit > quiet {
-                st.severity = None;
-            }
+            st.sweeps.retain(|s| now - s.last_emit <= quiet);
         }
     }
 

@@ -23,6 +23,7 @@ use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
 use crate::state::BoundedMap;
+use crate::state::crowd::Crowds;
 use crate::state::hll::{Hll, mix};
 use crate::state::lookups::{Lookup, Ring, Scratch, analyse};
 
@@ -47,6 +48,9 @@ pub struct Config {
     /// Distinct objects per identity behind the actor.
     pub per_identity: f64,
     pub critical_factor: f64,
+    /// An API key used by more identities than this (addresses and
+    /// principals) is shared by an app, not one actor.
+    pub max_key_identities: usize,
     pub ring: usize,
     pub quiet_secs: i64,
 }
@@ -55,6 +59,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             enabled: true,
+            max_key_identities: 16,
             block_window_secs: 3600,
             block_floor: 20,
             min_span_secs: 600,
@@ -130,6 +135,7 @@ pub struct SlowSweep {
     cfg: Config,
     trackers: BoundedMap<(ActorKey, RouteId), Tracker>,
     scratch: Scratch,
+    crowds: Crowds,
     last_expire: i64,
 }
 
@@ -139,6 +145,7 @@ impl SlowSweep {
             cfg,
             trackers: BoundedMap::new(budget / 2),
             scratch: Scratch::default(),
+            crowds: Crowds::new(budget),
             last_expire: 0,
         }
     }
@@ -279,6 +286,7 @@ impl Detector for SlowSweep {
     }
 
     fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+        self.crowds.see(ev);
         let Some(obj) = ev.object else { return };
         if !routes.info(ev.route).lookup {
             return;
@@ -287,8 +295,11 @@ impl Detector for SlowSweep {
         if let Some(a) = ev.addr() {
             self.observe_actor(a, ev, numeric, out);
         }
+        // A key shared by a crowd (a mobile app's key) is not an actor.
         if let Some(k) = ev.api_key_key() {
-            self.observe_actor(k, ev, numeric, out);
+            if self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities {
+                self.observe_actor(k, ev, numeric, out);
+            }
         }
     }
 

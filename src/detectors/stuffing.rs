@@ -53,13 +53,18 @@ impl Default for Config {
 
 struct RouteState {
     failures: VecDeque<(i64, u128)>,
-    successes: VecDeque<i64>,
+    successes: VecDeque<(i64, u128)>,
+    /// When the current burst began (participants are named from here).
+    burst_start: Option<i64>,
     severity: Option<Severity>,
     last_emit: i64,
     last_eval: i64,
     window_start: i64,
     window_failures: u64,
 }
+
+/// How far before the first alert a burst is taken to have begun.
+const BURST_LEAD_SECS: i64 = 120;
 
 pub struct Stuffing {
     cfg: Config,
@@ -94,6 +99,7 @@ impl Detector for Stuffing {
         let (st, _) = self.routes.touch(&ev.route, || RouteState {
             failures: VecDeque::new(),
             successes: VecDeque::new(),
+            burst_start: None,
             severity: None,
             last_emit: i64::MIN / 2,
             last_eval: i64::MIN / 2,
@@ -117,14 +123,16 @@ impl Detector for Stuffing {
                 st.failures.push_back((now, a));
                 st.window_failures += 1;
             }
-            _ if ev.success() => st.successes.push_back(now),
+            Some(crate::actors::ActorKey::Addr(a)) if ev.success() => {
+                st.successes.push_back((now, a))
+            }
             _ => {}
         }
         let horizon = now - cfg.window_secs;
         while st.failures.front().is_some_and(|f| f.0 < horizon) {
             st.failures.pop_front();
         }
-        while st.successes.front().is_some_and(|s| *s < horizon)
+        while st.successes.front().is_some_and(|s| s.0 < horizon)
             || st.successes.len() > cfg.max_failures
         {
             st.successes.pop_front();
@@ -139,7 +147,19 @@ impl Detector for Stuffing {
         if ratio < cfg.min_failure_ratio {
             return;
         }
-        let mut addrs: Vec<u128> = st.failures.iter().map(|f| f.1).collect();
+        // Name the addresses of the burst: failures since it began (with a
+        // short lead-in), minus addresses that also logged in successfully
+        // in the window (people who mistyped, or a NAT full of customers).
+        let start = *st.burst_start.get_or_insert(now - BURST_LEAD_SECS);
+        let mut ok: Vec<u128> = st.successes.iter().map(|s| s.1).collect();
+        ok.sort_unstable();
+        ok.dedup();
+        let mut addrs: Vec<u128> = st
+            .failures
+            .iter()
+            .filter(|f| f.0 >= start && ok.binary_search(&f.1).is_err())
+            .map(|f| f.1)
+            .collect();
         addrs.sort_unstable();
         addrs.dedup();
         if addrs.len() < cfg.min_addresses {
@@ -186,6 +206,13 @@ impl Detector for Stuffing {
         for st in self.routes.values_mut() {
             if st.severity.is_some() && now - st.last_emit > self.cfg.quiet_secs {
                 st.severity = None;
+            }
+            if st.severity.is_none()
+                && st
+                    .burst_start
+                    .is_some_and(|b| now - b > self.cfg.window_secs)
+            {
+                st.burst_start = None;
             }
         }
     }

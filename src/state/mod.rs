@@ -6,6 +6,7 @@
 //! cannot be crafted to collide in a bucket), but nothing printed or evicted
 //! depends on hash order: eviction follows event order, and output is sorted.
 
+pub mod crowd;
 pub mod hll;
 pub mod lookups;
 

@@ -1,0 +1,556 @@
+//! The ingest foundation end to end through the binary: `scan --stats -o
+//! json` and its summary line (lines, parsed, blank, malformed by reason,
+//! formats in processing order, input errors) for gzip, rotated sets, stdin,
+//! hostile bytes and format selection.
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::common::*;
+
+fn tmp() -> TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn path_str(p: &std::path::Path) -> String {
+    p.to_str().expect("utf-8 temp path").to_owned()
+}
+
+fn assert_clean_run(r: &Run, s: &Value) {
+    assert_no_panic(r);
+    assert_eq!(r.code, 0, "exit status; stderr:\n{}", r.stderr_str());
+    assert_eq!(
+        s["input_errors"],
+        serde_json::json!([]),
+        "no input errors expected: {s}"
+    );
+}
+
+// ------------------------------------------------------------------ gzip
+
+#[test]
+fn gzip_is_recognised_by_magic_bytes_not_by_name() {
+    let d = tmp();
+    let body = combined_lines(30, 0);
+    let gz_named_log = d.path().join("x.log");
+    let plain_named_gz = d.path().join("y.gz");
+    write(&gz_named_log, &gzip(body.as_bytes()));
+    write(&plain_named_gz, body.as_bytes());
+    for p in [&gz_named_log, &plain_named_gz] {
+        let r = scan_json([p]);
+        let s = r.summary();
+        assert_clean_run(&r, &s);
+        assert_eq!(count(&s, "lines"), 30, "{}: {s}", p.display());
+        assert_eq!(count(&s, "parsed"), 30, "{}: {s}", p.display());
+        assert_eq!(count(&s, "malformed"), 0, "{}: {s}", p.display());
+        assert_eq!(
+            count(&s, "bytes"),
+            body.len() as u64,
+            "{}: bytes are decompressed bytes",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn concatenated_gzip_members_are_read_as_one_stream() {
+    let d = tmp();
+    let a = combined_lines(40, 0);
+    let b = combined_lines(25, 100);
+    let mut both = gzip(a.as_bytes());
+    both.extend(gzip(b.as_bytes()));
+    let p = d.path().join("both.log.gz");
+    write(&p, &both);
+    let r = scan_json([&p]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "lines"), 65, "both members counted: {s}");
+    assert_eq!(count(&s, "parsed"), 65, "{s}");
+}
+
+/// 2000 combined lines, gzipped.
+fn big_gzip() -> Vec<u8> {
+    gzip(combined_lines(2000, 0).as_bytes())
+}
+
+/// A damaged gzip: exit 3, stderr names the file and the offset, the lines
+/// before the damage are counted, nothing panics.
+fn assert_damaged_gzip_reported(name: &str, data: &[u8]) {
+    let d = tmp();
+    let p = d.path().join(name);
+    write(&p, data);
+    let r = scan_json([&p]);
+    assert_no_panic(&r);
+    assert_eq!(
+        r.code,
+        3,
+        "damaged gzip must exit 3; stderr:\n{}",
+        r.stderr_str()
+    );
+    let err = r.stderr_str();
+    assert!(
+        err.contains(&path_str(&p)),
+        "stderr must name the file {}:\n{err}",
+        p.display()
+    );
+    let offset = err
+        .split("compressed byte ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("stderr must give the compressed offset:\n{err}"));
+    assert!(
+        offset > 0 && offset <= data.len() as u64,
+        "offset {offset} outside the file (len {})",
+        data.len()
+    );
+    let s = r.summary();
+    let lines = count(&s, "lines");
+    assert!(
+        lines > 0 && lines < 2000,
+        "lines before the damage must be counted (got {lines}): {s}"
+    );
+    assert!(count(&s, "parsed") > 0, "{s}");
+    let errors = s["input_errors"].as_array().expect("input_errors");
+    assert_eq!(errors.len(), 1, "one input error: {s}");
+    let e = errors[0].as_str().unwrap();
+    assert!(
+        e.contains(&path_str(&p)) && e.contains("compressed byte"),
+        "input error names file and offset: {e}"
+    );
+}
+
+#[test]
+fn truncated_gzip_keeps_the_lines_before_the_cut() {
+    let gz = big_gzip();
+    assert_damaged_gzip_reported("cut.log.gz", &gz[..gz.len() / 2]);
+}
+
+#[test]
+fn corrupt_gzip_keeps_the_lines_before_the_damage() {
+    let mut gz = big_gzip();
+    let mid = gz.len() / 2;
+    for b in &mut gz[mid..mid + 16] {
+        *b ^= 0xff;
+    }
+    assert_damaged_gzip_reported("flipped.log.gz", &gz);
+}
+
+#[test]
+fn missing_input_is_reported_and_the_others_are_still_read() {
+    let d = tmp();
+    let ok = d.path().join("ok.log");
+    write(&ok, combined_lines(12, 0).as_bytes());
+    let missing = d.path().join("missing.log");
+    let r = scan_json([&missing, &ok]);
+    assert_no_panic(&r);
+    assert_eq!(r.code, 3, "stderr:\n{}", r.stderr_str());
+    assert!(r.stderr_str().contains("missing.log"), "{}", r.stderr_str());
+    let s = r.summary();
+    assert_eq!(count(&s, "parsed"), 12, "{s}");
+    assert_eq!(format_inputs(&s), vec![path_str(&ok)]);
+}
+
+// ------------------------------------------------------------------ rotated sets
+
+/// `access.log.3.gz` (oldest) .. `access.log` (newest), each with later
+/// timestamps than the one before.
+fn rotated_set(dir: &std::path::Path) -> Vec<String> {
+    let names = [
+        "access.log.3.gz",
+        "access.log.2.gz",
+        "access.log.1",
+        "access.log",
+    ];
+    for (age, n) in names.iter().enumerate() {
+        let body = combined_lines(10, 1000 * age as u64);
+        let data = if n.ends_with(".gz") {
+            gzip(body.as_bytes())
+        } else {
+            body.into_bytes()
+        };
+        write(&dir.join(n), &data);
+    }
+    names.iter().map(|n| path_str(&dir.join(n))).collect()
+}
+
+#[test]
+fn rotated_set_is_read_oldest_first_whatever_the_argument_order() {
+    let d = tmp();
+    let oldest_first = rotated_set(d.path());
+    let p = |n: &str| path_str(&d.path().join(n));
+    let r = scan_json([
+        p("access.log"),
+        p("access.log.2.gz"),
+        p("access.log.1"),
+        p("access.log.3.gz"),
+    ]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(format_inputs(&s), oldest_first, "processing order: {s}");
+    assert_eq!(count(&s, "lines"), 40);
+    assert_eq!(count(&s, "parsed"), 40);
+
+    let glob = format!("{}/access.log*", path_str(d.path()));
+    let r = scan_json([&glob]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(format_inputs(&s), oldest_first, "glob order: {s}");
+    assert_eq!(count(&s, "parsed"), 40);
+}
+
+/// Naming a file twice (directly, or by a glob and by name) reads it once.
+#[test]
+#[ignore = "known bug: sources::expand dedups only adjacent arguments, before ordering"]
+fn a_file_named_twice_is_read_once() {
+    let d = tmp();
+    let a = d.path().join("a.log");
+    let b = d.path().join("b.log");
+    write(&a, combined_lines(5, 0).as_bytes());
+    write(&b, combined_lines(7, 100).as_bytes());
+    let glob = format!("{}/*.log", path_str(d.path()));
+    for args in [
+        vec![path_str(&a), path_str(&b), path_str(&a)],
+        vec![glob, path_str(&a)],
+    ] {
+        let r = scan_json(&args);
+        let s = r.summary();
+        assert_clean_run(&r, &s);
+        assert_eq!(count(&s, "lines"), 12, "{args:?}: {s}");
+        assert_eq!(
+            format_inputs(&s),
+            vec![path_str(&a), path_str(&b)],
+            "{args:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ stdin
+
+#[test]
+fn stdin_plain_and_gzip() {
+    let body = combined_lines(33, 0);
+    for (what, input) in [
+        ("plain", body.clone().into_bytes()),
+        ("gzip", gzip(body.as_bytes())),
+    ] {
+        let r = run(apiwatch()
+            .args(["scan", "--stats", "-o", "json", "-"])
+            .write_stdin(input));
+        let s = r.summary();
+        assert_clean_run(&r, &s);
+        assert_eq!(count(&s, "lines"), 33, "{what}: {s}");
+        assert_eq!(count(&s, "parsed"), 33, "{what}: {s}");
+        assert_eq!(format_inputs(&s), vec!["<stdin>".to_string()], "{what}");
+    }
+}
+
+// ------------------------------------------------------------------ hostile bytes
+
+const TEN_MB: usize = 10 * 1024 * 1024;
+
+fn hostile_log() -> Vec<u8> {
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    lines.push(combined("198.51.100.7", 1, "/ok", 200, "Mozilla/5.0").into_bytes());
+    // OSC 52 clipboard write, BEL, a CR forging an output line, a screen
+    // clear: inside the request path of an otherwise valid line.
+    lines.push(
+        combined(
+            "198.51.100.7",
+            2,
+            "/api/\x1b]52;c;ZXZpbA==\x07x\rAPIWATCH OK\x1b[2J",
+            200,
+            "Mozilla/5.0",
+        )
+        .into_bytes(),
+    );
+    // Invalid UTF-8 in the path.
+    let mut bad_utf8 = combined("198.51.100.7", 3, "/caf@@/x", 200, "Mozilla/5.0").into_bytes();
+    let at = bad_utf8.windows(2).position(|w| w == b"@@").unwrap();
+    bad_utf8[at] = 0xff;
+    bad_utf8[at + 1] = 0xc3;
+    lines.push(bad_utf8);
+    // A NUL byte.
+    lines.push(combined("198.51.100.7", 4, "/n\0ul", 200, "Mozilla/5.0").into_bytes());
+    // A 10 MB line in the middle.
+    lines.push(vec![b'A'; TEN_MB]);
+    lines.push(combined("198.51.100.7", 5, "/ok2", 200, "Mozilla/5.0").into_bytes());
+    // Malformed (bad status) and hostile, so it shows up as a sample.
+    lines.push(
+        format!(
+            "198.51.100.7 - - [{}] \"GET /s\x1b]52;c;c2FtcGxl\x07\r\x1b[31m HTTP/1.1\" 2x0 5 \"-\" \"\x1b[2J\"",
+            clf_time(6)
+        )
+        .into_bytes(),
+    );
+    let mut data = lines.join(&b'\n');
+    data.push(b'\n');
+    // A 10 MB line without a newline at the end of the file.
+    data.extend(std::iter::repeat_n(b'B', TEN_MB));
+    data
+}
+
+fn assert_no_terminal_bytes(what: &str, b: &[u8]) {
+    let bad: Vec<(usize, u8)> = b
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(**c, 0x1b | 0x07 | b'\r' | 0x00))
+        .map(|(i, c)| (i, *c))
+        .take(10)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what} carries raw ESC/BEL/CR/NUL at {bad:?}:\n{}",
+        String::from_utf8_lossy(b).escape_debug()
+    );
+}
+
+#[test]
+fn hostile_lines_are_counted_and_never_echoed_raw() {
+    let d = tmp();
+    let p = d.path().join("hostile.log");
+    let data = hostile_log();
+    write(&p, &data);
+
+    let r = scan_json([&p]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "lines"), 8, "{s}");
+    assert_eq!(count(&s, "parsed"), 4, "{s}");
+    assert_eq!(malformed_kind(&s, "too_long"), 2, "{s}");
+    assert_eq!(malformed_kind(&s, "binary"), 1, "{s}");
+    assert_eq!(malformed_kind(&s, "status"), 1, "{s}");
+    assert_eq!(count(&s, "malformed"), 4, "{s}");
+    let bytes = count(&s, "bytes");
+    assert!(
+        bytes == data.len() as u64 || bytes == data.len() as u64 + 1,
+        "bytes {bytes} vs file {}",
+        data.len()
+    );
+    // json_lines() (inside summary()) already parsed every stdout line.
+    assert_no_terminal_bytes("json stdout", &r.stdout);
+    assert_no_terminal_bytes("json stderr", &r.stderr);
+    let samples = s["malformed_by_reason"].to_string();
+    assert!(
+        samples.contains(r"\\x1B]52;c;c2FtcGxl\\x07\\r\\x1B[31m"),
+        "the hostile sample is shown escaped: {samples}"
+    );
+
+    let r = run(apiwatch().args(["scan", "--stats", "-o", "text"]).arg(&p));
+    assert_no_panic(&r);
+    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr_str());
+    assert_no_terminal_bytes("text stdout", &r.stdout);
+    assert_no_terminal_bytes("text stderr", &r.stderr);
+    let err = r.stderr_str();
+    assert!(
+        err.contains(r"\x1B]52;c;c2FtcGxl\x07\r\x1B[31m"),
+        "text --stats shows the hostile sample, escaped:\n{err}"
+    );
+    for l in err.lines() {
+        assert!(
+            l.len() < 1000,
+            "a sample line is not capped: {} bytes",
+            l.len()
+        );
+    }
+}
+
+// ------------------------------------------------------------------ line endings, empty
+
+#[test]
+fn crlf_empty_and_blank_inputs() {
+    let d = tmp();
+    let crlf = d.path().join("crlf.log");
+    write(&crlf, combined_lines(9, 0).replace('\n', "\r\n").as_bytes());
+    let r = scan_json([&crlf]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!((count(&s, "lines"), count(&s, "parsed")), (9, 9), "{s}");
+
+    let empty = d.path().join("empty.log");
+    write(&empty, b"");
+    let r = scan_json([&empty]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "lines"), 0, "{s}");
+    assert_eq!(count(&s, "malformed"), 0, "{s}");
+
+    let blank = d.path().join("blank.log");
+    write(&blank, b"   \n\t\n\n \t \n");
+    let r = scan_json([&blank]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "lines"), 4, "{s}");
+    assert_eq!(count(&s, "blank"), 4, "{s}");
+    assert_eq!(count(&s, "malformed"), 0, "{s}");
+    assert_eq!(count(&s, "parsed"), 0, "{s}");
+}
+
+/// A file that starts with more blank lines than detection samples must
+/// still be read to the end.
+#[test]
+#[ignore = "known bug: after 40 blank lines the pump returns and skips the rest of the input"]
+fn leading_blank_lines_do_not_hide_the_rest_of_the_file() {
+    let d = tmp();
+    let p = d.path().join("padded.log");
+    let mut body = "\n".repeat(45);
+    body.push_str(&combined_lines(12, 0));
+    write(&p, body.as_bytes());
+    let r = scan_json([&p]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "lines"), 57, "{s}");
+    assert_eq!(count(&s, "blank"), 45, "{s}");
+    assert_eq!(
+        count(&s, "parsed"),
+        12,
+        "the access lines after the blank head: {s}"
+    );
+}
+
+// ------------------------------------------------------------------ format choice
+
+#[test]
+fn unrecognised_format_names_the_file_and_escapes_its_first_line() {
+    let d = tmp();
+    let p = d.path().join("notes.txt");
+    let mut text = String::from("lorem \x1b[31mipsum\x07 dolor\r sit\n");
+    let words = ["amet", "zebra", "quux", "consectetur", "42", "x=y"];
+    let mut seed = 7u32;
+    for _ in 0..60 {
+        for _ in 0..8 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            text.push_str(words[(seed >> 16) as usize % words.len()]);
+            text.push(' ');
+        }
+        text.push('\n');
+    }
+    write(&p, text.as_bytes());
+    let r = scan_json([&p]);
+    assert_no_panic(&r);
+    assert_ne!(r.code, 0, "an unrecognisable input must not exit 0");
+    let err = r.stderr_str();
+    assert!(err.contains(&path_str(&p)), "stderr names the file:\n{err}");
+    assert!(
+        err.contains(r"lorem \x1B[31mipsum\x07 dolor\r sit"),
+        "stderr shows the first line, escaped:\n{err}"
+    );
+    assert!(
+        !r.stderr.contains(&0x1b) && !r.stderr.contains(&0x07),
+        "raw escape bytes on stderr:\n{}",
+        err.escape_debug()
+    );
+}
+
+#[test]
+fn forced_wrong_format_counts_every_line_malformed() {
+    let d = tmp();
+    let p = d.path().join("combined.log");
+    write(&p, combined_lines(21, 0).as_bytes());
+    let r = run(apiwatch()
+        .args(["scan", "--stats", "-o", "json", "--format", "alb"])
+        .arg(&p));
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "lines"), 21, "{s}");
+    assert_eq!(count(&s, "parsed"), 0, "{s}");
+    assert_eq!(count(&s, "malformed"), 21, "{s}");
+    let by_reason: u64 = s["malformed_by_reason"]
+        .as_object()
+        .expect("malformed_by_reason")
+        .values()
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_reason, 21, "reasons add up: {s}");
+    assert_eq!(s["formats"][0][1], "alb", "{s}");
+}
+
+#[test]
+fn nginx_log_format_with_api_key_and_request_time() {
+    let d = tmp();
+    let p = d.path().join("custom.log");
+    let mut body = String::new();
+    for i in 0..200u64 {
+        body.push_str(&format!(
+            "203.0.113.9 - - [{}] \"GET /api/v1/customers/{} HTTP/1.1\" 200 312 \"-\" \"curl/8.0\" \"ak_live_walker42\" 0.{:03}\n",
+            clf_time(i / 2),
+            1000 + i,
+            i % 1000
+        ));
+    }
+    write(&p, body.as_bytes());
+    let directive = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_api_key" $request_time"#;
+    let r = run(apiwatch()
+        .args(["scan", "--stats", "-o", "json", "--log-format", directive])
+        .args(["--api-key-field", "http_x_api_key"])
+        .arg(&p));
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "lines"), 200, "{s}");
+    assert_eq!(count(&s, "parsed"), count(&s, "lines"), "{s}");
+    assert_eq!(s["formats"][0][1], "nginx-log-format", "{s}");
+    // The key reached the engine: some incident is attributed to it.
+    let alerts = r.json_lines();
+    assert!(
+        alerts.iter().any(|a| a["actor_kind"] == "api_key"
+            && a["actor"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x == "ak_live_walker42"))),
+        "no alert names the API key taken from $http_x_api_key:\n{}",
+        r.stdout_str()
+    );
+}
+
+// ------------------------------------------------------------------ stdout vs stderr
+
+#[test]
+fn stdout_carries_only_json_and_logs_go_to_stderr() {
+    let d = tmp();
+    let p = d.path().join("a.log");
+    let mut body = combined_lines(50, 0);
+    body.push_str("this line is not an access entry\n");
+    write(&p, body.as_bytes());
+    let missing = d.path().join("missing.log");
+    // -vv: info and debug logs, which must all go to stderr.
+    let r = run(apiwatch()
+        .args(["-vv", "scan", "--stats", "-o", "json"])
+        .arg(&p)
+        .arg(&missing));
+    assert_no_panic(&r);
+    assert_eq!(r.code, 3, "missing input → 3; stderr:\n{}", r.stderr_str());
+    let lines = r.json_lines();
+    assert!(!lines.is_empty());
+    for v in &lines {
+        assert!(v.is_object(), "stdout line is not an object: {v}");
+    }
+    let err = r.stderr_str();
+    assert!(
+        err.contains("Detected log format"),
+        "info log expected on stderr with -vv:\n{err}"
+    );
+    assert!(err.contains("missing.log"), "error log on stderr:\n{err}");
+    let out = r.stdout_str();
+    assert!(
+        !out.contains("Detected log format") && !out.contains("INFO") && !out.contains("ERROR"),
+        "log output leaked to stdout:\n{out}"
+    );
+}
+
+/// `apiwatch ... 2>errors.txt`: stderr is a file, not a terminal, so the
+/// log lines must not carry ANSI colour sequences.
+#[test]
+#[ignore = "known bug: tracing colours stderr even when it is not a terminal"]
+fn piped_stderr_carries_no_ansi_colour_codes() {
+    let d = tmp();
+    let gz = big_gzip();
+    let p = d.path().join("cut.log.gz");
+    write(&p, &gz[..gz.len() / 3]);
+    let r = scan_json([&p]);
+    assert_no_panic(&r);
+    assert_eq!(r.code, 3);
+    assert!(
+        !r.stderr.contains(&0x1b),
+        "stderr (a pipe) carries ANSI escapes:\n{}",
+        r.stderr_str().escape_debug()
+    );
+}
