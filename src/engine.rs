@@ -12,7 +12,9 @@ use std::io;
 
 use crate::actors::{ActorKey, ClientResolver, addr_label};
 use crate::alerts::escape::escape;
-use crate::alerts::{Alert, AlertSink, Identities, Incidents, Transition, incident_key};
+use crate::alerts::{
+    Alert, AlertSink, DetectorKind, Identities, Incident, Incidents, Transition, incident_key,
+};
 use crate::allow::Allowlist;
 use crate::config::Config;
 use crate::detectors::{ActorRef, Detector, Finding};
@@ -136,16 +138,16 @@ impl Engine {
         let sample = escape(line, SAMPLE_LINE_BYTES);
         let object_text = object_text(rec);
         let findings = std::mem::take(&mut self.findings);
-        for f in &findings {
-            let key = incident_key(f);
-            let body = self.render(f, object_text.as_deref());
-            let alert = self.incidents.apply(f, key, Some(sample.clone()), body);
-            if let Some(a) = alert {
+        for f in findings {
+            let key = incident_key(&f);
+            if let Some((t, inc)) =
+                self.incidents
+                    .apply(f, key, Some(sample.clone()), object_text.clone())
+            {
+                let a = render(&self.names, &self.router, inc, t, inc.finding.ts);
                 sink.emit(&a)?;
             }
         }
-        self.findings = findings;
-        self.findings.clear();
         Ok(())
     }
 
@@ -155,16 +157,28 @@ impl Engine {
             d.tick(self.clock, &self.router, &mut self.findings);
         }
         self.findings.clear();
-        for a in self.incidents.expire(self.clock) {
-            sink.emit(&a)?;
+        for (inc, at) in self.incidents.expire(self.clock) {
+            sink.emit(&render(
+                &self.names,
+                &self.router,
+                &inc,
+                Transition::Closed,
+                at,
+            ))?;
         }
         Ok(())
     }
 
     /// End of input (scan): close every open incident.
     pub fn finish(&mut self, sink: &mut dyn AlertSink) -> io::Result<()> {
-        for a in self.incidents.close_all(self.clock) {
-            sink.emit(&a)?;
+        for (inc, at) in self.incidents.close_all(self.clock) {
+            sink.emit(&render(
+                &self.names,
+                &self.router,
+                &inc,
+                Transition::Closed,
+                at,
+            ))?;
         }
         sink.flush()
     }
@@ -177,92 +191,84 @@ impl Engine {
         self.names.touch(&h, || escape(raw, 120));
         Some(h)
     }
+}
 
-    fn actor_label(&self, a: ActorKey) -> String {
-        match a {
-            ActorKey::Addr(x) => addr_label(x),
-            ActorKey::Principal(h) | ActorKey::ApiKey(h) => self
-                .names
-                .get(&h)
-                .cloned()
-                .unwrap_or_else(|| format!("#{h:016x}")),
-        }
+fn actor_label(names: &BoundedMap<u64, String>, a: ActorKey) -> String {
+    match a {
+        ActorKey::Addr(x) => addr_label(x),
+        ActorKey::Principal(h) | ActorKey::ApiKey(h) => names
+            .get(&h)
+            .cloned()
+            .unwrap_or_else(|| format!("#{h:016x}")),
     }
+}
 
-    fn render(&self, f: &Finding, object_text: Option<&str>) -> Alert {
-        let e = &f.evidence;
-        let route = self.router.info(f.route).label();
-        let (actor_kind, actor) = match &f.actor {
-            ActorRef::One(a) => (a.kind().to_owned(), vec![self.actor_label(*a)]),
-            ActorRef::Addresses(v) => (
-                "addresses".to_owned(),
-                v.iter().map(|a| addr_label(*a)).collect(),
-            ),
-        };
-        let who = match &f.actor {
-            ActorRef::One(a) => format!("{} {}", a.kind().replace('_', " "), actor[0]),
-            ActorRef::Addresses(v) => format!("{} addresses", v.len()),
-        };
-        let advice = match f.detector {
-            crate::alerts::DetectorKind::Enumeration | crate::alerts::DetectorKind::SlowSweep => {
-                "block or throttle it unless it is a known partner (then allowlist it)"
-            }
-            crate::alerts::DetectorKind::DistributedSweep => {
-                "block the listed addresses and require per-object authorisation on this route"
-            }
-            crate::alerts::DetectorKind::Bola => {
-                "suspend these credentials and audit the records they read"
-            }
-            crate::alerts::DetectorKind::PaginationHarvest => {
-                "cap page depth and review this client"
-            }
-            crate::alerts::DetectorKind::CredentialStuffing => {
-                "block the listed addresses and check the targeted accounts for takeover"
-            }
-        };
-        let mut sample_ids: Vec<String> = e
-            .sample_ids
-            .iter()
-            .take(10)
-            .map(|v| v.to_string())
-            .collect();
-        if sample_ids.is_empty() {
-            if let Some(t) = object_text {
-                sample_ids.push(t.to_owned());
-            }
+/// One transition of an incident as the alert printed on stdout.
+fn render(
+    names: &BoundedMap<u64, String>,
+    router: &Router,
+    inc: &Incident,
+    event: Transition,
+    at: Timestamp,
+) -> Alert {
+    let f = &inc.finding;
+    let e = &f.evidence;
+    let route = router.info(f.route).label();
+    let (actor_kind, actor) = match &f.actor {
+        ActorRef::One(a) => (a.kind().to_owned(), vec![actor_label(names, *a)]),
+        ActorRef::Addresses(_) => (
+            "addresses".to_owned(),
+            inc.crowd.iter().map(|a| addr_label(*a)).collect(),
+        ),
+    };
+    let who = match &f.actor {
+        ActorRef::One(a) => format!("{} {}", a.kind().replace('_', " "), actor[0]),
+        ActorRef::Addresses(_) => format!("{} addresses", actor.len()),
+    };
+    let advice = match f.detector {
+        DetectorKind::Enumeration | DetectorKind::SlowSweep => {
+            "block or throttle it unless it is a known partner (then allowlist it)"
         }
-        Alert {
-            id: String::new(),
-            event: Transition::Opened,
-            detector: f.detector,
-            severity: f.severity,
-            actor_kind,
-            summary: format!("{who}: {} on {route}; {advice}.", e.reason),
-            actor,
-            route,
-            first_seen: e.first_seen.rfc3339(),
-            last_seen: e.last_seen.max(f.ts).rfc3339(),
-            detected_at: f.ts.rfc3339(),
-            window_secs: e.window_secs,
-            requests: e.requests,
-            distinct_objects: e.distinct_objects,
-            not_found_ratio: if e.requests == 0 {
-                0.0
-            } else {
-                ((e.not_found as f64 / e.requests as f64) * 1000.0).round() / 1000.0
-            },
-            ids: e.ids.clone(),
-            sample_ids,
-            sample_lines: Vec::new(),
-            identities_behind: match (e.principals, e.user_agents) {
-                (Some(p), Some(u)) => Some(Identities {
-                    principals: p,
-                    user_agents: u,
-                }),
-                _ => None,
-            },
-            max_page: e.max_page,
+        DetectorKind::DistributedSweep => {
+            "block the listed addresses and require per-object authorisation on this route"
         }
+        DetectorKind::Bola => "suspend these credentials and audit the records they read",
+        DetectorKind::PaginationHarvest => "cap page depth and review this client",
+        DetectorKind::CredentialStuffing => {
+            "block the listed addresses and check the targeted accounts for takeover"
+        }
+    };
+    Alert {
+        id: inc.id.clone(),
+        event,
+        detector: f.detector,
+        severity: inc.severity,
+        actor_kind,
+        summary: format!("{who}: {} on {route}; {advice}.", e.reason),
+        actor,
+        route,
+        first_seen: inc.first_seen.rfc3339(),
+        last_seen: e.last_seen.max(inc.last_signal).rfc3339(),
+        detected_at: at.rfc3339(),
+        window_secs: e.window_secs,
+        requests: e.requests,
+        distinct_objects: e.distinct_objects,
+        not_found_ratio: if e.requests == 0 {
+            0.0
+        } else {
+            ((e.not_found as f64 / e.requests as f64) * 1000.0).round() / 1000.0
+        },
+        ids: e.ids.clone(),
+        sample_ids: inc.sample_ids.clone(),
+        sample_lines: inc.samples.clone(),
+        identities_behind: match (e.principals, e.user_agents) {
+            (Some(p), Some(u)) => Some(Identities {
+                principals: p,
+                user_agents: u,
+            }),
+            _ => None,
+        },
+        max_page: e.max_page,
     }
 }
 

@@ -124,20 +124,44 @@ pub struct Incident {
     pub first_seen: Timestamp,
     pub last_signal: Timestamp,
     pub quiet_secs: i64,
+    /// Up to 3 escaped log lines that produced findings.
     pub samples: Vec<String>,
-    /// The latest rendered alert (its event field is rewritten per emit).
-    pub last: Alert,
+    /// Up to 10 object ids seen over the incident's life.
+    pub sample_ids: Vec<String>,
+    /// Every address named over the incident's life (crowd incidents), sorted.
+    pub crowd: Vec<u128>,
+    /// The latest finding: the evidence shown in the next transition.
+    pub finding: Finding,
 }
 
-/// Open incidents, keyed by (detector, actor/route key).
+/// Open incidents, keyed by (detector, actor/route key). Rendering to text
+/// is left to the caller and done only for transitions, never per finding.
 #[derive(Default, Serialize, Deserialize)]
 pub struct Incidents {
+    #[serde(with = "open_as_vec")]
     open: BTreeMap<(DetectorKind, u64), Incident>,
     pub opened: u64,
     pub worst: Option<Severity>,
 }
 
+/// JSON maps need string keys: keep open incidents as a list in state files.
+mod open_as_vec {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    type Map = BTreeMap<(DetectorKind, u64), Incident>;
+
+    pub fn serialize<S: Serializer>(m: &Map, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
+        let v: Vec<((DetectorKind, u64), Incident)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
+}
+
 const MAX_SAMPLE_LINES: usize = 3;
+const MAX_SAMPLE_IDS: usize = 10;
 
 impl Incidents {
     pub fn len(&self) -> usize {
@@ -152,74 +176,84 @@ impl Incidents {
         self.open.values().map(|i| i.severity).max()
     }
 
-    /// Apply a finding, rendered as `alert`. Returns the transition to
-    /// emit, if any.
+    /// Apply a finding. Returns the transition to emit (opened or
+    /// escalated) with the incident, if any.
     pub fn apply(
         &mut self,
-        f: &Finding,
+        f: Finding,
         key: u64,
         line: Option<String>,
-        mut alert: Alert,
-    ) -> Option<Alert> {
+        object_text: Option<String>,
+    ) -> Option<(Transition, &Incident)> {
         let k = (f.detector, key);
-        match self.open.get_mut(&k) {
-            None => {
+        let mut transition = None;
+        let inc = match self.open.entry(k) {
+            std::collections::btree_map::Entry::Vacant(v) => {
                 let id = format!(
                     "{}-{}-{:08x}",
                     f.detector.as_str(),
                     f.evidence.first_seen.secs(),
                     (key >> 32) as u32
                 );
-                alert.id = id.clone();
-                alert.event = Transition::Opened;
-                let samples: Vec<String> = line.into_iter().collect();
-                alert.sample_lines = samples.clone();
                 self.opened += 1;
                 self.worst = self.worst.max(Some(f.severity));
-                self.open.insert(
-                    k,
-                    Incident {
-                        id,
-                        severity: f.severity,
-                        first_seen: f.evidence.first_seen,
-                        last_signal: f.ts,
-                        quiet_secs: f.quiet_secs,
-                        samples,
-                        last: alert.clone(),
-                    },
-                );
-                Some(alert)
+                transition = Some(Transition::Opened);
+                v.insert(Incident {
+                    id,
+                    severity: f.severity,
+                    first_seen: f.evidence.first_seen,
+                    last_signal: f.ts,
+                    quiet_secs: f.quiet_secs,
+                    samples: Vec::new(),
+                    sample_ids: Vec::new(),
+                    crowd: Vec::new(),
+                    finding: f,
+                })
             }
-            Some(inc) => {
-                inc.last_signal = inc.last_signal.max(f.ts);
-                if let Some(l) = line {
-                    if inc.samples.len() < MAX_SAMPLE_LINES && !inc.samples.contains(&l) {
-                        inc.samples.push(l);
-                    }
-                }
-                alert.id = inc.id.clone();
-                alert.first_seen = inc.first_seen.min(f.evidence.first_seen).rfc3339();
-                alert.sample_lines = inc.samples.clone();
-                merge_actors(&mut alert, &inc.last);
-                merge_samples(&mut alert, &inc.last);
-                let escalate = f.severity > inc.severity;
-                inc.last = alert.clone();
-                if escalate {
+            std::collections::btree_map::Entry::Occupied(o) => {
+                let inc = o.into_mut();
+                if f.severity > inc.severity {
                     inc.severity = f.severity;
                     self.worst = self.worst.max(Some(f.severity));
-                    alert.event = Transition::Escalated;
-                    inc.last.event = Transition::Escalated;
-                    Some(alert)
-                } else {
-                    None
+                    transition = Some(Transition::Escalated);
                 }
+                inc.last_signal = inc.last_signal.max(f.ts);
+                inc.first_seen = inc.first_seen.min(f.evidence.first_seen);
+                inc.finding = f;
+                inc
+            }
+        };
+        if let Some(l) = line {
+            if inc.samples.len() < MAX_SAMPLE_LINES && !inc.samples.contains(&l) {
+                inc.samples.push(l);
             }
         }
+        let ids = inc
+            .finding
+            .evidence
+            .sample_ids
+            .iter()
+            .map(|v| v.to_string())
+            .chain(object_text);
+        for id in ids {
+            if inc.sample_ids.len() < MAX_SAMPLE_IDS && !inc.sample_ids.contains(&id) {
+                inc.sample_ids.push(id);
+            }
+        }
+        if let crate::detectors::ActorRef::Addresses(v) = &inc.finding.actor {
+            // Participant lists only grow: the block list needs everyone.
+            let mut all = std::mem::take(&mut inc.crowd);
+            all.extend_from_slice(v);
+            all.sort_unstable();
+            all.dedup();
+            inc.crowd = all;
+        }
+        transition.map(|t| (t, &*inc))
     }
 
-    /// Close incidents quiet since before `now - quiet`. Sorted by key, so
-    /// the output order is deterministic.
-    pub fn expire(&mut self, now: Timestamp) -> Vec<Alert> {
+    /// Close incidents quiet for their quiet period by `now`; each closes at
+    /// its last signal plus the quiet period. Sorted by key (deterministic).
+    pub fn expire(&mut self, now: Timestamp) -> Vec<(Incident, Timestamp)> {
         let done: Vec<(DetectorKind, u64)> = self
             .open
             .iter()
@@ -230,49 +264,17 @@ impl Incidents {
             .filter_map(|k| self.open.remove(&k))
             .map(|i| {
                 let at = i.last_signal.add_secs(i.quiet_secs);
-                close(i, at)
+                (i, at)
             })
             .collect()
     }
 
     /// Close everything (end of a scan) at event time `now`.
-    pub fn close_all(&mut self, now: Timestamp) -> Vec<Alert> {
+    pub fn close_all(&mut self, now: Timestamp) -> Vec<(Incident, Timestamp)> {
         std::mem::take(&mut self.open)
             .into_values()
-            .map(|i| close(i, now))
+            .map(|i| (i, now))
             .collect()
-    }
-}
-
-/// The closing transition, stamped with the time the incident ended.
-fn close(inc: Incident, at: Timestamp) -> Alert {
-    let mut a = inc.last;
-    a.detected_at = at.rfc3339();
-    a.event = Transition::Closed;
-    a.severity = inc.severity;
-    a.sample_lines = inc.samples;
-    a
-}
-
-/// Sample ids accumulate (up to 10) over the incident's life.
-fn merge_samples(a: &mut Alert, prev: &Alert) {
-    let mut v = prev.sample_ids.clone();
-    for s in &a.sample_ids {
-        if v.len() < 10 && !v.contains(s) {
-            v.push(s.clone());
-        }
-    }
-    a.sample_ids = v;
-}
-
-/// Participant lists only grow over an incident's life (the operator needs
-/// the whole block list at close).
-fn merge_actors(a: &mut Alert, prev: &Alert) {
-    if a.actor_kind == "addresses" {
-        let mut all: Vec<String> = prev.actor.iter().chain(a.actor.iter()).cloned().collect();
-        all.sort();
-        all.dedup();
-        a.actor = all;
     }
 }
 

@@ -169,7 +169,7 @@ impl Bola {
             .map(|w| w.distinct)
             .min()
             .unwrap_or(10);
-        if (t.ring.len() as u64) < min_floor || t.ring.pushed - t.ring.analysed_at < 4 {
+        if (t.ring.len() as u64) < min_floor || !t.ring.due() {
             return;
         }
         t.ring.analysed_at = t.ring.pushed;
@@ -267,13 +267,15 @@ impl Detector for Bola {
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
         for (wi, w) in self.cfg.windows.iter().enumerate() {
-            if now - self.last_baseline[wi] < w.secs {
+            // Sampling each actor once per window length (at least every
+            // five minutes) is plenty for a percentile.
+            if now - self.last_baseline[wi] < w.secs.max(300) {
                 continue;
             }
             self.last_baseline[wi] = now;
             let mut vals = Vec::new();
             for (_, t) in self.trackers.iter_lru() {
-                if t.severity.is_some() {
+                if t.severity.is_some() || t.ring.last_ts().is_none_or(|l| l < now - w.secs) {
                     continue;
                 }
                 let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);

@@ -292,7 +292,18 @@ impl Detector for Distributed {
             }
         }
         let thr = dense_threshold(st, self.cfg.min_dense);
-        if !fresh || hits < thr {
+        // Look at the run when a bucket turns dense and every 8 hits after:
+        // a single walker fills buckets one after another, and re-walking the
+        // run on every hit would be quadratic.
+        if !fresh || hits < thr || (hits - thr) % 8 != 0 {
+            return;
+        }
+        // A sweep already reported here is refreshed at most once a minute.
+        if st
+            .sweeps
+            .iter()
+            .any(|s| s.lo <= key + 1 && key <= s.hi + 1 && now - s.last_emit < 60)
+        {
             return;
         }
         let r = gather(st, key, thr);

@@ -181,11 +181,7 @@ pub fn evidence(a: &Analysis, window_secs: i64, reason: String) -> Evidence {
         distinct_objects: a.distinct,
         not_found: a.not_found,
         ids: id_stats(a),
-        sample_ids: if a.block.is_some() {
-            a.samples.clone()
-        } else {
-            Vec::new()
-        },
+        sample_ids: Vec::new(),
         principals: Some(a.principals),
         user_agents: Some(a.user_agents),
         max_page: None,
@@ -232,7 +228,7 @@ impl Detector for Enumeration {
             cap,
         );
         // Analyse every few lookups, and not before anything could fire.
-        if (t.ring.len() as u64) < self.min_floor || t.ring.pushed - t.ring.analysed_at < 4 {
+        if (t.ring.len() as u64) < self.min_floor || !t.ring.due() {
             return;
         }
         t.ring.analysed_at = t.ring.pushed;
@@ -257,6 +253,11 @@ impl Detector for Enumeration {
         if !should_emit(sev, t.severity, t.last_emit, now) {
             return;
         }
+        let samples = if numeric {
+            t.ring.recent_ids(now - wsecs)
+        } else {
+            Vec::new()
+        };
         t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
         t.last_emit = now;
         let actor = ActorKey::Addr(addr);
@@ -268,7 +269,10 @@ impl Detector for Enumeration {
             route: ev.route,
             ts: ev.ts,
             quiet_secs: self.cfg.quiet_secs,
-            evidence: evidence(&a, wsecs, why),
+            evidence: Evidence {
+                sample_ids: samples,
+                ..evidence(&a, wsecs, why)
+            },
         });
     }
 
@@ -277,14 +281,16 @@ impl Detector for Enumeration {
         let longest = self.cfg.windows.iter().map(|w| w.secs).max().unwrap_or(600);
         // Baselines: every window length, record each actor's distinct count.
         for (wi, w) in self.cfg.windows.iter().enumerate() {
-            if now - self.last_baseline[wi] < w.secs {
+            // Sampling each actor once per window length (at least every
+            // five minutes) is plenty for a percentile.
+            if now - self.last_baseline[wi] < w.secs.max(300) {
                 continue;
             }
             self.last_baseline[wi] = now;
             let mut rec: Vec<(RouteId, u64)> = Vec::new();
             for ((_, route), t) in self.trackers.iter_lru() {
-                if t.severity.is_some() {
-                    continue; // attackers don't teach the baseline
+                if t.severity.is_some() || t.ring.last_ts().is_none_or(|l| l < now - w.secs) {
+                    continue; // attackers and idle actors don't teach the baseline
                 }
                 let numeric = routes.info(*route).id_kind.is_some_and(|k| k.numeric());
                 let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);

@@ -48,7 +48,7 @@ impl Routes for crate::routes::Router {
 }
 
 /// Who an incident is about.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ActorRef {
     One(ActorKey),
     /// A crowd of addresses (distributed sweep, credential stuffing).
@@ -56,7 +56,7 @@ pub enum ActorRef {
 }
 
 /// The numbers behind a finding.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub window_secs: i64,
     pub first_seen: Timestamp,
@@ -75,7 +75,7 @@ pub struct Evidence {
 }
 
 /// A detector's verdict on an actor (or route) at one moment.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub detector: DetectorKind,
     pub severity: Severity,

@@ -191,9 +191,7 @@ impl SlowSweep {
                 mix(crate::actors::addr_key(ip) as u64) as u32 | 1,
             );
         }
-        if (t.ring.len() as u64) < self.cfg.block_floor.min(10)
-            || t.ring.pushed - t.ring.analysed_at < 4
-        {
+        if (t.ring.len() as u64) < self.cfg.block_floor.min(10) || !t.ring.due() {
             return;
         }
         t.ring.analysed_at = t.ring.pushed;
@@ -224,7 +222,9 @@ impl SlowSweep {
                     "{n} ids in one dense block ({lo}..{hi}) fetched slowly over {} min",
                     (a.last_ts - a.first_ts) / 60
                 );
-                fired = Some((sev, why.clone(), evidence(&a, cfg.block_window_secs, why)));
+                let mut e = evidence(&a, cfg.block_window_secs, why.clone());
+                e.sample_ids = t.ring.recent_ids(now - cfg.block_window_secs);
+                fired = Some((sev, why, e));
             }
         }
         // Long volume.

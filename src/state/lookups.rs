@@ -52,6 +52,26 @@ impl Ring {
         self.buf.is_empty()
     }
 
+    /// Time for another analysis: every 4 lookups while small, every
+    /// len/8 once large, so a busy address costs O(1) amortised per lookup.
+    pub fn due(&self) -> bool {
+        self.pushed - self.analysed_at >= (self.buf.len() as u64 / 8).max(4)
+    }
+
+    /// Up to 10 distinct ids with `ts >= since`, the most recent first.
+    pub fn recent_ids(&self, since: i64) -> Vec<u64> {
+        let mut v = Vec::with_capacity(10);
+        for l in self.buf.iter().rev().take_while(|l| l.ts >= since) {
+            if v.len() == 10 {
+                break;
+            }
+            if !v.contains(&l.id) {
+                v.push(l.id);
+            }
+        }
+        v
+    }
+
     pub fn last_ts(&self) -> Option<i64> {
         self.buf.back().map(|l| l.ts)
     }
@@ -90,8 +110,6 @@ pub struct Analysis {
     pub sequential_share: f64,
     pub longest_run: u64,
     pub median_stride: u64,
-    /// Up to 10 distinct ids, the most recent first.
-    pub samples: Vec<u64>,
 }
 
 impl Analysis {
@@ -169,15 +187,6 @@ pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analy
         a.first_ts = 0;
         return a;
     }
-    // Samples: the most recent distinct ids.
-    for l in ring.iter().rev().filter(|l| l.ts >= since) {
-        if a.samples.len() == 10 {
-            break;
-        }
-        if !a.samples.contains(&l.id) {
-            a.samples.push(l.id);
-        }
-    }
     s.ids.sort_unstable();
     s.ids.dedup();
     a.distinct = s.ids.len() as u64;
@@ -252,8 +261,9 @@ mod tests {
         assert_eq!(a.longest_run, 100);
         assert_eq!(a.median_stride, 1);
         assert_eq!((a.min, a.max), (1000, 1099));
-        assert_eq!(a.samples.len(), 10);
-        assert_eq!(a.samples[0], 1099);
+        let r = ring(&ids, 0);
+        assert_eq!(r.recent_ids(0).len(), 10);
+        assert_eq!(r.recent_ids(0)[0], 1099);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub fn stable_hash(b: &[u8]) -> u64 {
 /// so the victim depends only on the order of operations: replays evict the
 /// same entries on every machine.
 pub struct BoundedMap<K, V> {
-    map: HashMap<K, (V, u64)>,
+    map: HashMap<K, (V, u64), ahash::RandomState>,
     order: VecDeque<(K, u64)>,
     generation: u64,
     cap: usize,
@@ -36,7 +36,7 @@ pub struct BoundedMap<K, V> {
 impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub fn new(cap: usize) -> Self {
         BoundedMap {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(ahash::RandomState::new()),
             order: VecDeque::new(),
             generation: 0,
             cap: cap.max(1),
@@ -125,13 +125,19 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         self.map.values_mut().map(|(v, _)| v)
     }
 
-    /// Remove every entry for which `keep` is false; returns them in LRU order.
+    /// Remove every entry for which `drop` is true. The set removed does
+    /// not depend on iteration order; the returned entries are in no
+    /// particular order, so callers must only fold them commutatively.
     pub fn drain_where(&mut self, mut drop: impl FnMut(&K, &V) -> bool) -> Vec<(K, V)> {
         let keys: Vec<K> = self
-            .iter_lru()
-            .filter(|(k, v)| drop(k, v))
+            .map
+            .iter()
+            .filter(|(k, (v, _))| drop(k, v))
             .map(|(k, _)| k.clone())
             .collect();
+        if keys.is_empty() {
+            return Vec::new();
+        }
         let out = keys
             .into_iter()
             .filter_map(|k| self.map.remove(&k).map(|(v, _)| (k, v)))
