@@ -101,11 +101,11 @@ fn pipeline(c: &mut Criterion) {
             let (mut n, mut ok) = (0u64, 0u64);
             while let Some(l) = opened.lines.next_line().expect("read") {
                 n += 1;
-                if let Line::Data(d) = l {
-                    if let Ok(r) = parser.parse(d) {
-                        ok += 1;
-                        black_box(&r);
-                    }
+                if let Line::Data(d) = l
+                    && let Ok(r) = parser.parse(d)
+                {
+                    ok += 1;
+                    black_box(&r);
                 }
             }
             assert_eq!(n, PIPELINE_LINES);

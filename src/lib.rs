@@ -29,8 +29,8 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
     match cli.command {
         Command::Scan { common, inputs } => {
             let cfg = Config::from_args(&common)?;
-            let inputs = sources::expand(&inputs)?;
-            modes::scan::run(cfg, &inputs, out)
+            let (inputs, problems) = sources::expand(&inputs)?;
+            modes::scan::run(cfg, &inputs, &problems, out)
         }
         Command::Tail { .. } => anyhow::bail!("tail is not implemented yet"),
         Command::Check { .. } => anyhow::bail!("check is not implemented yet"),

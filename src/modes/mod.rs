@@ -19,8 +19,10 @@ use crate::formats::{FormatSpec, LineParser};
 use crate::sources::{Input, Line, LineReader};
 use crate::stats::Stats;
 
-/// Lines read to recognise a format.
+/// Non-blank lines read to recognise a format.
 const DETECT_LINES: usize = 40;
+/// Lines (blank or not) buffered at most while looking for them.
+const MAX_HEAD_LINES: usize = 100_000;
 
 /// Everything a run carries from input to input.
 pub struct Pump {
@@ -29,8 +31,17 @@ pub struct Pump {
     pub stats: Stats,
 }
 
-/// Why an input stopped early.
-pub struct InputError(pub String);
+/// An input whose log format could not be recognised.
+#[derive(Debug)]
+pub struct Unrecognised(pub String);
+
+impl std::fmt::Display for Unrecognised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unrecognised {}
 
 impl Pump {
     pub fn new(cfg: Config) -> Pump {
@@ -57,14 +68,19 @@ impl Pump {
                 spec.build(&self.cfg.format_opts)
             }
             FormatChoice::Auto => {
-                let d = detect(samples, &self.cfg.format_opts).with_context(|| {
-                    let first = samples.iter().find(|l| !l.is_empty()).copied().unwrap_or(b"");
-                    format!(
+                let Some(d) = detect(samples, &self.cfg.format_opts) else {
+                    let first = samples
+                        .iter()
+                        .find(|l| !l.is_empty())
+                        .copied()
+                        .unwrap_or(b"");
+                    return Err(Unrecognised(format!(
                         "cannot recognise the log format of {name}; first line: \"{}\"; name it with --format ({})",
                         escape(first, 200),
                         FormatSpec::NAMES
-                    )
-                })?;
+                    ))
+                    .into());
+                };
                 tracing::info!(input = %name, format = %d.describe(), "Detected log format.");
                 self.stats.formats.push((name.to_owned(), d.describe()));
                 d.build(&self.cfg.format_opts)
@@ -89,9 +105,17 @@ impl Pump {
             let mut head: Vec<Vec<u8>> = Vec::new();
             let mut too_long: Vec<(u64, Vec<u8>, u64)> = Vec::new();
             let mut err = None;
-            while head.len() < DETECT_LINES {
+            let mut useful = 0;
+            // Blank lines don't count towards the sample (a file may start
+            // with many); the buffer is still bounded.
+            while useful < DETECT_LINES && head.len() < MAX_HEAD_LINES {
                 match lines.next_line() {
-                    Ok(Some(Line::Data(d))) => head.push(d.to_vec()),
+                    Ok(Some(Line::Data(d))) => {
+                        if !d.iter().all(u8::is_ascii_whitespace) {
+                            useful += 1;
+                        }
+                        head.push(d.to_vec());
+                    }
                     Ok(Some(Line::TooLong { head: h, len })) => {
                         too_long.push((head.len() as u64, h.to_vec(), len));
                         head.push(Vec::new());

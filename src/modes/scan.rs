@@ -10,9 +10,19 @@ use crate::sources::{self, Input};
 
 use super::{Pump, describe_input_error, sink};
 
-pub fn run(cfg: Config, inputs: &[Input], out: &mut dyn Write) -> anyhow::Result<Status> {
+pub fn run(
+    cfg: Config,
+    inputs: &[Input],
+    problems: &[String],
+    out: &mut dyn Write,
+) -> anyhow::Result<Status> {
     let mut pump = Pump::new(cfg);
     let mut status = Status::Ok;
+    for p in problems {
+        tracing::error!("{p}");
+        pump.stats.input_errors.push(p.clone());
+        status = Status::Unknown;
+    }
     {
         let mut sink = sink(&pump.cfg, Box::new(&mut *out), false);
         for input in inputs {
@@ -27,7 +37,18 @@ pub fn run(cfg: Config, inputs: &[Input], out: &mut dyn Write) -> anyhow::Result
                 }
             };
             let before = pump.stats.lines;
-            let (_, err) = pump.pump(&name, &mut opened.lines, None, sink.as_mut())?;
+            // An input whose format cannot be recognised is reported and
+            // skipped; the others are still read.
+            let (_, err) = match pump.pump(&name, &mut opened.lines, None, sink.as_mut()) {
+                Ok(x) => x,
+                Err(e) if e.downcast_ref::<super::Unrecognised>().is_some() => {
+                    tracing::error!("{e:#}");
+                    pump.stats.input_errors.push(format!("{e:#}"));
+                    status = Status::Unknown;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(e) = err {
                 let msg = describe_input_error(
                     input,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 pub use self::reader::{Line, LineReader};
 
@@ -32,14 +32,26 @@ impl Input {
 }
 
 /// Expand the command-line arguments: `-` is stdin, arguments with glob
-/// characters are expanded (an empty expansion is an error), and files that
-/// belong to one rotated set are put oldest first.
-pub fn expand(args: &[String]) -> anyhow::Result<Vec<Input>> {
-    let mut files = Vec::new();
+/// characters are expanded, and files that belong to one rotated set are put
+/// oldest first. Globs that match nothing are returned as problems (the run
+/// goes on with the rest and exits 3).
+pub fn expand(args: &[String]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
     let mut out = Vec::new();
+    // A file named twice (or by a glob and by name) is read once.
+    let mut add = |p: PathBuf, files: &mut Vec<PathBuf>| {
+        let id = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(id) {
+            files.push(p);
+        }
+    };
     for a in args {
         if a == "-" {
-            out.push(Input::Stdin);
+            if !out.contains(&Input::Stdin) {
+                out.push(Input::Stdin);
+            }
             continue;
         }
         if a.contains(['*', '?', '[']) {
@@ -47,20 +59,19 @@ pub fn expand(args: &[String]) -> anyhow::Result<Vec<Input>> {
             for p in glob::glob(a).with_context(|| format!("bad glob {a:?}"))? {
                 let p = p.with_context(|| format!("reading glob {a:?}"))?;
                 if p.is_file() {
-                    files.push(p);
+                    add(p, &mut files);
                     n += 1;
                 }
             }
             if n == 0 {
-                bail!("no file matches {a:?}");
+                problems.push(format!("no file matches {a:?}"));
             }
         } else {
-            files.push(PathBuf::from(a));
+            add(PathBuf::from(a), &mut files);
         }
     }
-    files.dedup();
     out.extend(rotated::order(files).into_iter().map(Input::File));
-    Ok(out)
+    Ok((out, problems))
 }
 
 /// Shared count of compressed bytes read, to locate gzip damage.

@@ -201,7 +201,7 @@ fn rotated_set_is_read_oldest_first_whatever_the_argument_order() {
 
 /// Naming a file twice (directly, or by a glob and by name) reads it once.
 #[test]
-#[ignore = "known bug: sources::expand dedups only adjacent arguments, before ordering"]
+
 fn a_file_named_twice_is_read_once() {
     let d = tmp();
     let a = d.path().join("a.log");
@@ -389,7 +389,7 @@ fn crlf_empty_and_blank_inputs() {
 /// A file that starts with more blank lines than detection samples must
 /// still be read to the end.
 #[test]
-#[ignore = "known bug: after 40 blank lines the pump returns and skips the rest of the input"]
+
 fn leading_blank_lines_do_not_hide_the_rest_of_the_file() {
     let d = tmp();
     let p = d.path().join("padded.log");
@@ -539,7 +539,7 @@ fn stdout_carries_only_json_and_logs_go_to_stderr() {
 /// `apiwatch ... 2>errors.txt`: stderr is a file, not a terminal, so the
 /// log lines must not carry ANSI colour sequences.
 #[test]
-#[ignore = "known bug: tracing colours stderr even when it is not a terminal"]
+
 fn piped_stderr_carries_no_ansi_colour_codes() {
     let d = tmp();
     let gz = big_gzip();
