@@ -11,6 +11,8 @@
 use std::io;
 
 use crate::actors::{ActorKey, ClientResolver, addr_label};
+use serde::{Deserialize, Serialize};
+
 use crate::alerts::escape::escape;
 use crate::alerts::{
     Alert, AlertSink, DetectorKind, Identities, Incident, Incidents, Transition, incident_key,
@@ -26,6 +28,19 @@ use crate::state::{BoundedMap, stable_hash};
 /// Display names of principals and API keys, by their hash (escaped).
 const MAX_NAMES: usize = 100_000;
 const SAMPLE_LINE_BYTES: usize = 300;
+
+/// Everything the engine knows, for `check`'s state file.
+#[derive(Serialize, Deserialize)]
+pub struct EngineState {
+    routes: Vec<crate::routes::RouteInfo>,
+    routes_overflowed: u64,
+    names: BoundedMap<u64, String>,
+    clock: Timestamp,
+    last_tick: i64,
+    incidents: Incidents,
+    /// (detector name, its state), in the configured detector order.
+    detectors: Vec<(String, Box<serde_json::value::RawValue>)>,
+}
 
 pub struct Engine {
     resolver: ClientResolver,
@@ -63,6 +78,46 @@ impl Engine {
             events: 0,
             allowlisted: 0,
         }
+    }
+
+    /// Snapshot the engine's state.
+    pub fn save(&self) -> serde_json::Result<EngineState> {
+        let (routes, routes_overflowed) = self.router.save();
+        let mut detectors = Vec::new();
+        for d in &self.detectors {
+            detectors.push((d.kind().as_str().to_owned(), d.save()?));
+        }
+        Ok(EngineState {
+            routes,
+            routes_overflowed,
+            names: self.names.clone(),
+            clock: self.clock,
+            last_tick: self.last_tick,
+            incidents: self.incidents.clone(),
+            detectors,
+        })
+    }
+
+    /// Restore a snapshot taken by [`Engine::save`]. Detectors that were not
+    /// running then start empty; state of detectors no longer enabled is
+    /// dropped.
+    pub fn load(&mut self, st: EngineState) -> anyhow::Result<()> {
+        self.router.load(st.routes, st.routes_overflowed);
+        self.names = st.names;
+        self.clock = st.clock;
+        self.last_tick = st.last_tick;
+        self.incidents = st.incidents;
+        for (name, v) in st.detectors {
+            if let Some(d) = self
+                .detectors
+                .iter_mut()
+                .find(|d| d.kind().as_str() == name)
+            {
+                d.load(&v)
+                    .map_err(|e| anyhow::anyhow!("detector {name}: {e}"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Event time: the latest timestamp seen.

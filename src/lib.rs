@@ -33,6 +33,34 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
             modes::scan::run(cfg, &inputs, &problems, out)
         }
         Command::Tail { .. } => anyhow::bail!("tail is not implemented yet"),
-        Command::Check { .. } => anyhow::bail!("check is not implemented yet"),
+        Command::Check {
+            common,
+            state,
+            from_start,
+            reset_state,
+            inputs,
+        } => {
+            let json = common.output == Some(cli::OutputKind::Json);
+            let cfg = match Config::from_args(&common) {
+                Ok(c) => c,
+                Err(e) => {
+                    // Nagios needs its one line even for a bad configuration.
+                    writeln!(
+                        out,
+                        "APIWATCH UNKNOWN - {}",
+                        format!("{e:#}").replace(['\n', '|'], " ")
+                    )?;
+                    return Ok(Status::Unknown);
+                }
+            };
+            let args = modes::check::CheckArgs {
+                inputs: &inputs,
+                state: &state,
+                from_start,
+                reset_state,
+                json,
+            };
+            modes::check::run(cfg, &args, out)
+        }
     }
 }

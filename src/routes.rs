@@ -66,7 +66,7 @@ pub enum Page {
     Cursor(u64),
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RouteInfo {
     pub method: String,
     pub template: String,
@@ -135,6 +135,24 @@ impl Router {
     }
     pub fn overflowed(&self) -> u64 {
         self.overflowed
+    }
+
+    /// The table, for state files: route ids are positions in it.
+    pub fn save(&self) -> (Vec<RouteInfo>, u64) {
+        (self.routes.clone(), self.overflowed)
+    }
+
+    /// Restore a saved table (ids keep their meaning across runs).
+    pub fn load(&mut self, routes: Vec<RouteInfo>, overflowed: u64) {
+        self.ids.clear();
+        for (i, r) in routes.iter().enumerate() {
+            let mut key = r.method.clone().into_bytes();
+            key.push(b' ');
+            key.extend_from_slice(r.template.as_bytes());
+            self.ids.insert(key, i as RouteId);
+        }
+        self.routes = routes;
+        self.overflowed = overflowed;
     }
 
     /// Template a request. Allocation happens only when a new template is

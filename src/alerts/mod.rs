@@ -136,7 +136,7 @@ pub struct Incident {
 
 /// Open incidents, keyed by (detector, actor/route key). Rendering to text
 /// is left to the caller and done only for transitions, never per finding.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Incidents {
     #[serde(with = "open_as_vec")]
     open: BTreeMap<(DetectorKind, u64), Incident>,

@@ -33,9 +33,56 @@ impl Default for Config {
 }
 
 /// One histogram per (route, window index).
+#[derive(Serialize, Deserialize)]
 pub struct Baselines {
+    #[serde(skip)]
     cfg: Config,
+    #[serde(with = "histograms")]
     h: HashMap<(RouteId, u8), Histogram<u32>>,
+}
+
+/// Histograms are kept in state files as their recorded (value, count)
+/// pairs, sorted by key so the file is the same for the same state.
+mod histograms {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    type Map = HashMap<(RouteId, u8), Histogram<u32>>;
+    type Flat = Vec<((RouteId, u8), Vec<(u64, u64)>)>;
+
+    pub fn serialize<S: Serializer>(m: &Map, s: S) -> Result<S::Ok, S::Error> {
+        let mut flat: Flat = m
+            .iter()
+            .map(|(k, h)| {
+                (
+                    *k,
+                    h.iter_recorded()
+                        .map(|v| (v.value_iterated_to(), v.count_at_value() as u64))
+                        .collect(),
+                )
+            })
+            .collect();
+        flat.sort_by_key(|(k, _)| *k);
+        s.collect_seq(flat)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
+        let flat: Flat = Flat::deserialize(d)?;
+        let mut m = Map::new();
+        for (k, pairs) in flat {
+            let mut h = new_histogram();
+            for (v, c) in pairs {
+                h.record_n(v.clamp(1, MAX_VALUE), c.min(u32::MAX as u64) as u32)
+                    .map_err(serde::de::Error::custom)?;
+            }
+            m.insert(k, h);
+        }
+        Ok(m)
+    }
+}
+
+fn new_histogram() -> Histogram<u32> {
+    Histogram::new_with_bounds(1, MAX_VALUE, 2).expect("static histogram bounds")
 }
 
 /// Values above this are clamped (counts, not latencies).
@@ -50,9 +97,7 @@ impl Baselines {
     }
 
     pub fn record(&mut self, route: RouteId, window: u8, value: u64) {
-        let h = self.h.entry((route, window)).or_insert_with(|| {
-            Histogram::new_with_bounds(1, MAX_VALUE, 2).expect("static histogram bounds")
-        });
+        let h = self.h.entry((route, window)).or_insert_with(new_histogram);
         let _ = h.record(value.clamp(1, MAX_VALUE));
     }
 
@@ -69,6 +114,11 @@ impl Baselines {
 
     pub fn len(&self) -> usize {
         self.h.len()
+    }
+
+    /// After loading from a state file: take the running configuration.
+    pub fn restore_config(&mut self, from: &Baselines) {
+        self.cfg = from.cfg.clone();
     }
     pub fn is_empty(&self) -> bool {
         self.h.is_empty()

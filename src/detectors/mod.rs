@@ -98,6 +98,29 @@ pub trait Detector: Send {
     fn tick(&mut self, now: Timestamp, routes: &dyn Routes, out: &mut Vec<Finding>);
     /// Entries held and evicted, for the memory report.
     fn entries(&self) -> (usize, u64);
+    /// The detector's state as JSON, for `check`'s state file.
+    fn save(&self) -> serde_json::Result<Box<serde_json::value::RawValue>>;
+    /// Restore state saved by [`Detector::save`]; thresholds stay as
+    /// configured now.
+    fn load(&mut self, v: &serde_json::value::RawValue) -> anyhow::Result<()>;
+}
+
+/// `save`/`load` for a detector struct that derives serde, skipping its
+/// config (and scratch buffers), which are restored from the running one.
+#[macro_export]
+macro_rules! persist_detector {
+    ($t:ty) => {
+        fn save(&self) -> serde_json::Result<Box<serde_json::value::RawValue>> {
+            serde_json::value::to_raw_value(self)
+        }
+        fn load(&mut self, v: &serde_json::value::RawValue) -> anyhow::Result<()> {
+            let mut d: $t = serde_json::from_str(v.get())?;
+            d.cfg = self.cfg.clone();
+            d.restore(self);
+            *self = d;
+            Ok(())
+        }
+    };
 }
 
 /// Thresholds and windows of every detector (`[detectors.*]` in the config).

@@ -42,6 +42,7 @@ impl Default for Config {
 
 const MAX_CURSORS: usize = 4096;
 
+#[derive(Serialize, Deserialize)]
 struct Tracker {
     first: i64,
     last: i64,
@@ -55,7 +56,9 @@ struct Tracker {
     last_emit: i64,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct Pagination {
+    #[serde(skip)]
     cfg: Config,
     trackers: BoundedMap<(ActorKey, RouteId), Tracker>,
     baselines: Baselines,
@@ -63,6 +66,12 @@ pub struct Pagination {
 }
 
 impl Pagination {
+    /// Carry over what is not part of the saved state.
+    fn restore(&mut self, old: &Pagination) {
+        let _ = old;
+        self.baselines.restore_config(&old.baselines);
+    }
+
     pub fn new(cfg: Config, base: &baseline::Config, budget: usize) -> Self {
         Pagination {
             cfg,
@@ -189,6 +198,8 @@ impl Detector for Pagination {
             }
         }
     }
+
+    crate::persist_detector!(Pagination);
 
     fn entries(&self) -> (usize, u64) {
         (self.trackers.len(), self.trackers.evicted())

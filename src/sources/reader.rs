@@ -34,6 +34,8 @@ pub struct LineReader<R> {
     consumed: u64,
     pending_err: Option<io::Error>,
     head: Vec<u8>,
+    /// Leave an unterminated last line unread (a live file mid-write).
+    hold_partial: bool,
 }
 
 impl<R: Read> LineReader<R> {
@@ -48,7 +50,15 @@ impl<R: Read> LineReader<R> {
             consumed: 0,
             pending_err: None,
             head: Vec::new(),
+            hold_partial: false,
         }
+    }
+
+    /// Don't deliver an unterminated last line: `check` and `tail` read files
+    /// that are still being written, and the rest of the line comes later.
+    pub fn hold_partial(mut self) -> Self {
+        self.hold_partial = true;
+        self
     }
 
     /// Stream offset just after the last line returned.
@@ -112,7 +122,7 @@ impl<R: Read> LineReader<R> {
                         len: skipped,
                     }));
                 }
-                if self.start < self.end {
+                if self.start < self.end && !self.hold_partial {
                     let (s, e) = (self.start, self.end);
                     self.consumed += (e - s) as u64;
                     self.start = e;

@@ -10,6 +10,7 @@ use crate::state::hll::mix;
 /// Identities counted per key before it is simply "many".
 pub const MANY: usize = 64;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Crowds {
     map: BoundedMap<u64, Vec<u32>>,
 }

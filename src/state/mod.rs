@@ -25,6 +25,7 @@ pub fn stable_hash(b: &[u8]) -> u64 {
 /// touched entry. Recency is tracked with a generation queue (lazy deletion),
 /// so the victim depends only on the order of operations: replays evict the
 /// same entries on every machine.
+#[derive(Clone)]
 pub struct BoundedMap<K, V> {
     map: HashMap<K, (V, u64), ahash::RandomState>,
     order: VecDeque<(K, u64)>,
@@ -147,6 +148,48 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 }
 
+/// State files keep a map as its capacity, eviction count and entries in
+/// least-recently-used order, so that a restored map evicts exactly what the
+/// original would have.
+impl<K, V> serde::Serialize for BoundedMap<K, V>
+where
+    K: Hash + Eq + Clone + serde::Serialize,
+    V: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let entries: Vec<(&K, &V)> = self.iter_lru().collect();
+        let mut st = s.serialize_struct("BoundedMap", 3)?;
+        st.serialize_field("cap", &self.cap)?;
+        st.serialize_field("evicted", &self.evicted)?;
+        st.serialize_field("entries", &entries)?;
+        st.end()
+    }
+}
+
+impl<'de, K, V> serde::Deserialize<'de> for BoundedMap<K, V>
+where
+    K: Hash + Eq + Clone + serde::Deserialize<'de>,
+    V: serde::Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw<K, V> {
+            cap: usize,
+            evicted: u64,
+            entries: Vec<(K, V)>,
+        }
+        let raw: Raw<K, V> = Raw::deserialize(d)?;
+        let mut m = BoundedMap::new(raw.cap);
+        for (k, v) in raw.entries {
+            let mut v = Some(v);
+            m.touch(&k, || v.take().expect("fresh key"));
+        }
+        m.evicted = raw.evicted;
+        Ok(m)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +225,21 @@ mod tests {
             victims
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_lru_order() {
+        let mut m = BoundedMap::new(3);
+        for k in [1, 2, 3] {
+            m.touch(&k, || k * 10);
+        }
+        m.touch(&1, || 0);
+        let json = serde_json::to_string(&m).unwrap();
+        let mut back: BoundedMap<i32, i32> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.len(), 3);
+        // 2 is least recently used in both.
+        assert_eq!(back.touch(&9, || 90).1, Some((2, 20)));
+        assert_eq!(m.touch(&9, || 90).1, Some((2, 20)));
     }
 
     #[test]

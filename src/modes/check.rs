@@ -1,0 +1,324 @@
+//! `apiwatch check`: a cron job or Nagios/Icinga/Sensu check. Each run reads
+//! only what was appended since the last one (per-file checkpoints), carries
+//! the engine's state (windows, baselines, open incidents) in the state file,
+//! and exits with the Nagios status of the incidents active in what it read.
+//!
+//! First run (no state file): files are taken from their current end, so
+//! installing the check does not replay history; `--from-start` reads them
+//! whole instead.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::alerts::sink::VecSink;
+use crate::alerts::{AlertSink, Transition};
+use crate::cli::OutputKind;
+use crate::config::Config;
+use crate::exit::Status;
+use crate::sources::checkpoint::{self, Checkpoint, FileId, StateFile};
+use crate::sources::{self, Input, LineReader, rotated};
+
+use super::{Pump, Unrecognised, describe_input_error};
+
+pub struct CheckArgs<'a> {
+    pub inputs: &'a [String],
+    pub state: &'a Path,
+    pub from_start: bool,
+    pub reset_state: bool,
+    /// JSON alerts instead of the Nagios line.
+    pub json: bool,
+}
+
+/// Run a check; every failure to run becomes UNKNOWN with one line on stdout.
+pub fn run(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
+    match run_inner(cfg, a, out) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let msg = format!("{e:#}").replace(['\n', '|'], " ");
+            writeln!(out, "APIWATCH UNKNOWN - {msg}")?;
+            out.flush()?;
+            tracing::error!("{msg}");
+            Ok(Status::Unknown)
+        }
+    }
+}
+
+/// A file to read this run and where to start.
+struct Plan {
+    path: PathBuf,
+    id: FileId,
+    start: u64,
+}
+
+fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
+    if a.inputs.iter().any(|i| i == "-") {
+        anyhow::bail!("check reads files, not stdin (it must know where it stopped)");
+    }
+    let _lock = checkpoint::lock(a.state)?;
+    let previous = match checkpoint::read_state(a.state) {
+        Ok(s) => s,
+        Err(e) if a.reset_state => {
+            tracing::warn!(error = %format!("{e:#}"), "Discarding the state file (--reset-state).");
+            None
+        }
+        Err(e) => return Err(e.context("use --reset-state to start afresh")),
+    };
+    let first_run = previous.is_none();
+    let (inputs, problems) = sources::expand(a.inputs)?;
+    let mut pump = Pump::new(cfg);
+    let mut status = Status::Ok;
+    for p in problems {
+        tracing::warn!("{p}");
+        pump.stats.input_errors.push(p);
+    }
+    let (old_files, engine_state) = match previous {
+        Some(st) => (st.files, Some(st.engine)),
+        None => (Vec::new(), None),
+    };
+    if let Some(v) = engine_state {
+        let st = serde_json::from_str(v.get())
+            .map_err(|e| anyhow::anyhow!("state file engine section: {e}"))?;
+        pump.engine.load(st)?;
+    }
+    let plans = plan(&inputs, &old_files, first_run, a.from_start);
+    let mut sink = VecSink::default();
+    let mut checkpoints = Vec::new();
+    for p in plans {
+        let input = Input::File(p.path.clone());
+        let name = input.display();
+        let consumed = match read_one(&mut pump, &input, &p, &mut sink) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("{e:#}");
+                pump.stats.input_errors.push(format!("{e:#}"));
+                status = Status::Unknown;
+                // Keep the old position: nothing past it was read.
+                p.start
+            }
+        };
+        tracing::debug!(input = %name, from = p.start, to = consumed, "Read.");
+        checkpoints.push(p.id.checkpoint(&p.path, consumed));
+    }
+    let engine = serde_json::value::to_raw_value(&pump.engine.save()?)?;
+    checkpoint::write_state(a.state, &StateFile::new(checkpoints, engine))?;
+    pump.stats.allowlisted = pump.engine.allowlisted;
+
+    // Worst severity among incidents opened, escalated or still open.
+    let emitted = sink
+        .0
+        .iter()
+        .filter(|x| x.event != Transition::Closed)
+        .map(|x| x.severity);
+    let worst = emitted.chain(pump.engine.incidents.active_worst()).max();
+    status = status.merge(worst.map_or(Status::Ok, |s| s.status()));
+    if a.json {
+        let mut js = crate::alerts::JsonSink::new(&mut *out, false);
+        for al in &sink.0 {
+            js.emit(al)?;
+        }
+        js.flush()?;
+    } else {
+        writeln!(out, "{}", nagios_line(status, &pump, &sink))?;
+    }
+    if pump.cfg.stats {
+        pump.cfg.output = if a.json {
+            OutputKind::Json
+        } else {
+            OutputKind::Text
+        };
+        pump.report(out)?;
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+/// Decide, per file, where to start; oldest files first.
+fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool) -> Vec<Plan> {
+    let named: Vec<PathBuf> = inputs
+        .iter()
+        .filter_map(|i| {
+            if let Input::File(p) = i {
+                Some(p.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    // Also look at rotated siblings of each named file (access.log.1,
+    // access.log-2026…gz): the rest of a file rotated since the last run
+    // lives there.
+    let mut candidates = named.clone();
+    for p in &named {
+        for s in siblings(p) {
+            if !candidates.contains(&s) {
+                candidates.push(s);
+            }
+        }
+    }
+    let mut used: HashSet<usize> = HashSet::new();
+    let mut plans = Vec::new();
+    for path in rotated::order(candidates) {
+        let Ok(id) = FileId::of(&path) else {
+            if named.contains(&path) {
+                tracing::warn!(path = %path.display(), "Cannot read file; will look again next run.");
+            }
+            continue;
+        };
+        // The same file: same inode and start, or the same start elsewhere
+        // (renamed, or compressed after rotation).
+        let same_inode = old
+            .iter()
+            .position(|c| c.dev == id.dev && c.ino == id.ino && id.matches(c));
+        let same_content = || {
+            old.iter()
+                .enumerate()
+                .position(|(i, c)| !used.contains(&i) && id.matches(c))
+        };
+        let hit = same_inode
+            .filter(|i| !used.contains(i))
+            .or_else(same_content);
+        let start = match hit {
+            Some(i) => {
+                used.insert(i);
+                let c = &old[i];
+                if !id.gzip && id.size < c.offset {
+                    tracing::warn!(path = %path.display(), "File was truncated; reading it from the start.");
+                    0
+                } else {
+                    c.offset
+                }
+            }
+            // A sibling we never tracked is history, not news.
+            None if !named.contains(&path) => continue,
+            None if first_run && !from_start => {
+                if id.gzip {
+                    // Already rotated and compressed: history.
+                    continue;
+                }
+                id.size
+            }
+            None => 0,
+        };
+        plans.push(Plan { path, id, start });
+    }
+    plans
+}
+
+fn siblings(p: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().into_string().ok()?;
+            let rest = n.strip_prefix(name)?;
+            (rest.starts_with('.') || rest.starts_with('-')).then(|| dir.join(&n))
+        })
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Read one file from its start offset; returns the offset reached (at a
+/// line boundary: a line still being written is left for the next run).
+fn read_one(pump: &mut Pump, input: &Input, p: &Plan, sink: &mut VecSink) -> anyhow::Result<u64> {
+    let opened = sources::open(
+        input,
+        if p.id.gzip { 0 } else { p.start },
+        pump.cfg.max_line,
+    )?;
+    let gzip = opened.gzip;
+    let raw = opened.raw.clone();
+    let mut lines: LineReader<_> = opened.lines.hold_partial();
+    if gzip && p.start > 0 {
+        // Skip what was read before (decompressed offset, at a line start).
+        while lines.consumed() < p.start {
+            match lines.next_line() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let name = input.display();
+    let before = pump.stats.lines;
+    let result = pump.pump(&name, &mut lines, None, sink);
+    let (_, err) = match result {
+        Ok(x) => x,
+        Err(e) if e.downcast_ref::<Unrecognised>().is_some() => return Err(e),
+        Err(e) => return Err(e),
+    };
+    if let Some(e) = err {
+        anyhow::bail!(describe_input_error(
+            input,
+            &e,
+            raw.get(),
+            gzip,
+            pump.stats.lines - before
+        ));
+    }
+    Ok(lines.consumed())
+}
+
+/// `APIWATCH WARNING - 1 incident: enumeration 45.1.2.3 on GET /x/{int} | lines=… `
+fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
+    let mut seen = HashSet::new();
+    let mut parts = Vec::new();
+    for a in sink.0.iter().rev() {
+        if a.event != Transition::Closed && seen.insert(a.id.clone()) {
+            let who = match a.actor.len() {
+                1 => a.actor[0].clone(),
+                n => format!("{n} addresses"),
+            };
+            parts.push(format!("{} {} on {}", a.detector.as_str(), who, a.route));
+        }
+    }
+    let active = pump.engine.incidents.len();
+    let opened = sink
+        .0
+        .iter()
+        .filter(|a| a.event == Transition::Opened)
+        .count();
+    let closed = sink
+        .0
+        .iter()
+        .filter(|a| a.event == Transition::Closed)
+        .count();
+    let head = if parts.is_empty() {
+        if active > 0 {
+            format!("{active} incident(s) still open")
+        } else {
+            "no incidents".to_owned()
+        }
+    } else {
+        let n = parts.len();
+        let shown: Vec<String> = parts.into_iter().rev().take(5).collect();
+        format!(
+            "{n} incident{}: {}",
+            if n == 1 { "" } else { "s" },
+            shown.join("; ")
+        )
+    };
+    let s = &pump.stats;
+    let head = head.replace('|', "/");
+    format!(
+        "APIWATCH {} - {head} | lines={} parsed={} malformed={} incidents={active} opened={opened} closed={closed} allowlisted={} input_errors={}",
+        status.label(),
+        s.lines,
+        s.parsed,
+        s.malformed,
+        s.allowlisted,
+        s.input_errors.len()
+    )
+}

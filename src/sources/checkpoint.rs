@@ -1,0 +1,302 @@
+//! Where `check` stopped in each file, and the state file that carries it
+//! (and the engine's state) from one run to the next.
+//!
+//! A file is identified by device + inode and by a fingerprint: a hash of its
+//! first bytes (decompressed for gzip), with the number of bytes hashed. A
+//! file still shorter than the fingerprint length is fingerprinted over what
+//! it has and re-fingerprinted as it grows. So a rotated file is recognised
+//! under its new name (and even once compressed), a truncated file reads from
+//! the start, and a new file that reuses an inode is not mistaken for the old.
+//!
+//! The state file is gzip-compressed, versioned JSON, written atomically:
+//! temporary file, fsync, rename, fsync of the directory. A run killed at
+//! any point leaves the previous state intact.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::state::stable_hash;
+
+/// Bytes hashed to recognise a file.
+pub const FINGERPRINT_BYTES: usize = 1024;
+pub const STATE_VERSION: u32 = 1;
+const MAGIC: &str = "apiwatch-state";
+
+/// How far one file was read.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    pub fp_len: u32,
+    pub fp: u64,
+    /// Bytes consumed (decompressed bytes for gzip).
+    pub offset: u64,
+    pub gzip: bool,
+}
+
+/// Identity of a file on disk now.
+#[derive(Clone, Debug)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub gzip: bool,
+    /// The first bytes (decompressed), up to FINGERPRINT_BYTES.
+    pub head: Vec<u8>,
+}
+
+impl FileId {
+    pub fn of(path: &Path) -> io::Result<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let md = fs::metadata(path)?;
+        let gzip = super::is_gzip(path)?;
+        let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+        let f = File::open(path)?;
+        let mut r: Box<dyn Read> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(f))
+        } else {
+            Box::new(f)
+        };
+        // A damaged gzip just gives a shorter head.
+        let _ = r
+            .by_ref()
+            .take(FINGERPRINT_BYTES as u64)
+            .read_to_end(&mut head);
+        Ok(FileId {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.len(),
+            gzip,
+            head,
+        })
+    }
+
+    /// Does this file start like the checkpointed one?
+    pub fn matches(&self, c: &Checkpoint) -> bool {
+        let n = c.fp_len as usize;
+        n > 0 && self.head.len() >= n && stable_hash(&self.head[..n]) == c.fp
+    }
+
+    pub fn checkpoint(&self, path: &Path, offset: u64) -> Checkpoint {
+        let n = self
+            .head
+            .len()
+            .min(offset.max(1) as usize)
+            .min(FINGERPRINT_BYTES);
+        let n = if offset == 0 { 0 } else { n };
+        Checkpoint {
+            path: path.to_owned(),
+            dev: self.dev,
+            ino: self.ino,
+            fp_len: n as u32,
+            fp: stable_hash(&self.head[..n]),
+            offset,
+            gzip: self.gzip,
+        }
+    }
+}
+
+/// The whole state file.
+#[derive(Serialize, Deserialize)]
+pub struct StateFile {
+    pub format: String,
+    pub version: u32,
+    pub files: Vec<Checkpoint>,
+    pub engine: Box<serde_json::value::RawValue>,
+}
+
+impl StateFile {
+    pub fn new(files: Vec<Checkpoint>, engine: Box<serde_json::value::RawValue>) -> Self {
+        StateFile {
+            format: MAGIC.into(),
+            version: STATE_VERSION,
+            files,
+            engine,
+        }
+    }
+}
+
+/// Read a state file. `Ok(None)` when there is none (first run).
+pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read state file {}", path.display()));
+        }
+    };
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_end(&mut json)
+        .with_context(|| {
+            format!(
+                "state file {} is corrupt (not a complete gzip stream)",
+                path.display()
+            )
+        })?;
+    #[derive(Deserialize)]
+    struct Head {
+        format: Option<String>,
+        version: Option<u64>,
+    }
+    let head: Head = serde_json::from_slice(&json)
+        .with_context(|| format!("state file {} is corrupt (invalid JSON)", path.display()))?;
+    if head.format.as_deref() != Some(MAGIC) {
+        bail!("{} is not an apiwatch state file", path.display());
+    }
+    let version = head.version.unwrap_or(0);
+    if version != STATE_VERSION as u64 {
+        bail!(
+            "state file {} has version {version}, this apiwatch reads version {STATE_VERSION}",
+            path.display()
+        );
+    }
+    let st: StateFile = serde_json::from_slice(&json).with_context(|| {
+        format!(
+            "state file {} is corrupt (unexpected content)",
+            path.display()
+        )
+    })?;
+    Ok(Some(st))
+}
+
+/// Write a state file atomically.
+pub fn write_state(path: &Path, st: &StateFile) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    let result = (|| -> anyhow::Result<()> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let mut gz =
+            flate2::write::GzEncoder::new(io::BufWriter::new(f), flate2::Compression::fast());
+        serde_json::to_writer(&mut gz, st)?;
+        let f = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write state file {}", path.display()))
+}
+
+/// An exclusive lock beside the state file, held for the whole run.
+pub struct Lock {
+    _file: File,
+}
+
+pub fn lock(state: &Path) -> anyhow::Result<Lock> {
+    let mut p = state.as_os_str().to_owned();
+    p.push(".lock");
+    let path = PathBuf::from(p);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "{}", std::process::id());
+            Ok(Lock { _file: file })
+        }
+        Err(fs::TryLockError::WouldBlock) => {
+            bail!(
+                "another apiwatch check is running with state {} (lock {} is held)",
+                state.display(),
+                path.display()
+            )
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.state");
+        assert!(read_state(&p).unwrap().is_none());
+        let st = StateFile::new(
+            vec![],
+            serde_json::value::to_raw_value(&serde_json::json!({"x": 1})).unwrap(),
+        );
+        write_state(&p, &st).unwrap();
+        let back = read_state(&p).unwrap().unwrap();
+        assert_eq!(back.engine.get(), r#"{"x":1}"#);
+        fs::write(&p, b"garbage").unwrap();
+        let e = read_state(&p).unwrap_err().to_string();
+        assert!(e.contains("corrupt"), "{e}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(br#"{"format":"apiwatch-state","version":99,"files":[],"engine":{}}"#)
+            .unwrap();
+        fs::write(&p, gz.finish().unwrap()).unwrap();
+        assert!(
+            read_state(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("version 99")
+        );
+    }
+
+    #[test]
+    fn second_lock_fails() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.state");
+        let _l = lock(&p).unwrap();
+        assert!(
+            lock(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("another apiwatch check")
+        );
+    }
+
+    #[test]
+    fn fingerprints_follow_growth_not_names() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a.log");
+        fs::write(&a, b"line one\n").unwrap();
+        let id = FileId::of(&a).unwrap();
+        let c = id.checkpoint(&a, 9);
+        fs::write(&a, b"line one\nline two\n").unwrap();
+        assert!(
+            FileId::of(&a).unwrap().matches(&c),
+            "a grown file is the same file"
+        );
+        let b = d.path().join("a.log.1");
+        fs::rename(&a, &b).unwrap();
+        assert!(
+            FileId::of(&b).unwrap().matches(&c),
+            "a renamed file is the same file"
+        );
+        fs::write(&a, b"other content\n").unwrap();
+        assert!(!FileId::of(&a).unwrap().matches(&c), "a new file is not");
+    }
+}
