@@ -102,7 +102,7 @@ impl FileId {
 }
 
 /// The whole state file.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StateFile {
     pub format: String,
     pub version: u32,
@@ -201,6 +201,7 @@ pub fn write_state(path: &Path, st: &StateFile) -> anyhow::Result<()> {
 }
 
 /// An exclusive lock beside the state file, held for the whole run.
+#[derive(Debug)]
 pub struct Lock {
     _file: File,
 }
