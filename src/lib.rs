@@ -32,7 +32,20 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
             let (inputs, problems) = sources::expand(&inputs)?;
             modes::scan::run(cfg, &inputs, &problems, out)
         }
-        Command::Tail { .. } => anyhow::bail!("tail is not implemented yet"),
+        Command::Tail {
+            common,
+            from_start,
+            poll,
+            inputs,
+        } => {
+            let cfg = Config::from_args(&common)?;
+            let args = modes::tail::TailArgs {
+                inputs: &inputs,
+                from_start,
+                poll,
+            };
+            modes::tail::run(cfg, &args, out)
+        }
         Command::Check {
             common,
             state,

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod scan;
+pub mod tail;
 
 use std::io::Write;
 
@@ -175,7 +176,7 @@ impl Pump {
     }
 
     #[inline]
-    fn one(
+    pub fn one(
         &mut self,
         name: &str,
         line_no: u64,

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod reader;
 pub mod rotated;
+pub mod tail;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};

@@ -1,0 +1,239 @@
+//! `apiwatch tail`: follow live logs, alerting as lines arrive.
+//!
+//! The engine is the same as `scan`'s; only the source differs. A tokio
+//! runtime (built here, explicitly) waits for whichever comes first: a
+//! filesystem notification on a watched directory, the polling interval
+//! (the fallback that also covers network filesystems, where notifications
+//! don't arrive), or SIGINT/SIGTERM. On a wake every follower reads what is
+//! new; globs are re-expanded every few seconds to pick up new files.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::alerts::escape::escape;
+use crate::config::Config;
+use crate::exit::Status;
+use crate::formats::LineParser;
+use crate::sources::tail::{Follower, Tailed, expand_pattern};
+
+use super::{Pump, sink};
+
+pub struct TailArgs<'a> {
+    pub inputs: &'a [String],
+    pub from_start: bool,
+    pub poll: bool,
+}
+
+/// Lines held per follower while its format is not known yet.
+const DETECT_LINES: usize = 40;
+const RESCAN: Duration = Duration::from_secs(2);
+
+struct Followed {
+    f: Follower,
+    parser: Option<Box<dyn LineParser>>,
+    /// First lines, kept until the format is recognised.
+    head: Vec<Vec<u8>>,
+    line_no: u64,
+}
+
+pub fn run(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(follow(cfg, a, out))
+}
+
+async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
+    let mut pump = Pump::new(cfg);
+    let mut sink = sink(&pump.cfg, Box::new(&mut *out), true);
+    let (wake_tx, mut wake) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let _watcher = if a.poll {
+        None
+    } else {
+        watch(a.inputs, wake_tx.clone())
+    };
+    let interval = if a.poll || _watcher.is_none() {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(1)
+    };
+    let mut followed: Vec<Followed> = Vec::new();
+    let mut known: Vec<PathBuf> = Vec::new();
+    let mut last_scan = Instant::now() - RESCAN;
+    let mut first = true;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        if last_scan.elapsed() >= RESCAN {
+            last_scan = Instant::now();
+            for pat in a.inputs {
+                for p in expand_pattern(pat) {
+                    if !known.contains(&p) {
+                        // Files present at start begin at their end (unless
+                        // --from-start); files that appear later are new.
+                        let from_end = first && !a.from_start;
+                        tracing::info!(path = %p.display(), from_end, "Following.");
+                        known.push(p.clone());
+                        followed.push(Followed {
+                            f: Follower::new(p, from_end, pump.cfg.max_line),
+                            parser: None,
+                            head: Vec::new(),
+                            line_no: 0,
+                        });
+                    }
+                }
+            }
+            first = false;
+        }
+        for fw in followed.iter_mut() {
+            poll_one(&mut pump, fw, sink.as_mut())?;
+        }
+        sink.flush()?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = wake.recv() => {
+                // Coalesce a burst of notifications into one pass.
+                while wake.try_recv().is_ok() {}
+            }
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    tracing::info!("Stopping.");
+    // Read what is there, then stop; open incidents stay open (a later run
+    // or check continues them), so nothing is closed artificially.
+    for fw in followed.iter_mut() {
+        poll_one(&mut pump, fw, sink.as_mut())?;
+        flush_head(&mut pump, fw, sink.as_mut())?;
+    }
+    sink.flush()?;
+    drop(sink);
+    pump.report(out)?;
+    out.flush()?;
+    Ok(if pump.stats.input_errors.is_empty() {
+        Status::Ok
+    } else {
+        Status::Unknown
+    })
+}
+
+/// Watch the directories of the inputs; any event wakes the loop.
+fn watch(
+    inputs: &[String],
+    tx: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut w = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+        let _ = tx.send(());
+    })
+    .map_err(|e| tracing::warn!(error = %e, "No filesystem notifications; polling."))
+    .ok()?;
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for i in inputs {
+        let p = PathBuf::from(i);
+        let mut dir = p.parent().map(|d| d.to_path_buf()).unwrap_or_default();
+        while dir.to_string_lossy().contains(['*', '?', '[']) {
+            dir = dir.parent().map(|d| d.to_path_buf()).unwrap_or_default();
+        }
+        if dir.as_os_str().is_empty() {
+            dir = PathBuf::from(".");
+        }
+        if !dirs.contains(&dir) {
+            if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %dir.display(), error = %e, "Cannot watch directory; polling it.");
+            }
+            dirs.push(dir);
+        }
+    }
+    Some(w)
+}
+
+fn poll_one(
+    pump: &mut Pump,
+    fw: &mut Followed,
+    sink: &mut dyn crate::alerts::AlertSink,
+) -> anyhow::Result<()> {
+    let name = fw.f.path.display().to_string();
+    let mut batch: Vec<u8> = Vec::new();
+    let mut ends: Vec<(usize, Option<u64>)> = Vec::new();
+    // Collect this poll's lines (one buffer, no per-line allocation).
+    let res = fw.f.poll(&mut |t| match t {
+        Tailed::Line(l) => {
+            batch.extend_from_slice(l);
+            ends.push((batch.len(), None));
+        }
+        Tailed::TooLong(h, n) => {
+            batch.extend_from_slice(h);
+            ends.push((batch.len(), Some(n)));
+        }
+        Tailed::Note(n) => tracing::info!("{}", escape(n.as_bytes(), 500)),
+    });
+    if let Err(e) = res {
+        tracing::warn!(input = %name, error = %e, "Read error; will retry.");
+    }
+    let mut start = 0;
+    for (end, long) in ends {
+        let line = &batch[start..end];
+        start = end;
+        fw.line_no += 1;
+        if let Some(n) = long {
+            pump.stats.lines += 1;
+            pump.stats.bytes += n + 1;
+            pump.stats.too_long(&name, fw.line_no, line, n);
+            continue;
+        }
+        match fw.parser.as_mut() {
+            Some(p) => pump.one(&name, fw.line_no, line, p.as_mut(), sink)?,
+            None => {
+                fw.head.push(line.to_vec());
+                let useful = fw
+                    .head
+                    .iter()
+                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                    .count();
+                if useful >= DETECT_LINES {
+                    flush_head(pump, fw, sink)?;
+                }
+            }
+        }
+    }
+    // Don't sit on a few lines waiting for forty: detect from what came.
+    if fw.parser.is_none()
+        && fw
+            .head
+            .iter()
+            .any(|l| !l.iter().all(u8::is_ascii_whitespace))
+    {
+        flush_head(pump, fw, sink)?;
+    }
+    Ok(())
+}
+
+/// Recognise the format from the held lines and process them.
+fn flush_head(
+    pump: &mut Pump,
+    fw: &mut Followed,
+    sink: &mut dyn crate::alerts::AlertSink,
+) -> anyhow::Result<()> {
+    if fw.parser.is_some() || fw.head.is_empty() {
+        return Ok(());
+    }
+    let name = fw.f.path.display().to_string();
+    let samples: Vec<&[u8]> = fw.head.iter().map(|l| l.as_slice()).collect();
+    let mut parser = match pump.parser_for(&name, &samples) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            pump.stats.input_errors.push(format!("{e:#}"));
+            fw.head.clear();
+            return Ok(());
+        }
+    };
+    let head = std::mem::take(&mut fw.head);
+    let first_no = fw.line_no - head.len() as u64;
+    for (i, l) in head.iter().enumerate() {
+        pump.one(&name, first_no + i as u64 + 1, l, parser.as_mut(), sink)?;
+    }
+    fw.parser = Some(parser);
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! Following a live file through rotation and truncation.
+//!
+//! A [`Follower`] owns one path. Each [`Follower::poll`] reads what was
+//! appended since the last one and hands complete lines to a callback. It
+//! notices when the path now names another file (logrotate's rename and
+//! create, nginx USR1, delete and recreate) and first reads the rest of the
+//! old file through the handle it still holds, then switches; it notices a
+//! file shorter than what was read (`copytruncate`) and starts over from the
+//! top. A line still being written is held until its newline arrives. The
+//! clock is the caller's: polling is driven from outside, so tests need no
+//! sleeps.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+const CHUNK: usize = 64 * 1024;
+
+/// What a poll delivers.
+pub enum Tailed<'a> {
+    Line(&'a [u8]),
+    /// A line over the length cap: its first bytes and its length.
+    TooLong(&'a [u8], u64),
+    /// Something the operator should know (rotation, truncation).
+    Note(String),
+}
+
+pub struct Follower {
+    pub path: PathBuf,
+    file: Option<(File, u64, u64)>,
+    /// Bytes read from the current handle.
+    offset: u64,
+    /// The unterminated tail of what was read.
+    partial: Vec<u8>,
+    /// Skipping the rest of an over-long line (its length so far).
+    skipping: Option<u64>,
+    max_line: usize,
+    chunk: Vec<u8>,
+}
+
+impl Follower {
+    /// Follow `path`; `from_end` starts at the current end of an existing
+    /// file (tail's default), otherwise at its start.
+    pub fn new(path: PathBuf, from_end: bool, max_line: usize) -> Follower {
+        let mut f = Follower {
+            path,
+            file: None,
+            offset: 0,
+            partial: Vec::new(),
+            skipping: None,
+            max_line,
+            chunk: vec![0; CHUNK],
+        };
+        if let Ok(file) = File::open(&f.path) {
+            if let Ok(md) = file.metadata() {
+                if from_end {
+                    f.offset = md.len();
+                }
+                f.file = Some((file, md.dev(), md.ino()));
+            }
+        }
+        f
+    }
+
+    /// Read whatever is new. `emit` gets every complete line in order.
+    pub fn poll(&mut self, emit: &mut dyn FnMut(Tailed<'_>)) -> io::Result<()> {
+        let current = fs::metadata(&self.path).ok();
+        let Some((_, dev, ino)) = self.file.as_ref().map(|(f, d, i)| (f, *d, *i)) else {
+            // Not there yet (or gone): open it when it appears.
+            if let Some(md) = current {
+                if let Ok(file) = File::open(&self.path) {
+                    emit(Tailed::Note(format!(
+                        "{} appeared; following it",
+                        self.path.display()
+                    )));
+                    self.file = Some((file, md.dev(), md.ino()));
+                    self.offset = 0;
+                    self.drain(emit)?;
+                }
+            }
+            return Ok(());
+        };
+        let same = current
+            .as_ref()
+            .is_some_and(|m| m.dev() == dev && m.ino() == ino);
+        if same {
+            let len = current.as_ref().map_or(0, |m| m.len());
+            if len < self.offset {
+                emit(Tailed::Note(format!(
+                    "{} was truncated; reading it from the start",
+                    self.path.display()
+                )));
+                if let Some((f, ..)) = self.file.as_mut() {
+                    f.seek(SeekFrom::Start(0))?;
+                }
+                self.offset = 0;
+                self.partial.clear();
+                self.skipping = None;
+            }
+            return self.drain(emit);
+        }
+        // Renamed or deleted: finish the old file through our handle, then
+        // take the new one (if any) from its start.
+        self.drain(emit)?;
+        self.flush_partial(emit);
+        self.file = None;
+        self.offset = 0;
+        if let Some(md) = current {
+            if let Ok(file) = File::open(&self.path) {
+                emit(Tailed::Note(format!(
+                    "{} was rotated; following the new file",
+                    self.path.display()
+                )));
+                self.file = Some((file, md.dev(), md.ino()));
+                self.drain(emit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A rotated-away file's last line may lack its newline: deliver it.
+    fn flush_partial(&mut self, emit: &mut dyn FnMut(Tailed<'_>)) {
+        if let Some(n) = self.skipping.take() {
+            emit(Tailed::TooLong(&self.partial, n));
+        } else if !self.partial.is_empty() {
+            emit(Tailed::Line(&self.partial));
+        }
+        self.partial.clear();
+    }
+
+    fn drain(&mut self, emit: &mut dyn FnMut(Tailed<'_>)) -> io::Result<()> {
+        let Some((file, ..)) = self.file.as_mut() else {
+            return Ok(());
+        };
+        if self.offset > 0 && file.stream_position()? != self.offset {
+            file.seek(SeekFrom::Start(self.offset))?;
+        }
+        loop {
+            let n = match file.read(&mut self.chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.offset += n as u64;
+            let mut data = &self.chunk[..n];
+            while let Some(nl) = memchr::memchr(b'\n', data) {
+                let piece = &data[..nl];
+                data = &data[nl + 1..];
+                if let Some(skipped) = self.skipping.take() {
+                    emit(Tailed::TooLong(&self.partial, skipped + piece.len() as u64));
+                    self.partial.clear();
+                    continue;
+                }
+                if self.partial.is_empty() {
+                    let l = piece.strip_suffix(b"\r").unwrap_or(piece);
+                    if l.len() > self.max_line {
+                        emit(Tailed::TooLong(&l[..160.min(l.len())], l.len() as u64));
+                    } else {
+                        emit(Tailed::Line(l));
+                    }
+                } else {
+                    self.partial.extend_from_slice(piece);
+                    let l = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
+                    if l.len() > self.max_line {
+                        emit(Tailed::TooLong(&l[..160.min(l.len())], l.len() as u64));
+                    } else {
+                        emit(Tailed::Line(l));
+                    }
+                    self.partial.clear();
+                }
+            }
+            // Keep the unterminated rest, but never more than the cap.
+            match self.skipping.as_mut() {
+                Some(s) => *s += data.len() as u64,
+                None => {
+                    self.partial.extend_from_slice(data);
+                    if self.partial.len() > self.max_line {
+                        self.skipping = Some(self.partial.len() as u64);
+                        self.partial.truncate(160);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Paths that exist for a pattern now (a plain path is kept even if absent:
+/// it may appear later).
+pub fn expand_pattern(p: &str) -> Vec<PathBuf> {
+    if p.contains(['*', '?', '[']) {
+        let mut v: Vec<PathBuf> = glob::glob(p)
+            .map(|g| g.filter_map(Result::ok).filter(|p| p.is_file()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    } else {
+        vec![Path::new(p).to_owned()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines(f: &mut Follower) -> Vec<String> {
+        let mut v = Vec::new();
+        f.poll(&mut |t| match t {
+            Tailed::Line(l) => v.push(String::from_utf8_lossy(l).into_owned()),
+            Tailed::TooLong(_, n) => v.push(format!("LONG{n}")),
+            Tailed::Note(_) => {}
+        })
+        .unwrap();
+        v
+    }
+
+    fn append(p: &Path, s: &str) {
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap()
+            .write_all(s.as_bytes())
+            .unwrap();
+    }
+
+    #[test]
+    fn follows_appends_partials_and_starts_at_end() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        append(&p, "old\n");
+        let mut f = Follower::new(p.clone(), true, 1000);
+        assert!(lines(&mut f).is_empty());
+        append(&p, "one\ntw");
+        assert_eq!(lines(&mut f), vec!["one"]);
+        append(&p, "o\n");
+        assert_eq!(lines(&mut f), vec!["two"]);
+    }
+
+    #[test]
+    fn rename_rotation_reads_the_rest_of_the_old_file_first() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        append(&p, "1\n");
+        let mut f = Follower::new(p.clone(), false, 1000);
+        assert_eq!(lines(&mut f), vec!["1"]);
+        append(&p, "2\n");
+        fs::rename(&p, d.path().join("a.log.1")).unwrap();
+        append(&d.path().join("a.log.1"), "3\n"); // late write to the old file
+        append(&p, "4\n");
+        assert_eq!(lines(&mut f), vec!["2", "3", "4"]);
+        append(&p, "5\n");
+        assert_eq!(lines(&mut f), vec!["5"]);
+    }
+
+    #[test]
+    fn copytruncate_and_delete_recreate() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        append(&p, "1\n2\n");
+        let mut f = Follower::new(p.clone(), false, 1000);
+        assert_eq!(lines(&mut f), vec!["1", "2"]);
+        fs::write(&p, b"").unwrap();
+        append(&p, "3\n");
+        assert_eq!(lines(&mut f), vec!["3"]);
+        fs::remove_file(&p).unwrap();
+        assert!(lines(&mut f).is_empty());
+        append(&p, "4\n");
+        assert_eq!(lines(&mut f), vec!["4"]);
+    }
+
+    #[test]
+    fn missing_file_is_picked_up_and_long_lines_are_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("later.log");
+        let mut f = Follower::new(p.clone(), true, 100);
+        assert!(lines(&mut f).is_empty());
+        append(&p, &format!("a\n{}\nb\n", "x".repeat(300_000)));
+        assert_eq!(lines(&mut f), vec!["a", "LONG300000", "b"]);
+        assert!(f.partial.capacity() < 300_000 || f.partial.is_empty());
+    }
+}
