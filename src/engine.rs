@@ -182,6 +182,7 @@ impl Engine {
             route: routed.route,
             object: routed.object,
             page: routed.page,
+            search: routed.search,
             status: rec.status,
         };
         for d in self.detectors.iter_mut() {

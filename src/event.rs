@@ -19,6 +19,8 @@ pub struct Event {
     pub route: RouteId,
     pub object: Option<ObjectId>,
     pub page: Option<Page>,
+    /// A search by criteria (explains the lookups that follow it).
+    pub search: bool,
     pub status: u16,
 }
 

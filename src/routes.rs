@@ -96,6 +96,9 @@ pub struct Routed {
     pub route: RouteId,
     pub object: Option<ObjectId>,
     pub page: Option<Page>,
+    /// A query by free-text criteria (`?q=smith`, `?name=…`) rather than by
+    /// id: what a support agent does before opening a customer.
+    pub search: bool,
 }
 
 pub struct Router {
@@ -198,6 +201,7 @@ impl Router {
         let mut offset: Option<u64> = None;
         let mut limit: Option<u64> = None;
         let mut qid = false;
+        let mut criteria = false;
         for pair in query.split(|&b| b == b'&') {
             let (k, v) = match memchr::memchr(b'=', pair) {
                 Some(p) => (&pair[..p], &pair[p + 1..]),
@@ -225,7 +229,7 @@ impl Router {
                 ParamRole::Offset => offset = crate::formats::fields::uint(v),
                 ParamRole::Limit => limit = crate::formats::fields::uint(v),
                 ParamRole::Cursor => page = Some(Page::Cursor(stable_hash(v))),
-                ParamRole::Other => {}
+                ParamRole::Other => criteria = true,
             }
         }
         if page.is_none() {
@@ -243,10 +247,13 @@ impl Router {
             // A route becomes a list once it is seen paginated.
             self.routes[route as usize].list = true;
         }
+        let info = &self.routes[route as usize];
+        let search = info.search || (criteria && object.is_none() && page.is_none());
         Routed {
             route,
             object,
             page,
+            search,
         }
     }
 

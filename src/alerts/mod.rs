@@ -136,10 +136,14 @@ pub struct Incident {
 
 /// Open incidents, keyed by (detector, actor/route key). Rendering to text
 /// is left to the caller and done only for transitions, never per finding.
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Incidents {
     #[serde(with = "open_as_vec")]
     open: BTreeMap<(DetectorKind, u64), Incident>,
+    /// Incidents opened so far per key, so that an actor that comes back
+    /// after its incident closed gets a new id (`…-2`). Bounded.
+    #[serde(default = "reopen_map")]
+    reopened: crate::state::BoundedMap<(DetectorKind, u64), u32>,
     pub opened: u64,
     pub worst: Option<Severity>,
 }
@@ -161,6 +165,22 @@ mod open_as_vec {
 }
 
 const MAX_SAMPLE_LINES: usize = 3;
+const MAX_REOPEN_KEYS: usize = 100_000;
+
+fn reopen_map() -> crate::state::BoundedMap<(DetectorKind, u64), u32> {
+    crate::state::BoundedMap::new(MAX_REOPEN_KEYS)
+}
+
+impl Default for Incidents {
+    fn default() -> Self {
+        Incidents {
+            open: BTreeMap::new(),
+            reopened: reopen_map(),
+            opened: 0,
+            worst: None,
+        }
+    }
+}
 const MAX_SAMPLE_IDS: usize = 10;
 
 impl Incidents {
@@ -189,8 +209,18 @@ impl Incidents {
         let mut transition = None;
         let inc = match self.open.entry(k) {
             std::collections::btree_map::Entry::Vacant(v) => {
+                // Derived from the start of the activity (stable when lines
+                // arrive slightly out of order), numbered when the same key
+                // opens again after an earlier incident closed.
+                let (n, _) = self.reopened.touch(&k, || 0);
+                *n += 1;
+                let suffix = if *n > 1 {
+                    format!("-{n}")
+                } else {
+                    String::new()
+                };
                 let id = format!(
-                    "{}-{}-{:08x}",
+                    "{}-{}-{:08x}{suffix}",
                     f.detector.as_str(),
                     f.evidence.first_seen.secs(),
                     (key >> 32) as u32

@@ -56,7 +56,7 @@ impl Default for Config {
                     distinct: 100,
                 },
             ],
-            day_floor: 400,
+            day_floor: 1000,
             search_grace_secs: 180,
             per_identity: 20.0,
             critical_factor: 4.0,
@@ -133,7 +133,7 @@ impl Bola {
             severity: None,
             last_emit: i64::MIN / 2,
         });
-        if info.search {
+        if ev.search {
             t.last_search = now;
             return;
         }

@@ -217,9 +217,28 @@ impl SlowSweep {
             let recent = t.ring.iter().filter(|l| l.ts >= now - 600).count() as u64;
             let (n, lo, hi) = a.block.unwrap_or((0, 0, 0));
             let distinct_share = a.distinct as f64 / a.requests.max(1) as f64;
+            // The block itself must be built slowly and still be growing:
+            // a fast sweep whose tail lingers in the window is enumeration's
+            // incident (and over), not a slow one.
+            let since = now - cfg.block_window_secs;
+            let (mut b_first, mut b_last, mut b_n) = (i64::MAX, i64::MIN, 0u64);
+            for l in t
+                .ring
+                .iter()
+                .filter(|l| l.ts >= since && l.id >= lo && l.id <= hi)
+            {
+                b_first = b_first.min(l.ts);
+                b_last = b_last.max(l.ts);
+                b_n += 1;
+            }
+            let b_span = b_last.saturating_sub(b_first);
+            let avg_per_10min = b_n as f64 * 600.0 / b_span.max(600) as f64;
+            let growing = obj.value >= lo && obj.value <= hi;
             if n >= cfg.block_floor
-                && a.last_ts - a.first_ts >= cfg.min_span_secs
+                && growing
+                && b_span >= cfg.min_span_secs
                 && recent <= cfg.max_per_10min
+                && avg_per_10min <= cfg.max_per_10min as f64
                 && distinct_share >= cfg.min_distinct_share
             {
                 let sev = if n as f64 >= cfg.critical_factor * cfg.block_floor as f64 {
@@ -229,7 +248,7 @@ impl SlowSweep {
                 };
                 let why = format!(
                     "{n} ids in one dense block ({lo}..{hi}) fetched slowly over {} min",
-                    (a.last_ts - a.first_ts) / 60
+                    b_span / 60
                 );
                 let mut e = evidence(&a, cfg.block_window_secs, why.clone());
                 e.sample_ids = t.ring.recent_ids(now - cfg.block_window_secs);

@@ -135,6 +135,7 @@ impl Analysis {
 #[derive(Default)]
 pub struct Scratch {
     ids: Vec<u64>,
+    stack: Vec<u64>,
     strides: Vec<u64>,
     who: Vec<u32>,
     ua: Vec<u32>,
@@ -199,20 +200,7 @@ pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analy
     if numeric {
         a.min = s.ids[0];
         a.max = *s.ids.last().expect("non-empty");
-        // Densest block: maximal runs of sorted ids with gaps <= BLOCK_GAP.
-        let (mut best, mut cur_start, mut cur_n) = ((1u64, s.ids[0], s.ids[0]), s.ids[0], 1u64);
-        for w in s.ids.windows(2) {
-            if w[1] - w[0] <= BLOCK_GAP {
-                cur_n += 1;
-            } else {
-                cur_start = w[1];
-                cur_n = 1;
-            }
-            if cur_n > best.0 {
-                best = (cur_n, cur_start, w[1]);
-            }
-        }
-        a.block = Some(best);
+        a.block = Some(densest_block(&s.ids, &mut s.stack));
         a.sequential_share = if steps == 0 {
             0.0
         } else {
@@ -224,6 +212,41 @@ pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analy
         }
     }
     a
+}
+
+/// The largest set of consecutive sorted ids whose average gap is at most
+/// [`BLOCK_GAP`]: (count, first id, last id). A shuffled walk that has only
+/// visited part of its block yet, or that skips ids known not to exist,
+/// leaves uneven gaps; requiring every gap to be small would miss it, while
+/// the average stays small. Random ids over a large space have an average
+/// gap of the space divided by their number, orders of magnitude larger.
+///
+/// With a_i = id_i - GAP*i the condition for i..=j is a_j <= a_i: the widest
+/// such pair is found in O(n) with a stack of prefix maxima of a (`stack` is
+/// scratch space).
+pub fn densest_block(ids: &[u64], stack: &mut Vec<u64>) -> (u64, u64, u64) {
+    let a = |i: usize| ids[i] as i128 - (BLOCK_GAP as i128) * i as i128;
+    stack.clear();
+    for i in 0..ids.len() {
+        if stack.last().is_none_or(|&k| a(i) > a(k as usize)) {
+            stack.push(i as u64);
+        }
+    }
+    let mut best = (1u64, ids[0], ids[0]);
+    for j in (0..ids.len()).rev() {
+        while let Some(&k) = stack.last() {
+            let i = k as usize;
+            if a(i) >= a(j) {
+                if i <= j && (j - i + 1) as u64 > best.0 {
+                    best = ((j - i + 1) as u64, ids[i], ids[j]);
+                }
+                stack.pop();
+            } else {
+                break;
+            }
+        }
+    }
+    best
 }
 
 /// Seconds of a timestamp (detectors work in whole seconds).
@@ -291,6 +314,43 @@ mod tests {
         assert!(a.block_count() < 5, "{}", a.block_count());
         assert!((a.not_found_ratio() - 0.25).abs() < 0.01);
         assert_eq!(a.user_agents, 3);
+    }
+
+    #[test]
+    fn densest_block_matches_brute_force() {
+        let mut st = Vec::new();
+        for seed in 0..200u64 {
+            let n = 1 + (seed % 40) as usize;
+            let mut ids: Vec<u64> = (0..n as u64)
+                .map(|i| crate::state::hll::mix(seed * 1000 + i) % 3000)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut best = 1;
+            for i in 0..ids.len() {
+                for j in i..ids.len() {
+                    if ids[j] - ids[i] <= BLOCK_GAP * (j - i) as u64 {
+                        best = best.max(j - i + 1);
+                    }
+                }
+            }
+            let (c, lo, hi) = densest_block(&ids, &mut st);
+            assert_eq!(c as usize, best, "seed {seed}");
+            assert!(hi - lo <= BLOCK_GAP * (c - 1));
+        }
+    }
+
+    #[test]
+    fn densest_block_by_average_gap() {
+        let mut st = Vec::new();
+        // 30 ids 50 apart (avg gap 50 > 32) then 40 ids 20 apart.
+        let mut ids: Vec<u64> = (0..30).map(|i| i * 50).collect();
+        ids.extend((0..40).map(|i| 10_000 + i * 20));
+        assert_eq!(densest_block(&ids, &mut st), (40, 10_000, 10_780));
+        // Uneven gaps that average below 32 form one block.
+        let ids: Vec<u64> = (0..100u64).map(|i| i * 30 + (i % 3) * 9).collect();
+        assert_eq!(densest_block(&ids, &mut st).0, 100);
+        assert_eq!(densest_block(&[7], &mut st), (1, 7, 7));
     }
 
     #[test]

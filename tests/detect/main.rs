@@ -565,7 +565,6 @@ fn assert_latency(class: &[&str]) {
 }
 
 #[test]
-#[ignore = "slow detection: seed 1 shuffled_block (104.30.245.176, first request 05:13:03Z, ~1.7 req/s of shuffled ids in one block) is first opened by enumeration at 05:15:26Z, 142.6 s later (budget 60 s), on combined and caddy_json: \"85 ids in one dense block within 600 s (floor 60)\" after 242 requests"]
 fn fast_families_detected_within_60s() {
     assert_latency(&FAST);
 }
@@ -603,7 +602,6 @@ fn generalises_to_crowded_carrier_nat() {
 }
 
 #[test]
-#[ignore = "false positives: with the search endpoint renamed to /v2/lookup (RouteNames.search = \"lookup\"), 16 support agents (agent-01..agent-17 but agent-14) are named by 60 opened bola alerts on GET /v2/lookup, e.g. \"principal agent-06: about 413 distinct objects read in a day\"; routes count as search only when the path contains search/find/query"]
 fn generalises_to_renamed_routes() {
     variant(Variant::Renamed);
 }
@@ -673,7 +671,6 @@ fn at_most_six_events_per_incident() {
 }
 
 #[test]
-#[ignore = "incident ids are reused when the same actor re-opens after its incident closed: seed 1 bola-1772439029-b6b79a81 (bola on API key ak_live_901dae0ce26fddbcd418da9d of low_and_slow_apikey) opened 14:05:12Z, closed 14:35:12Z, opened again 14:58:49Z in nginx_custom, apigw_json, caddy_json, traefik_json; and 9 support-agent bola ids in the Renamed variant"]
 fn exactly_one_opened_per_incident_id() {
     let mut bad = Vec::new();
     for (label, _, s) in all_runs() {
@@ -687,7 +684,6 @@ fn exactly_one_opened_per_incident_id() {
 /// eval.py's rule: the carrier-NAT address of `nat_sweep` may only be named
 /// by alerts detected while the sweep runs (±60 s).
 #[test]
-#[ignore = "late alert: slow_sweep opens on the nat_sweep carrier-NAT address 17-27 min after the sweep ended (seed 1, every format: 100.105.194.241, sweep 15:13:11Z-15:31:21Z, slow_sweep-1772465372-793e0bd6 opened 15:58:12Z on the sweep's last 430 ids 1068646..1069075; seed 3: 100.84.192.158, sweep ends 18:24:00Z, opened 18:41:36Z)"]
 fn nat_address_named_only_while_the_sweep_runs() {
     let mut bad = Vec::new();
     for (label, truth, s) in all_runs() {

@@ -1,0 +1,321 @@
+//! One labelled day, three ways: `scan` in one go, `tail` following the
+//! file as it is written (with a rename rotation and a copytruncate in the
+//! middle), and `check` run after every chunk. They must report the same
+//! incidents.
+
+use std::collections::BTreeSet;
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::sim::{self, Format, SimConfig};
+use crate::{Key, Rng, Running, apiwatch, append, json_lines, key};
+
+/// What happens to the log, in order.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Append bytes `a..b` of the day.
+    Append(usize, usize),
+    /// logrotate `create`: FILE → FILE.1, a new FILE.
+    Rename,
+    /// logrotate `copytruncate`: copy FILE → FILE.2, truncate FILE.
+    CopyTruncate,
+    /// A `check` run happens here (a no-op for `tail`).
+    Check,
+}
+
+/// Random chunk boundaries (mid-line, mostly), plus two rotations at line
+/// boundaries about a third and two thirds through. No check runs between
+/// the last append before a rotation and the rotation, so the next run has
+/// to pick up the rest of the rotated file.
+fn script(day: &[u8], seed: u64) -> Vec<Op> {
+    let mut r = Rng::new(seed);
+    let line_end = |at: usize| -> usize {
+        at + day[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .expect("a line end")
+            + 1
+    };
+    let rename_at = line_end(day.len() * 35 / 100);
+    let truncate_at = line_end(day.len() * 68 / 100);
+    let mut cuts = BTreeSet::new();
+    let mut at = 0;
+    loop {
+        at += r.range(150_000, 1_100_000) as usize;
+        if at >= day.len() {
+            break;
+        }
+        cuts.insert(at);
+    }
+    cuts.insert(rename_at);
+    cuts.insert(truncate_at);
+    cuts.insert(day.len());
+    let mut ops = Vec::new();
+    let mut start = 0;
+    for c in cuts {
+        ops.push(Op::Append(start, c));
+        start = c;
+        if c == rename_at {
+            ops.push(Op::Rename);
+        } else if c == truncate_at {
+            ops.push(Op::CopyTruncate);
+        } else {
+            ops.push(Op::Check);
+        }
+    }
+    ops
+}
+
+fn day() -> Vec<u8> {
+    let t = Instant::now();
+    let (events, _truth) = sim::generate(&SimConfig {
+        users: 3000,
+        ..Default::default()
+    });
+    let mut out = Vec::with_capacity(events.len() * 190);
+    for e in &events {
+        out.extend_from_slice(sim::render(e, Format::Combined).as_bytes());
+        out.push(b'\n');
+    }
+    eprintln!(
+        "(timing) day: {} lines, {} bytes in {:.2?}",
+        events.len(),
+        out.len(),
+        t.elapsed()
+    );
+    out
+}
+
+fn split(v: &[Value]) -> (BTreeSet<Key>, BTreeSet<Key>) {
+    let mut active = BTreeSet::new();
+    let mut closed = BTreeSet::new();
+    for a in v {
+        match a["event"].as_str() {
+            Some("opened") | Some("escalated") => active.insert(key(a)),
+            Some("closed") => closed.insert(key(a)),
+            other => panic!("unexpected event {other:?} in {a}"),
+        };
+    }
+    (active, closed)
+}
+
+fn diff(name_a: &str, a: &BTreeSet<Key>, name_b: &str, b: &BTreeSet<Key>) -> String {
+    let mut s = String::new();
+    for k in a.difference(b) {
+        s.push_str(&format!("  only in {name_a}: {k:?}\n"));
+    }
+    for k in b.difference(a) {
+        s.push_str(&format!("  only in {name_b}: {k:?}\n"));
+    }
+    s
+}
+
+fn run_scan(dir: &Path, day: &[u8]) -> Vec<Value> {
+    let t = Instant::now();
+    let p = dir.join("whole.log");
+    std::fs::write(&p, day).unwrap();
+    let o = apiwatch()
+        .args(["scan", "-o", "json"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "scan failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    eprintln!("(timing) scan: {:.2?}", t.elapsed());
+    json_lines(&o.stdout)
+}
+
+fn truncate(p: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(p)
+        .unwrap();
+}
+
+fn run_tail(dir: &Path, day: &[u8], ops: &[Op]) -> Vec<Value> {
+    let t = Instant::now();
+    let log = dir.join("access.log");
+    append(&log, b"");
+    let log_s = log.to_str().unwrap();
+    let mut tail = Running::spawn(&["tail", "-v", "-o", "json", "--poll", log_s]);
+    // Started at the end of the (empty) file: only then write.
+    tail.started();
+    let mut r = Rng::new(7);
+    for op in ops {
+        match op {
+            Op::Append(a, b) => {
+                append(&log, &day[*a..*b]);
+                std::thread::sleep(Duration::from_millis(r.range(5, 40)));
+            }
+            Op::Check => {}
+            Op::Rename => {
+                // The rest of the old file is read through the open handle,
+                // whenever the follower notices: no need to wait.
+                std::fs::rename(&log, dir.join("access.log.1")).unwrap();
+                append(&log, b"");
+            }
+            Op::CopyTruncate => {
+                // copytruncate loses whatever the follower had not read yet
+                // (as with any tail): let it catch up first.
+                tail.wait_read_all(&log, Duration::from_secs(20));
+                std::fs::copy(&log, dir.join("access.log.2")).unwrap();
+                truncate(&log);
+                // It must see the file shrink before it grows again.
+                tail.wait_err("was truncated", 1, Duration::from_secs(10));
+            }
+        }
+    }
+    tail.signal("TERM");
+    let (code, _) = tail.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "tail exit; stderr:\n{}", tail.stderr_text());
+    eprintln!("(timing) tail: {:.2?}", t.elapsed());
+    tail.json()
+}
+
+fn run_check(dir: &Path, day: &[u8], ops: &[Op]) -> Vec<Value> {
+    let t = Instant::now();
+    let log = dir.join("access.log");
+    let state_dir = dir.join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let state = state_dir.join("apiwatch.state");
+    append(&log, b"");
+    let mut all = Vec::new();
+    let mut runs = 0;
+    let mut slowest = Duration::ZERO;
+    let mut once = |all: &mut Vec<Value>| {
+        let t = Instant::now();
+        let o = apiwatch()
+            .args(["check", "-o", "json", "--state"])
+            .arg(&state)
+            .arg(&log)
+            .output()
+            .unwrap();
+        slowest = slowest.max(t.elapsed());
+        let code = o.status.code();
+        assert!(
+            matches!(code, Some(0..=2)),
+            "check exit {code:?}; stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        all.extend(json_lines(&o.stdout));
+    };
+    // First run on the empty file: records where it is.
+    once(&mut all);
+    runs += 1;
+    assert!(all.is_empty(), "nothing to report yet: {all:?}");
+    for op in ops {
+        match op {
+            Op::Append(a, b) => append(&log, &day[*a..*b]),
+            Op::Check => {
+                once(&mut all);
+                runs += 1;
+            }
+            Op::Rename => {
+                std::fs::rename(&log, dir.join("access.log.1")).unwrap();
+                append(&log, b"");
+            }
+            Op::CopyTruncate => {
+                std::fs::copy(&log, dir.join("access.log.2")).unwrap();
+                truncate(&log);
+            }
+        }
+    }
+    drop(once);
+    eprintln!(
+        "(timing) check: {runs} runs in {:.2?}, slowest {slowest:.2?}, state {} bytes",
+        t.elapsed(),
+        std::fs::metadata(&state).map_or(0, |m| m.len())
+    );
+    all
+}
+
+#[test]
+fn three_modes_agree() {
+    let day = day();
+    let ops = script(&day, 42);
+    assert!(
+        ops.iter().filter(|o| matches!(o, Op::Check)).count() >= 20,
+        "enough check runs: {ops:?}"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let (ds, dt, dc) = (
+        d.path().join("scan"),
+        d.path().join("tail"),
+        d.path().join("check"),
+    );
+    for p in [&ds, &dt, &dc] {
+        std::fs::create_dir(p).unwrap();
+    }
+    // tail runs on its own thread (it sleeps a lot) while scan and check run.
+    let (tail_out, scan_out, check_out) = std::thread::scope(|s| {
+        let h = s.spawn(|| run_tail(&dt, &day, &ops));
+        let scan_out = run_scan(&ds, &day);
+        let check_out = run_check(&dc, &day, &ops);
+        (h.join().expect("tail driver"), scan_out, check_out)
+    });
+    let (scan_active, scan_closed) = split(&scan_out);
+    let (tail_active, tail_closed) = split(&tail_out);
+    let (check_active, check_closed) = split(&check_out);
+    let ids: BTreeSet<&str> = scan_active.iter().map(|k| k.0.as_str()).collect();
+    let raw = |v: &[Value]| v.iter().filter(|a| a["event"] != "closed").count();
+    eprintln!(
+        "scan: {} transitions ({} raw), {} incidents; tail: {} ({} raw); check: {} ({} raw)",
+        scan_active.len(),
+        raw(&scan_out),
+        ids.len(),
+        tail_active.len(),
+        raw(&tail_out),
+        check_active.len(),
+        raw(&check_out)
+    );
+    assert!(
+        ids.len() >= 5,
+        "the day should hold several incidents, got {ids:?}"
+    );
+    assert!(
+        scan_active == tail_active,
+        "scan and tail disagree:\n{}",
+        diff("scan", &scan_active, "tail", &tail_active)
+    );
+    assert!(
+        scan_active == check_active,
+        "scan and check disagree:\n{}",
+        diff("scan", &scan_active, "check", &check_active)
+    );
+    // Closing: scan also closes what is open at end of input; tail and
+    // check leave it open. Every close they report, scan reports too.
+    assert!(
+        tail_closed.is_subset(&scan_closed),
+        "tail closed what scan did not:\n{}",
+        diff("scan", &scan_closed, "tail", &tail_closed)
+    );
+    assert!(
+        check_closed == tail_closed,
+        "check and tail close differently:\n{}",
+        diff("check", &check_closed, "tail", &tail_closed)
+    );
+    // Each incident opens exactly once in every mode.
+    for (name, v) in [
+        ("scan", &scan_out),
+        ("tail", &tail_out),
+        ("check", &check_out),
+    ] {
+        let mut seen = BTreeSet::new();
+        for a in v.iter().filter(|a| a["event"] == "opened") {
+            assert!(
+                seen.insert(a["id"].as_str().unwrap().to_owned()),
+                "{name} opened {} twice",
+                a["id"]
+            );
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! `apiwatch check` as cron and Nagios run it: exit codes and the status
+//! line, where each run starts, rotation and truncation between runs, a
+//! damaged or foreign state file, two runs at once, a run killed mid-way,
+//! and a bare cron environment.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::{Running, apiwatch, append, benign, enumeration, perf, serial};
+
+/// One finished run.
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    /// The single Nagios line.
+    fn line(&self) -> &str {
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "check prints exactly one line; stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        lines[0]
+    }
+    fn perf(&self, k: &str) -> i64 {
+        *perf(self.line())
+            .get(k)
+            .unwrap_or_else(|| panic!("no {k} in {:?}", self.line()))
+    }
+}
+
+fn check(state: &Path, files: &[&Path], extra: &[&str]) -> Out {
+    let o = apiwatch()
+        .arg("check")
+        .args(extra)
+        .arg("--state")
+        .arg(state)
+        .args(files)
+        .output()
+        .expect("run apiwatch check");
+    Out {
+        code: o.status.code().expect("exited normally"),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn nlines(s: &str) -> i64 {
+    s.lines().count() as i64
+}
+
+const PERF_KEYS: [&str; 8] = [
+    "lines",
+    "parsed",
+    "malformed",
+    "incidents",
+    "opened",
+    "closed",
+    "allowlisted",
+    "input_errors",
+];
+
+fn assert_status(o: &Out, code: i32, label: &str) {
+    assert_eq!(
+        o.code, code,
+        "exit code; stdout:\n{}\nstderr:\n{}",
+        o.stdout, o.stderr
+    );
+    assert!(
+        o.line().starts_with(&format!("APIWATCH {label} - ")),
+        "status line {:?}",
+        o.line()
+    );
+    let p = perf(o.line());
+    for k in PERF_KEYS {
+        assert!(p.contains_key(k), "perf data lacks {k}: {:?}", o.line());
+    }
+}
+
+/// CRITICAL (2) or WARNING (1), with the matching label.
+fn assert_alerting(o: &Out) {
+    let label = match o.code {
+        1 => "WARNING",
+        2 => "CRITICAL",
+        c => panic!(
+            "expected WARNING or CRITICAL, got exit {c}; stdout:\n{}\nstderr:\n{}",
+            o.stdout, o.stderr
+        ),
+    };
+    assert_status(o, o.code, label);
+}
+
+/// A sizeable benign log (about `mb` megabytes) to keep a run busy.
+fn big_log(p: &Path, mb: usize) {
+    let block = benign(99, 3600, 2000);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(p).unwrap());
+    let mut written = 0;
+    while written < mb << 20 {
+        f.write_all(block.as_bytes()).unwrap();
+        written += block.len();
+    }
+    f.flush().unwrap();
+}
+
+#[test]
+fn check_ok_then_critical_then_still_open() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    let b = benign(1, 36_000, 150);
+    append(&log, b.as_bytes());
+
+    let o = check(&state, &[&log], &["--from-start"]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(o.perf("lines"), nlines(&b), "{}", o.line());
+    assert_eq!(o.perf("parsed"), nlines(&b));
+    assert_eq!(o.perf("malformed"), 0);
+    assert_eq!(o.perf("opened"), 0);
+    assert_eq!(o.perf("incidents"), 0);
+
+    let attack = enumeration("203.0.113.77", 36_400, 1000, 300);
+    append(&log, attack.as_bytes());
+    let o = check(&state, &[&log], &[]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("lines"), 300, "only the new lines: {}", o.line());
+    assert!(o.perf("opened") >= 1, "{}", o.line());
+    assert!(o.perf("incidents") >= 1, "{}", o.line());
+    assert!(
+        o.line().contains("enumeration") && o.line().contains("203.0.113.77"),
+        "names the detector and the actor: {}",
+        o.line()
+    );
+    let first = o.code;
+
+    // Nothing new: nothing read, but the incident is still open.
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.perf("lines"), 0, "{}", o.line());
+    assert_eq!(o.perf("opened"), 0, "{}", o.line());
+    assert!(o.perf("incidents") >= 1, "{}", o.line());
+    assert_eq!(o.code, first, "same status while open: {}", o.line());
+    assert_alerting(&o);
+
+    // JSON output: the alerts instead of the line (none new here).
+    let o = check(&state, &[&log], &["-o", "json"]);
+    assert_eq!(o.code, first);
+    assert!(
+        !o.stdout.contains("APIWATCH"),
+        "no Nagios line with -o json: {}",
+        o.stdout
+    );
+}
+
+#[test]
+fn check_json_prints_the_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(&log, enumeration("203.0.113.9", 7200, 5000, 300).as_bytes());
+    let o = check(&state, &[&log], &["--from-start", "-o", "json"]);
+    assert!(matches!(o.code, 1 | 2), "exit {}: {}", o.code, o.stderr);
+    let alerts = crate::json_lines(o.stdout.as_bytes());
+    assert!(
+        alerts.iter().any(|a| a["event"] == "opened"
+            && a["detector"] == "enumeration"
+            && a["actor"][0] == "203.0.113.9"),
+        "{alerts:?}"
+    );
+}
+
+#[test]
+fn check_first_run_starts_at_end_unless_from_start() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let history = format!(
+        "{}{}",
+        benign(2, 3600, 100),
+        enumeration("203.0.113.5", 3700, 1000, 300)
+    );
+    append(&log, history.as_bytes());
+
+    // Installing the check does not replay history.
+    let s1 = d.path().join("a.state");
+    let o = check(&s1, &[&log], &[]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(o.perf("lines"), 0, "{}", o.line());
+    assert!(s1.exists(), "the first run writes its state");
+    // What comes after it is read.
+    let attack = enumeration("203.0.113.6", 4000, 70_000, 300);
+    append(&log, attack.as_bytes());
+    let o = check(&s1, &[&log], &[]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("lines"), 300, "{}", o.line());
+    assert!(o.line().contains("203.0.113.6"), "{}", o.line());
+    assert!(!o.line().contains("203.0.113.5"), "{}", o.line());
+
+    // --from-start on a fresh state reads everything.
+    let s2 = d.path().join("b.state");
+    let o = check(&s2, &[&log], &["--from-start"]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("lines"), nlines(&history) + 300, "{}", o.line());
+    assert!(o.line().contains("203.0.113.5"), "{}", o.line());
+    // --from-start only matters for the first run.
+    let o = check(&s2, &[&log], &["--from-start"]);
+    assert_eq!(o.perf("lines"), 0, "{}", o.line());
+}
+
+#[test]
+fn check_follows_rotation_between_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let log1 = d.path().join("access.log.1");
+    let log2 = d.path().join("access.log.2");
+    let state = d.path().join("s.state");
+    let block = |seed: u64, n: u64| benign(seed, 3600 * (seed % 20 + 1), n);
+
+    let a = block(1, 40);
+    append(&log, a.as_bytes());
+    let o = check(&state, &[&log], &["--from-start"]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(o.perf("lines"), nlines(&a));
+
+    // logrotate create: more lines in the old file, rename, a new file.
+    let b = block(2, 11);
+    append(&log, b.as_bytes());
+    std::fs::rename(&log, &log1).unwrap();
+    let c = block(3, 7);
+    append(&log, c.as_bytes());
+    let o = check(&state, &[&log], &[]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(
+        o.perf("lines"),
+        nlines(&b) + nlines(&c),
+        "the rest of access.log.1 plus the new access.log, nothing twice: {}",
+        o.line()
+    );
+
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.perf("lines"), 0, "{}", o.line());
+
+    // The server wrote to the old file until it reopened its log.
+    let late = block(4, 5);
+    append(&log1, late.as_bytes());
+    let e = block(5, 6);
+    append(&log, e.as_bytes());
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.perf("lines"), nlines(&late) + nlines(&e), "{}", o.line());
+
+    // A second rotation shifts .1 to .2.
+    let f = block(6, 8);
+    append(&log, f.as_bytes());
+    std::fs::rename(&log1, &log2).unwrap();
+    std::fs::rename(&log, &log1).unwrap();
+    let g = block(7, 9);
+    append(&log, g.as_bytes());
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.perf("lines"), nlines(&f) + nlines(&g), "{}", o.line());
+
+    // delaycompress: .2 becomes .2.gz: already read, not read again.
+    let bytes = std::fs::read(&log2).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&bytes).unwrap();
+    std::fs::write(d.path().join("access.log.2.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::remove_file(&log2).unwrap();
+    let h = block(8, 3);
+    append(&log, h.as_bytes());
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.perf("lines"), nlines(&h), "{}", o.line());
+    assert_eq!(o.perf("input_errors"), 0, "{}", o.line());
+}
+
+#[test]
+fn check_rereads_a_truncated_file() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    let a = benign(11, 3600, 60);
+    append(&log, a.as_bytes());
+    let o = check(&state, &[&log], &["--from-start"]);
+    assert_eq!(o.perf("lines"), nlines(&a));
+
+    // Truncated and shorter than before.
+    let b = benign(12, 7200, 10);
+    std::fs::write(&log, b.as_bytes()).unwrap();
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.perf("lines"), nlines(&b), "from the start: {}", o.line());
+
+    // Truncated and already longer again by the next run: still the start.
+    let c = benign(13, 10_800, 200);
+    assert!(c.len() > b.len());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap()
+        .write_all(c.as_bytes())
+        .unwrap();
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.perf("lines"), nlines(&c), "from the start: {}", o.line());
+}
+
+#[test]
+fn check_unknown_on_corrupt_state_until_reset() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(&log, benign(3, 3600, 20).as_bytes());
+    std::fs::write(&state, b"this is not a state file\n\x00\x01garbage").unwrap();
+
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.code, 3, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    let l = o.line();
+    assert!(l.starts_with("APIWATCH UNKNOWN - "), "{l}");
+    assert!(l.contains(state.to_str().unwrap()), "names the file: {l}");
+    assert!(l.contains("--reset-state"), "suggests the fix: {l}");
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        b"this is not a state file\n\x00\x01garbage",
+        "an unreadable state is left alone without --reset-state"
+    );
+
+    let o = check(&state, &[&log], &["--reset-state"]);
+    assert!(matches!(o.code, 0..=2), "{}\n{}", o.stdout, o.stderr);
+    assert!(o.line().starts_with("APIWATCH "), "{}", o.line());
+    // And from then on the state is good.
+    let o = check(&state, &[&log], &[]);
+    assert_status(&o, 0, "OK");
+}
+
+#[test]
+fn check_unknown_on_incompatible_state_version() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(&log, benign(4, 3600, 20).as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(br#"{"format":"apiwatch-state","version":99,"files":[],"engine":{}}"#)
+        .unwrap();
+    std::fs::write(&state, gz.finish().unwrap()).unwrap();
+
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.code, 3, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    let l = o.line();
+    assert!(l.starts_with("APIWATCH UNKNOWN - "), "{l}");
+    assert!(l.contains("version 99"), "names the version: {l}");
+    assert!(l.contains(state.to_str().unwrap()), "names the file: {l}");
+    assert!(l.contains("--reset-state"), "suggests the fix: {l}");
+
+    let o = check(&state, &[&log], &["--reset-state"]);
+    assert_status(&o, 0, "OK");
+    let o = check(&state, &[&log], &[]);
+    assert_status(&o, 0, "OK");
+}
+
+fn lock_path(state: &Path) -> PathBuf {
+    let mut p = state.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+#[test]
+fn check_refuses_to_run_twice_at_once() {
+    let _g = serial();
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(&log, benign(5, 3600, 20).as_bytes());
+    assert!(matches!(
+        check(&state, &[&log], &["--from-start"]).code,
+        0..=2
+    ));
+
+    // Someone holds the lock (as a running check does).
+    {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path(&state))
+            .unwrap();
+        f.try_lock().expect("take the lock");
+        let o = check(&state, &[&log], &[]);
+        assert_eq!(o.code, 3, "{}\n{}", o.stdout, o.stderr);
+        assert!(
+            o.line()
+                .starts_with("APIWATCH UNKNOWN - another apiwatch check is running"),
+            "{}",
+            o.line()
+        );
+    }
+    // Released: runs again.
+    assert_status(&check(&state, &[&log], &[]), 0, "OK");
+
+    // Two real runs: the second starts while the first (on a big file)
+    // holds the lock. Retried with a bigger file if the first is too quick.
+    let big = d.path().join("big.log");
+    let mut mb = 40;
+    for attempt in 0.. {
+        assert!(attempt < 4, "never managed to overlap two runs");
+        big_log(&big, mb);
+        let st = d.path().join(format!("pair{attempt}.state"));
+        let mut first = Running::spawn(&[
+            "check",
+            "--from-start",
+            "--state",
+            st.to_str().unwrap(),
+            big.to_str().unwrap(),
+        ]);
+        // The first run writes its pid into the lock once it holds it.
+        let lock = lock_path(&st);
+        let t = Instant::now();
+        let pid = first.pid().to_string();
+        while std::fs::read_to_string(&lock)
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .as_ref()
+            != Some(&pid)
+        {
+            if first.child.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let second = check(&st, &[&big], &["--from-start"]);
+        let still_running = first.child.try_wait().unwrap().is_none();
+        let (code1, _) = first.wait(Duration::from_secs(60));
+        if !still_running {
+            eprintln!("first run finished before the second ended; retrying bigger");
+            mb *= 2;
+            continue;
+        }
+        assert_eq!(
+            second.code, 3,
+            "second run while the first holds the lock: {}\n{}",
+            second.stdout, second.stderr
+        );
+        assert!(
+            second
+                .line()
+                .starts_with("APIWATCH UNKNOWN - another apiwatch check is running"),
+            "{}",
+            second.line()
+        );
+        assert!(
+            matches!(code1, Some(0..=2)),
+            "the first run completes normally: {code1:?}; stderr:\n{}",
+            first.stderr_text()
+        );
+        break;
+    }
+}
+
+#[test]
+fn check_killed_mid_run_leaves_previous_state() {
+    let _g = serial();
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(
+        &log,
+        enumeration("203.0.113.50", 3000, 1000, 300).as_bytes(),
+    );
+    let o = check(&state, &[&log], &["--from-start"]);
+    assert_alerting(&o);
+    let before = std::fs::read(&state).unwrap();
+
+    let big = d.path().join("big.log");
+    let mut mb = 40;
+    let mut killed = false;
+    for _ in 0..4 {
+        big_log(&big, mb);
+        let mut r = Running::spawn(&[
+            "check",
+            "--state",
+            state.to_str().unwrap(),
+            log.to_str().unwrap(),
+            big.to_str().unwrap(),
+        ]);
+        // Let it get going (first run for big.log: it must read it whole).
+        std::thread::sleep(Duration::from_millis(150));
+        if r.child.try_wait().unwrap().is_some() {
+            let _ = r.wait(Duration::from_secs(5));
+            // It finished: the state moved on; start over from the old one.
+            std::fs::write(&state, &before).unwrap();
+            mb *= 2;
+            continue;
+        }
+        r.signal("KILL");
+        let (code, _) = r.wait(Duration::from_secs(10));
+        assert_eq!(code, None, "killed by the signal");
+        killed = true;
+        break;
+    }
+    assert!(killed, "never caught a run in progress");
+    // big.log is new to the state, so that run was reading it from its start
+    // when it died: the state must be exactly the old one.
+    assert!(
+        std::fs::read(&state).unwrap() == before,
+        "the state file changed under a killed run"
+    );
+    // The next run is not blocked by a stale lock and reads the state.
+    let o = check(&state, &[&log], &[]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("lines"), 0, "{}", o.line());
+    assert!(o.perf("incidents") >= 1, "still open: {}", o.line());
+}
+
+#[test]
+fn check_runs_in_a_bare_cron_environment() {
+    let d = tempfile::tempdir().unwrap();
+    append(
+        &d.path().join("access.log"),
+        enumeration("203.0.113.88", 3000, 1000, 300).as_bytes(),
+    );
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let run = |extra: &[&str]| {
+        let o = std::process::Command::new(crate::bin())
+            .env_clear()
+            .env("PATH", &path)
+            .current_dir(d.path())
+            .stdin(Stdio::null())
+            .arg("check")
+            .args(extra)
+            .args(["--state", "apiwatch.state", "access.log"])
+            .output()
+            .unwrap();
+        Out {
+            code: o.status.code().unwrap(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    };
+    let o = run(&["--from-start"]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("lines"), 300, "{}", o.line());
+    assert!(d.path().join("apiwatch.state").exists());
+    let o = run(&[]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("lines"), 0, "{}", o.line());
+    assert!(
+        !o.stderr.contains("\x1b["),
+        "no colour codes without a terminal: {:?}",
+        o.stderr
+    );
+}

@@ -1,0 +1,214 @@
+//! `apiwatch tail` as a long-running process: prompt alerts, files that
+//! appear later (by name or by glob), rotation, signals, and an idle CPU.
+
+use std::time::{Duration, Instant};
+
+use crate::{Running, append, benign, enumeration, serial};
+
+fn opened_by(ip: &str) -> impl Fn(&str) -> bool + '_ {
+    move |l: &str| l.contains("\"event\":\"opened\"") && l.contains(ip)
+}
+
+fn stop(t: &mut Running, sig: &str) -> Duration {
+    t.signal(sig);
+    let (code, took) = t.wait(Duration::from_secs(10));
+    assert_eq!(
+        code,
+        Some(0),
+        "exit after SIG{sig}; stderr:\n{}",
+        t.stderr_text()
+    );
+    took
+}
+
+#[test]
+fn tail_alerts_within_a_second_and_stops_on_sigterm() {
+    let _g = serial();
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    // History (an attack included) is not replayed: tail starts at the end.
+    append(&log, benign(1, 3600, 50).as_bytes());
+    append(&log, enumeration("203.0.113.1", 3700, 1000, 300).as_bytes());
+    let mut t = Running::spawn(&["tail", "-v", "-o", "json", log.to_str().unwrap()]);
+    t.started();
+
+    for (i, ip) in ["203.0.113.2", "203.0.113.3"].into_iter().enumerate() {
+        let start = 4000 + i as u64 * 600;
+        append(&log, benign(10 + i as u64, start, 20).as_bytes());
+        let t0 = Instant::now();
+        append(
+            &log,
+            enumeration(ip, start + 60, 10_000 * (i as u64 + 1), 300).as_bytes(),
+        );
+        let (at, _) = t
+            .wait_out(opened_by(ip), Duration::from_secs(5))
+            .unwrap_or_else(|| {
+                panic!("no alert for {ip} within 5 s; stderr:\n{}", t.stderr_text())
+            });
+        let latency = at.duration_since(t0);
+        eprintln!("(timing) alert latency {latency:.2?}");
+        assert!(
+            latency < Duration::from_millis(1500),
+            "alert for {ip} took {latency:?}"
+        );
+        // Idle for a while before the next one.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let took = stop(&mut t, "TERM");
+    assert!(took < Duration::from_secs(2), "SIGTERM took {took:?}");
+    let alerts = t.json();
+    assert!(
+        !alerts.iter().any(|a| a["actor"][0] == "203.0.113.1"),
+        "history replayed: {alerts:?}"
+    );
+    assert!(
+        !alerts.iter().any(|a| a["event"] == "closed"),
+        "tail does not close incidents when it stops: {alerts:?}"
+    );
+}
+
+#[test]
+fn tail_picks_up_a_file_created_later() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("later.log");
+    let mut t = Running::spawn(&["tail", "-v", "-o", "json", log.to_str().unwrap()]);
+    t.started();
+    append(
+        &log,
+        enumeration("203.0.113.20", 3600, 1000, 300).as_bytes(),
+    );
+    assert!(
+        t.wait_out(opened_by("203.0.113.20"), Duration::from_secs(4))
+            .is_some(),
+        "a file that appeared is read from its start; stderr:\n{}",
+        t.stderr_text()
+    );
+    stop(&mut t, "INT");
+}
+
+#[test]
+fn tail_glob_picks_up_new_files() {
+    let d = tempfile::tempdir().unwrap();
+    append(&d.path().join("a.log"), benign(2, 3600, 10).as_bytes());
+    let pat = format!("{}/*.log", d.path().display());
+    let mut t = Running::spawn(&["tail", "-v", "-o", "json", &pat]);
+    // a.log is followed: the first expansion is done.
+    t.wait_err("Following.", 1, Duration::from_secs(10));
+    let t0 = Instant::now();
+    append(
+        &d.path().join("b.log"),
+        enumeration("203.0.113.30", 3600, 1000, 300).as_bytes(),
+    );
+    let got = t.wait_out(opened_by("203.0.113.30"), Duration::from_secs(6));
+    assert!(
+        got.is_some(),
+        "b.log (created after start) is picked up by the glob; stderr:\n{}",
+        t.stderr_text()
+    );
+    let took = got.unwrap().0.duration_since(t0);
+    eprintln!("(timing) glob pick-up {took:.2?}");
+    assert!(
+        took < Duration::from_millis(3500),
+        "re-glob every 2 s: {took:?}"
+    );
+    assert_eq!(t.err_count("Following."), 2, "{}", t.stderr_text());
+    stop(&mut t, "TERM");
+}
+
+/// Rename rotation with a late write to the old file, then delete and
+/// recreate, with notifications (no --poll): every line counted once.
+#[test]
+fn tail_survives_rename_and_recreate() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    append(&log, benign(3, 3600, 30).as_bytes());
+    let mut t = Running::spawn(&["tail", "-v", "--stats", "-o", "json", log.to_str().unwrap()]);
+    t.started();
+    let mut expect = 0;
+    let mut add = |p: &std::path::Path, s: String| {
+        expect += s.lines().count() as u64;
+        append(p, s.as_bytes());
+    };
+    add(&log, benign(4, 4000, 5));
+    std::thread::sleep(Duration::from_millis(300));
+    add(&log, benign(5, 4400, 4));
+    std::fs::rename(&log, d.path().join("access.log.1")).unwrap();
+    add(&d.path().join("access.log.1"), benign(6, 4800, 3));
+    add(&log, benign(7, 5200, 2));
+    // "rotated" or, if it looked between the rename and the new file,
+    // "appeared".
+    t.wait_err("was rotated|appeared", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(&log).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    add(&log, enumeration("203.0.113.40", 5600, 1000, 300));
+    assert!(
+        t.wait_out(opened_by("203.0.113.40"), Duration::from_secs(5))
+            .is_some(),
+        "the recreated file is followed; stderr:\n{}",
+        t.stderr_text()
+    );
+    stop(&mut t, "TERM");
+    let out = t.json();
+    let summary = out.last().expect("a summary line");
+    assert_eq!(summary["type"], "summary", "{summary}");
+    assert_eq!(summary["lines"], expect, "every line once: {summary}");
+}
+
+#[test]
+fn tail_reads_what_is_there_on_sigterm() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    append(&log, b"");
+    let mut t = Running::spawn(&["tail", "-v", "-o", "json", "--poll", log.to_str().unwrap()]);
+    t.started();
+    append(
+        &log,
+        enumeration("203.0.113.60", 3600, 1000, 300).as_bytes(),
+    );
+    t.signal("TERM");
+    let (code, took) = t.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        t.json().iter().any(|a| a["actor"][0] == "203.0.113.60"),
+        "lines written just before SIGTERM are processed"
+    );
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall.
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    let hz = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    ticks as f64 / hz
+}
+
+#[test]
+fn tail_is_idle_when_nothing_happens() {
+    let _g = serial();
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    append(&log, benign(8, 3600, 200).as_bytes());
+    let mut a = Running::spawn(&["tail", "-v", "-o", "json", log.to_str().unwrap()]);
+    let mut b = Running::spawn(&["tail", "-v", "-o", "json", "--poll", log.to_str().unwrap()]);
+    a.wait_err("Following.", 1, Duration::from_secs(10));
+    b.wait_err("Following.", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    let (ca, cb) = (cpu_secs(a.pid()), cpu_secs(b.pid()));
+    eprintln!("(timing) idle CPU over 3 s: notify {ca:.2} s, poll {cb:.2} s");
+    assert!(ca < 0.2, "idle tail used {ca} s of CPU in 3 s");
+    assert!(cb < 0.2, "idle tail --poll used {cb} s of CPU in 3 s");
+    stop(&mut a, "TERM");
+    stop(&mut b, "TERM");
+}
