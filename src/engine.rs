@@ -58,9 +58,11 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(cfg: &Config) -> Engine {
-        // Tracked actors per detector from the memory ceiling: a tracker
-        // holds at most ~16 KB (a ring of 512 lookups plus sketches).
-        let budget = ((cfg.max_memory / 4) / (16 * 1024)).max(1024) as usize;
+        // Tracked actors per detector from the memory ceiling: a full
+        // tracker holds ~8 KB (a ring of 256 lookups plus sketches), four
+        // detectors keep per-actor trackers, and 60% of the ceiling goes to
+        // them (the rest: routes, names, buckets, buffers).
+        let budget = ((cfg.max_memory * 6 / 10) / 4 / (8 * 1024)).max(1024) as usize;
         Engine {
             resolver: ClientResolver::new(cfg.trusted.clone()),
             router: Router::new(

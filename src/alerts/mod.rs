@@ -209,22 +209,13 @@ impl Incidents {
         let mut transition = None;
         let inc = match self.open.entry(k) {
             std::collections::btree_map::Entry::Vacant(v) => {
-                // Derived from the start of the activity (stable when lines
-                // arrive slightly out of order), numbered when the same key
-                // opens again after an earlier incident closed.
+                // Derived from the incident key and how many incidents that
+                // key has opened: the same on every run and in every mode,
+                // unaffected by lines a few seconds out of order, and new
+                // when an actor comes back after its incident closed.
                 let (n, _) = self.reopened.touch(&k, || 0);
                 *n += 1;
-                let suffix = if *n > 1 {
-                    format!("-{n}")
-                } else {
-                    String::new()
-                };
-                let id = format!(
-                    "{}-{}-{:08x}{suffix}",
-                    f.detector.as_str(),
-                    f.evidence.first_seen.secs(),
-                    (key >> 32) as u32
-                );
+                let id = format!("{}-{:016x}-{n}", f.detector.as_str(), key);
                 self.opened += 1;
                 self.worst = self.worst.max(Some(f.severity));
                 transition = Some(Transition::Opened);

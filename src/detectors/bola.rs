@@ -61,7 +61,7 @@ impl Default for Config {
             per_identity: 20.0,
             critical_factor: 4.0,
             max_key_identities: 16,
-            ring: 512,
+            ring: 256,
             quiet_secs: 1800,
         }
     }
@@ -93,6 +93,7 @@ pub struct Bola {
     crowds: Crowds,
     last_baseline: Vec<i64>,
     last_expire: i64,
+    door: crate::state::Doorkeeper,
 }
 
 impl Bola {
@@ -106,11 +107,12 @@ impl Bola {
         Bola {
             last_baseline: vec![0; cfg.windows.len()],
             cfg,
-            trackers: BoundedMap::new(budget / 2),
+            trackers: BoundedMap::new(budget),
             baselines: Baselines::new(base),
             scratch: Scratch::default(),
             crowds: Crowds::new(budget),
             last_expire: 0,
+            door: crate::state::Doorkeeper::new(22, 3600),
         }
     }
 
@@ -123,6 +125,10 @@ impl Bola {
     ) {
         let now = ev.ts.secs();
         let info = routes.info(ev.route);
+        // Admission: a principal or key gets a tracker on its second request.
+        if self.trackers.get(&actor).is_none() && !self.door.admit(actor_scope_key(actor), now) {
+            return;
+        }
         let (t, _) = self.trackers.touch(&actor, || Tracker {
             ring: Ring::default(),
             days: std::array::from_fn(|_| (i64::MIN, Hll::default())),

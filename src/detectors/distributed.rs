@@ -99,6 +99,10 @@ struct RouteState {
 }
 
 const MAX_SWEEPS: usize = 64;
+/// How often a reported sweep is re-examined: each look adds the addresses
+/// in the buckets still held, so the block list stays complete even when
+/// old buckets are evicted under memory pressure.
+const REFRESH_SECS: i64 = 10;
 
 #[derive(Serialize, Deserialize)]
 pub struct Distributed {
@@ -311,7 +315,7 @@ impl Detector for Distributed {
         if st
             .sweeps
             .iter()
-            .any(|s| s.lo <= key + 1 && key <= s.hi + 1 && now - s.last_emit < 60)
+            .any(|s| s.lo <= key + 1 && key <= s.hi + 1 && now - s.last_emit < REFRESH_SECS)
         {
             return;
         }
@@ -355,7 +359,7 @@ impl Detector for Distributed {
             }
         };
         let first = sweep.last_emit == i64::MIN / 2;
-        if !(first || sev > sweep.severity || now - sweep.last_emit >= 60) {
+        if !(first || sev > sweep.severity || now - sweep.last_emit >= REFRESH_SECS) {
             return;
         }
         sweep.lo = sweep.lo.min(r.lo);

@@ -70,7 +70,7 @@ impl Default for Config {
             per_identity: 10.0,
             ua_per_identity: 3,
             critical_factor: 4.0,
-            ring: 512,
+            ring: 256,
             quiet_secs: 900,
         }
     }
@@ -94,6 +94,7 @@ pub struct Enumeration {
     last_baseline: Vec<i64>,
     last_expire: i64,
     min_floor: u64,
+    door: crate::state::Doorkeeper,
 }
 
 impl Enumeration {
@@ -115,6 +116,7 @@ impl Enumeration {
         Enumeration {
             last_baseline: vec![0; cfg.windows.len()],
             last_expire: 0,
+            door: crate::state::Doorkeeper::new(22, 600),
             trackers: BoundedMap::new(budget),
             baselines: Baselines::new(base),
             scratch: Scratch::default(),
@@ -222,6 +224,15 @@ impl Detector for Enumeration {
         }
         let now = ev.ts.secs();
         let cap = self.cfg.ring;
+        // Admission: an address gets a tracker on its second lookup.
+        if self.trackers.get(&(addr, ev.route)).is_none()
+            && !self.door.admit(
+                addr as u64 ^ ((addr >> 64) as u64) ^ ((ev.route as u64) << 40),
+                now,
+            )
+        {
+            return;
+        }
         let (t, _) = self.trackers.touch(&(addr, ev.route), || Tracker {
             ring: Ring::default(),
             severity: None,

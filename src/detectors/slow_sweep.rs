@@ -69,7 +69,7 @@ impl Default for Config {
             min_active_hours: 8,
             per_identity: 20.0,
             critical_factor: 4.0,
-            ring: 512,
+            ring: 256,
             quiet_secs: 7200,
         }
     }
@@ -141,6 +141,7 @@ pub struct SlowSweep {
     scratch: Scratch,
     crowds: Crowds,
     last_expire: i64,
+    door: crate::state::Doorkeeper,
 }
 
 impl SlowSweep {
@@ -152,10 +153,11 @@ impl SlowSweep {
     pub fn new(cfg: Config, budget: usize) -> Self {
         SlowSweep {
             cfg,
-            trackers: BoundedMap::new(budget / 2),
+            trackers: BoundedMap::new(budget),
             scratch: Scratch::default(),
             crowds: Crowds::new(budget),
             last_expire: 0,
+            door: crate::state::Doorkeeper::new(22, 3600),
         }
     }
 
@@ -169,7 +171,17 @@ impl SlowSweep {
         let obj = ev.object.expect("lookup has an object");
         let now = ev.ts.secs();
         let cap = self.cfg.ring;
-        let (t, _) = self.trackers.touch(&(actor, ev.route), Tracker::new);
+        let key = (actor, ev.route);
+        // Admission: an actor gets a tracker on its second lookup.
+        if self.trackers.get(&key).is_none()
+            && !self.door.admit(
+                crate::detectors::actor_scope_key(actor) ^ ev.route as u64,
+                now,
+            )
+        {
+            return;
+        }
+        let (t, _) = self.trackers.touch(&key, Tracker::new);
         t.ring.push(
             Lookup {
                 ts: now,

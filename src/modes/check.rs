@@ -81,6 +81,17 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             .map_err(|e| anyhow::anyhow!("state file engine section: {e}"))?;
         pump.engine.load(st)?;
     }
+    // A named log that is not there is a problem to report, not an OK.
+    for i in &inputs {
+        if let Input::File(p) = i {
+            if !p.exists() {
+                let msg = format!("{} does not exist", p.display());
+                tracing::error!("{msg}");
+                pump.stats.input_errors.push(msg);
+                status = Status::Unknown;
+            }
+        }
+    }
     let plans = plan(&inputs, &old_files, first_run, a.from_start);
     let mut sink = VecSink::default();
     let mut checkpoints = Vec::new();
@@ -295,7 +306,18 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
         .iter()
         .filter(|a| a.event == Transition::Closed)
         .count();
-    let head = if parts.is_empty() {
+    let head = if let (Status::Unknown, Some(e)) = (status, pump.stats.input_errors.first()) {
+        // Nagios shows stdout: say why the check could not run fully.
+        let more = pump.stats.input_errors.len() - 1;
+        let mut h = e.replace('\n', " ");
+        if more > 0 {
+            h.push_str(&format!(" (and {more} more input errors)"));
+        }
+        if !parts.is_empty() {
+            h.push_str(&format!("; {} incident(s)", parts.len()));
+        }
+        h
+    } else if parts.is_empty() {
         if active > 0 {
             format!("{active} incident(s) still open")
         } else {

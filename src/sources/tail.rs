@@ -14,6 +14,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -26,15 +27,31 @@ pub enum Tailed<'a> {
     Note(String),
 }
 
-pub struct Follower {
-    pub path: PathBuf,
-    file: Option<(File, u64, u64)>,
-    /// Bytes read from the current handle.
+/// How long a rotated-away file is still read after the path moved on:
+/// nginx keeps writing to the renamed file until logrotate's postrotate
+/// signal makes it reopen its log.
+pub const ROTATE_WAIT: Duration = Duration::from_secs(30);
+
+/// An open file and where we are in it.
+struct Handle {
+    file: File,
+    dev: u64,
+    ino: u64,
+    /// Bytes read.
     offset: u64,
     /// The unterminated tail of what was read.
     partial: Vec<u8>,
     /// Skipping the rest of an over-long line (its length so far).
     skipping: Option<u64>,
+    /// Last time it grew (for rotated-away files).
+    grew: Instant,
+}
+
+pub struct Follower {
+    pub path: PathBuf,
+    cur: Option<Handle>,
+    /// Files rotated away from the path, still read for ROTATE_WAIT.
+    old: Vec<Handle>,
     max_line: usize,
     chunk: Vec<u8>,
 }
@@ -45,28 +62,36 @@ impl Follower {
     pub fn new(path: PathBuf, from_end: bool, max_line: usize) -> Follower {
         let mut f = Follower {
             path,
-            file: None,
-            offset: 0,
-            partial: Vec::new(),
-            skipping: None,
+            cur: None,
+            old: Vec::new(),
             max_line,
             chunk: vec![0; CHUNK],
         };
         if let Ok(file) = File::open(&f.path) {
             if let Ok(md) = file.metadata() {
-                if from_end {
-                    f.offset = md.len();
-                }
-                f.file = Some((file, md.dev(), md.ino()));
+                let offset = if from_end { md.len() } else { 0 };
+                f.cur = Some(Handle::new(file, &md, offset));
             }
         }
         f
     }
 
-    /// Read whatever is new. `emit` gets every complete line in order.
+    /// Read whatever is new. `emit` gets every complete line in order: the
+    /// rest of rotated-away files first, then the current one.
     pub fn poll(&mut self, emit: &mut dyn FnMut(Tailed<'_>)) -> io::Result<()> {
+        let (max, chunk) = (self.max_line, &mut self.chunk);
+        for h in self.old.iter_mut() {
+            h.drain(max, chunk, emit)?;
+        }
+        self.old.retain_mut(|h| {
+            if h.grew.elapsed() < ROTATE_WAIT {
+                return true;
+            }
+            h.flush_partial(emit);
+            false
+        });
         let current = fs::metadata(&self.path).ok();
-        let Some((_, dev, ino)) = self.file.as_ref().map(|(f, d, i)| (f, *d, *i)) else {
+        let Some(h) = self.cur.as_mut() else {
             // Not there yet (or gone): open it when it appears.
             if let Some(md) = current {
                 if let Ok(file) = File::open(&self.path) {
@@ -74,49 +99,62 @@ impl Follower {
                         "{} appeared; following it",
                         self.path.display()
                     )));
-                    self.file = Some((file, md.dev(), md.ino()));
-                    self.offset = 0;
-                    self.drain(emit)?;
+                    let mut h = Handle::new(file, &md, 0);
+                    h.drain(self.max_line, &mut self.chunk, emit)?;
+                    self.cur = Some(h);
                 }
             }
             return Ok(());
         };
         let same = current
             .as_ref()
-            .is_some_and(|m| m.dev() == dev && m.ino() == ino);
+            .is_some_and(|m| m.dev() == h.dev && m.ino() == h.ino);
         if same {
             let len = current.as_ref().map_or(0, |m| m.len());
-            if len < self.offset {
+            if len < h.offset {
                 emit(Tailed::Note(format!(
                     "{} was truncated; reading it from the start",
                     self.path.display()
                 )));
-                if let Some((f, ..)) = self.file.as_mut() {
-                    f.seek(SeekFrom::Start(0))?;
-                }
-                self.offset = 0;
-                self.partial.clear();
-                self.skipping = None;
+                h.file.seek(SeekFrom::Start(0))?;
+                h.offset = 0;
+                h.partial.clear();
+                h.skipping = None;
             }
-            return self.drain(emit);
+            return h.drain(self.max_line, &mut self.chunk, emit);
         }
-        // Renamed or deleted: finish the old file through our handle, then
-        // take the new one (if any) from its start.
-        self.drain(emit)?;
-        self.flush_partial(emit);
-        self.file = None;
-        self.offset = 0;
+        // Renamed or deleted: finish the old file through our handle and
+        // keep reading it for a while, then take the new one from its start.
+        let mut old = self.cur.take().expect("checked above");
+        old.drain(self.max_line, &mut self.chunk, emit)?;
+        old.grew = Instant::now();
+        self.old.push(old);
         if let Some(md) = current {
             if let Ok(file) = File::open(&self.path) {
                 emit(Tailed::Note(format!(
                     "{} was rotated; following the new file",
                     self.path.display()
                 )));
-                self.file = Some((file, md.dev(), md.ino()));
-                self.drain(emit)?;
+                let mut h = Handle::new(file, &md, 0);
+                h.drain(self.max_line, &mut self.chunk, emit)?;
+                self.cur = Some(h);
             }
         }
         Ok(())
+    }
+}
+
+impl Handle {
+    fn new(file: File, md: &fs::Metadata, offset: u64) -> Handle {
+        Handle {
+            file,
+            dev: md.dev(),
+            ino: md.ino(),
+            offset,
+            partial: Vec::new(),
+            skipping: None,
+            grew: Instant::now(),
+        }
     }
 
     /// A rotated-away file's last line may lack its newline: deliver it.
@@ -129,22 +167,25 @@ impl Follower {
         self.partial.clear();
     }
 
-    fn drain(&mut self, emit: &mut dyn FnMut(Tailed<'_>)) -> io::Result<()> {
-        let Some((file, ..)) = self.file.as_mut() else {
-            return Ok(());
-        };
-        if self.offset > 0 && file.stream_position()? != self.offset {
-            file.seek(SeekFrom::Start(self.offset))?;
+    fn drain(
+        &mut self,
+        max_line: usize,
+        chunk: &mut [u8],
+        emit: &mut dyn FnMut(Tailed<'_>),
+    ) -> io::Result<()> {
+        if self.file.stream_position()? != self.offset {
+            self.file.seek(SeekFrom::Start(self.offset))?;
         }
         loop {
-            let n = match file.read(&mut self.chunk) {
+            let n = match self.file.read(chunk) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             self.offset += n as u64;
-            let mut data = &self.chunk[..n];
+            self.grew = Instant::now();
+            let mut data = &chunk[..n];
             while let Some(nl) = memchr::memchr(b'\n', data) {
                 let piece = &data[..nl];
                 data = &data[nl + 1..];
@@ -153,30 +194,26 @@ impl Follower {
                     self.partial.clear();
                     continue;
                 }
-                if self.partial.is_empty() {
-                    let l = piece.strip_suffix(b"\r").unwrap_or(piece);
-                    if l.len() > self.max_line {
-                        emit(Tailed::TooLong(&l[..160.min(l.len())], l.len() as u64));
-                    } else {
-                        emit(Tailed::Line(l));
-                    }
+                let l: &[u8] = if self.partial.is_empty() {
+                    piece
                 } else {
                     self.partial.extend_from_slice(piece);
-                    let l = self.partial.strip_suffix(b"\r").unwrap_or(&self.partial);
-                    if l.len() > self.max_line {
-                        emit(Tailed::TooLong(&l[..160.min(l.len())], l.len() as u64));
-                    } else {
-                        emit(Tailed::Line(l));
-                    }
-                    self.partial.clear();
+                    &self.partial
+                };
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                if l.len() > max_line {
+                    emit(Tailed::TooLong(&l[..160.min(l.len())], l.len() as u64));
+                } else {
+                    emit(Tailed::Line(l));
                 }
+                self.partial.clear();
             }
             // Keep the unterminated rest, but never more than the cap.
             match self.skipping.as_mut() {
                 Some(s) => *s += data.len() as u64,
                 None => {
                     self.partial.extend_from_slice(data);
-                    if self.partial.len() > self.max_line {
+                    if self.partial.len() > max_line {
                         self.skipping = Some(self.partial.len() as u64);
                         self.partial.truncate(160);
                     }
@@ -256,6 +293,22 @@ mod tests {
     }
 
     #[test]
+    fn late_writes_to_a_rotated_file_are_still_read() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        append(&p, "1\n");
+        let mut f = Follower::new(p.clone(), false, 1000);
+        assert_eq!(lines(&mut f), vec!["1"]);
+        fs::rename(&p, d.path().join("a.log.1")).unwrap();
+        append(&p, "new\n");
+        assert_eq!(lines(&mut f), vec!["new"]);
+        // nginx has not reopened yet: it still writes to the renamed file.
+        append(&d.path().join("a.log.1"), "late\n");
+        append(&p, "new2\n");
+        assert_eq!(lines(&mut f), vec!["late", "new2"]);
+    }
+
+    #[test]
     fn copytruncate_and_delete_recreate() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.log");
@@ -279,6 +332,6 @@ mod tests {
         assert!(lines(&mut f).is_empty());
         append(&p, &format!("a\n{}\nb\n", "x".repeat(300_000)));
         assert_eq!(lines(&mut f), vec!["a", "LONG300000", "b"]);
-        assert!(f.partial.capacity() < 300_000 || f.partial.is_empty());
+        assert!(f.cur.as_ref().unwrap().partial.capacity() < 300_000);
     }
 }

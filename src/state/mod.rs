@@ -148,6 +148,45 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 }
 
+/// Admission control for per-actor state: an actor gets a tracker only when
+/// it is seen a second time within a period. An address-rotation flood of
+/// millions of one-request clients then costs one bit each in a fixed-size
+/// bitmap, and cannot push real actors out of the trackers. The bitmap is
+/// cleared every `period` seconds of event time (deterministically).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Doorkeeper {
+    bits: Vec<u64>,
+    cleared_at: i64,
+    period: i64,
+}
+
+impl Doorkeeper {
+    /// `bits_log2` = 22 is 512 KiB.
+    pub fn new(bits_log2: u32, period: i64) -> Self {
+        Doorkeeper {
+            bits: vec![0; 1 << (bits_log2 - 6)],
+            cleared_at: i64::MIN,
+            period,
+        }
+    }
+
+    /// True when `h` was already seen this period (admit it); false on the
+    /// first sighting (remember it).
+    pub fn admit(&mut self, h: u64, now: i64) -> bool {
+        if now.saturating_sub(self.cleared_at) >= self.period {
+            self.bits.iter_mut().for_each(|w| *w = 0);
+            self.cleared_at = now;
+        }
+        let h = hll::mix(h);
+        let n = self.bits.len() as u64 * 64;
+        let i = (h % n) as usize;
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        let seen = self.bits[w] & b != 0;
+        self.bits[w] |= b;
+        seen
+    }
+}
+
 /// State files keep a map as its capacity, eviction count and entries in
 /// least-recently-used order, so that a restored map evicts exactly what the
 /// original would have.
@@ -240,6 +279,15 @@ mod tests {
         // 2 is least recently used in both.
         assert_eq!(back.touch(&9, || 90).1, Some((2, 20)));
         assert_eq!(m.touch(&9, || 90).1, Some((2, 20)));
+    }
+
+    #[test]
+    fn doorkeeper_admits_on_second_sighting_and_forgets_per_period() {
+        let mut d = Doorkeeper::new(16, 600);
+        assert!(!d.admit(42, 0));
+        assert!(d.admit(42, 10));
+        assert!(!d.admit(7, 10));
+        assert!(!d.admit(42, 700), "a new period starts empty");
     }
 
     #[test]

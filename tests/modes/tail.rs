@@ -115,7 +115,7 @@ fn tail_glob_picks_up_new_files() {
     stop(&mut t, "TERM");
 }
 
-/// Rename rotation with a late write to the old file, then delete and
+/// Rename rotation (the rest of the old file is read first), then delete and
 /// recreate, with notifications (no --poll): every line counted once.
 #[test]
 fn tail_survives_rename_and_recreate() {
@@ -131,9 +131,10 @@ fn tail_survives_rename_and_recreate() {
     };
     add(&log, benign(4, 4000, 5));
     std::thread::sleep(Duration::from_millis(300));
+    // Written just before the rename: still unread when the follower
+    // notices the rename.
     add(&log, benign(5, 4400, 4));
     std::fs::rename(&log, d.path().join("access.log.1")).unwrap();
-    add(&d.path().join("access.log.1"), benign(6, 4800, 3));
     add(&log, benign(7, 5200, 2));
     // "rotated" or, if it looked between the rename and the new file,
     // "appeared".
@@ -153,6 +154,47 @@ fn tail_survives_rename_and_recreate() {
     let summary = out.last().expect("a summary line");
     assert_eq!(summary["type"], "summary", "{summary}");
     assert_eq!(summary["lines"], expect, "every line once: {summary}");
+}
+
+/// logrotate `create` + nginx: after the rename and the new file, the server
+/// keeps writing to the renamed file until its postrotate USR1 makes it
+/// reopen. Those lines are in access.log.1 and must not be lost.
+#[test]
+fn tail_reads_late_writes_to_a_renamed_file() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let old = d.path().join("access.log.1");
+    append(&log, b"");
+    let mut t = Running::spawn(&["tail", "-v", "--stats", "-o", "json", log.to_str().unwrap()]);
+    t.started();
+    let a = benign(4, 4000, 5);
+    append(&log, a.as_bytes());
+    // logrotate: rename, create.
+    std::fs::rename(&log, &old).unwrap();
+    append(&log, b"");
+    t.wait_err("was rotated|appeared", 1, Duration::from_secs(5));
+    // nginx has not reopened yet: it writes an attack to the old file...
+    append(
+        &old,
+        enumeration("203.0.113.41", 4400, 1000, 300).as_bytes(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // ...then reopens and writes to the new one.
+    let b = benign(5, 4600, 4);
+    append(&log, b.as_bytes());
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(&mut t, "TERM");
+    let out = t.json();
+    let summary = out.last().expect("a summary line");
+    assert_eq!(
+        summary["lines"],
+        (a.lines().count() + 300 + b.lines().count()) as u64,
+        "every line of access.log.1 and access.log: {summary}"
+    );
+    assert!(
+        out.iter().any(|x| x["actor"][0] == "203.0.113.41"),
+        "the attack written to the renamed file is seen"
+    );
 }
 
 #[test]
