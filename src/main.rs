@@ -6,10 +6,19 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = apiwatch::cli::Cli::parse();
+    // scan and tail say on stderr what they are doing (the detected format,
+    // files followed); check stays quiet unless something is wrong, because
+    // cron mails whatever a job prints.
+    let quiet_by_default = matches!(cli.command, apiwatch::cli::Command::Check { .. });
+    let levels = if quiet_by_default {
+        ["warn", "info", "debug", "trace"]
+    } else {
+        ["info", "debug", "trace", "trace"]
+    };
     let level = if cli.quiet {
         "error"
     } else {
-        ["warn", "info", "debug", "trace"][cli.verbose.min(3) as usize]
+        levels[cli.verbose.min(3) as usize]
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("apiwatch={level}")));

@@ -11,9 +11,8 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use std::net::IpAddr;
-
 use super::fields::{self, Cursor, LAYOUT};
+use super::fields::{aws_client_port, optional_quoted, url_host};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
 /// Parser for ALB access logs. Stateless: every field borrows from the line.
@@ -38,12 +37,6 @@ const CONN_LOG: Malformed = Malformed::new(
     "ALB connection log line (no HTTP request)",
 );
 const BAD_TIME: Malformed = Malformed::new(MalformedKind::Timestamp, "ALB time is not ISO 8601");
-const BAD_CLIENT: Malformed =
-    Malformed::new(MalformedKind::Address, "ALB client is not address:port");
-const TRUNCATED: Malformed = Malformed::new(
-    MalformedKind::Layout,
-    "unterminated quoted field (truncated line)",
-);
 
 impl LineParser for AlbParser {
     fn parse<'a>(&'a mut self, line: &'a [u8]) -> ParseResult<'a> {
@@ -63,7 +56,7 @@ fn parse_line(line: &[u8]) -> ParseResult<'_> {
         ..Record::default()
     };
     let _elb = c.token().ok_or(LAYOUT)?;
-    (rec.client, rec.client_port) = client_port(c.token().ok_or(LAYOUT)?)?;
+    (rec.client, rec.client_port) = aws_client_port(c.token().ok_or(LAYOUT)?)?;
     let _target = c.token().ok_or(LAYOUT)?;
 
     // Each processing time is -1 when the request never reached that stage
@@ -135,79 +128,6 @@ fn classify_other(first: &[u8], mut rest: Cursor<'_>) -> Malformed {
         }
     }
     NOT_TYPE
-}
-
-/// `addr:port` as ALB writes it; `-` when the client is unknown.
-///
-/// IPv6 clients are written without brackets (`2001:db8::1:4711`), and
-/// `fields::ip_port` would read that whole string as one valid IPv6 address.
-/// ALB always logs a port, so the last colon is split off first, as AWS's own
-/// Athena schema does.
-fn client_port(b: &[u8]) -> Result<(Option<IpAddr>, Option<u16>), Malformed> {
-    if b == b"-" {
-        return Ok((None, None));
-    }
-    if b.first() != Some(&b'[')
-        && let Some(p) = memchr::memrchr(b':', b)
-    {
-        let (addr, port) = b.split_at(p);
-        let port = port.strip_prefix(b":").and_then(fields::uint);
-        let port = port.and_then(|p| u16::try_from(p).ok());
-        if let (Some(a), Some(port)) = (fields::ip(addr), port) {
-            return Ok((Some(a), Some(port)));
-        }
-    }
-    match fields::ip_port(b) {
-        Some((a, port)) => Ok((Some(a), port)),
-        None => Err(BAD_CLIENT),
-    }
-}
-
-/// The host of an absolute request target (`https://h.example:443/x` →
-/// `h.example`), without userinfo or port; empty when there is none.
-fn url_host(request: &[u8]) -> &[u8] {
-    let Some((_, target)) = fields::split_request_line(request) else {
-        return b"";
-    };
-    let Some(p) = memchr::memmem::find(target, b"://") else {
-        return b"";
-    };
-    let after = target.get(p + 3..).unwrap_or_default();
-    let end = memchr::memchr2(b'/', b'?', after).unwrap_or(after.len());
-    let authority = after.get(..end).unwrap_or_default();
-    let authority = match memchr::memrchr(b'@', authority) {
-        Some(at) => authority.get(at + 1..).unwrap_or_default(),
-        None => authority,
-    };
-    host_without_port(authority)
-}
-
-/// `host:port` → `host`, `[v6]:port` → `[v6]`; a bare host is unchanged.
-fn host_without_port(h: &[u8]) -> &[u8] {
-    if h.first() == Some(&b'[') {
-        return match memchr::memchr(b']', h) {
-            Some(e) => h.get(..=e).unwrap_or(h),
-            None => h,
-        };
-    }
-    match memchr::memchr(b':', h) {
-        Some(p) => h.get(..p).unwrap_or(h),
-        None => h,
-    }
-}
-
-/// A trailing quoted field that may be missing (end of line). A field that
-/// opens a quote and never closes it means the line was cut short. ALB once
-/// wrote a quoted field directly followed by the next one (`"-"1`), which the
-/// cursor reads as two fields because `quoted` stops at the closing quote.
-fn optional_quoted<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], Malformed> {
-    c.skip_spaces();
-    match c.peek() {
-        None => Ok(b""),
-        Some(b'"') => c.quoted().ok_or(TRUNCATED),
-        // Not quoted: take the bare token rather than misreading the rest.
-        Some(_) => Ok(c.token().unwrap_or_default()),
-    }
 }
 
 fn optional_token<'a>(c: &mut Cursor<'a>) -> &'a [u8] {

@@ -12,9 +12,8 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use std::net::IpAddr;
-
 use super::fields::{self, Cursor, LAYOUT};
+use super::fields::{aws_client_port, url_host};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
 /// Parser for Classic Load Balancer access logs. Stateless.
@@ -29,8 +28,6 @@ const NOT_ELB: Malformed = Malformed::new(
     MalformedKind::Layout,
     "line does not start with an ELB timestamp",
 );
-const BAD_CLIENT: Malformed =
-    Malformed::new(MalformedKind::Address, "ELB client is not address:port");
 const TRUNCATED: Malformed = Malformed::new(
     MalformedKind::Layout,
     "unterminated quoted field (truncated line)",
@@ -64,7 +61,7 @@ fn parse_line(line: &[u8]) -> ParseResult<'_> {
         ..Record::default()
     };
     let _elb = c.token().ok_or(LAYOUT)?;
-    (rec.client, rec.client_port) = client_port(c.token().ok_or(LAYOUT)?)?;
+    (rec.client, rec.client_port) = aws_client_port(c.token().ok_or(LAYOUT)?)?;
     let _backend = c.token().ok_or(LAYOUT)?;
 
     // -1 marks a stage that never happened (no healthy backend, client gone):
@@ -101,58 +98,6 @@ fn parse_line(line: &[u8]) -> ParseResult<'_> {
     };
     // ssl_cipher and ssl_protocol carry nothing the Record has.
     Ok(rec)
-}
-
-/// `addr:port` as ELB writes it; `-` when unknown. IPv6 clients of dualstack
-/// load balancers are written without brackets, which `fields::ip_port` would
-/// read as one whole address, so the port (always logged) is split off the
-/// last colon first.
-fn client_port(b: &[u8]) -> Result<(Option<IpAddr>, Option<u16>), Malformed> {
-    if b == b"-" {
-        return Ok((None, None));
-    }
-    if b.first() != Some(&b'[')
-        && let Some(p) = memchr::memrchr(b':', b)
-    {
-        let (addr, port) = b.split_at(p);
-        let port = port.strip_prefix(b":").and_then(fields::uint);
-        let port = port.and_then(|p| u16::try_from(p).ok());
-        if let (Some(a), Some(port)) = (fields::ip(addr), port) {
-            return Ok((Some(a), Some(port)));
-        }
-    }
-    match fields::ip_port(b) {
-        Some((a, port)) => Ok((Some(a), port)),
-        None => Err(BAD_CLIENT),
-    }
-}
-
-/// The host of an absolute request target (`http://h.example:80/x` →
-/// `h.example`), without userinfo or port; empty for an origin-form target.
-fn url_host(request: &[u8]) -> &[u8] {
-    let Some((_, target)) = fields::split_request_line(request) else {
-        return b"";
-    };
-    let Some(p) = memchr::memmem::find(target, b"://") else {
-        return b"";
-    };
-    let after = target.get(p + 3..).unwrap_or_default();
-    let end = memchr::memchr2(b'/', b'?', after).unwrap_or(after.len());
-    let authority = after.get(..end).unwrap_or_default();
-    let authority = match memchr::memrchr(b'@', authority) {
-        Some(at) => authority.get(at + 1..).unwrap_or_default(),
-        None => authority,
-    };
-    if authority.first() == Some(&b'[') {
-        return match memchr::memchr(b']', authority) {
-            Some(e) => authority.get(..=e).unwrap_or(authority),
-            None => authority,
-        };
-    }
-    match memchr::memchr(b':', authority) {
-        Some(p) => authority.get(..p).unwrap_or(authority),
-        None => authority,
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use super::fields::{self, Cursor, LAYOUT};
+use super::fields::{self, Cursor, LAYOUT, TRUNCATED};
+use super::fields::{host_without_port, optional_quoted};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
 /// Parser for Envoy's default text access log. Stateless.
@@ -35,10 +36,6 @@ const NOT_ENVOY: Malformed = Malformed::new(
     "line does not start with [START_TIME]",
 );
 const BAD_TIME: Malformed = Malformed::new(MalformedKind::Timestamp, "START_TIME is not ISO 8601");
-const TRUNCATED: Malformed = Malformed::new(
-    MalformedKind::Layout,
-    "unterminated quoted field (truncated line)",
-);
 
 /// Istio puts at most three fields (`%RESPONSE_CODE_DETAILS%
 /// %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%"`, or
@@ -210,33 +207,6 @@ fn parse_line(line: &[u8]) -> ParseResult<'_> {
         }
     }
     Ok(rec)
-}
-
-/// A trailing quoted field that may be missing; an opened but unclosed quote
-/// means the line was cut short.
-fn optional_quoted<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], Malformed> {
-    c.skip_spaces();
-    match c.peek() {
-        None => Ok(b""),
-        Some(b'"') => c.quoted().ok_or(TRUNCATED),
-        Some(_) => Ok(c.token().unwrap_or_default()),
-    }
-}
-
-/// `host:port` → `host`, `[v6]:port` → `[v6]`, so the same virtual host
-/// reached on different ports (or via different proxies) is one host.
-fn host_without_port(h: &[u8]) -> &[u8] {
-    if h.first() == Some(&b'[') {
-        return match memchr::memchr(b']', h) {
-            Some(e) => h.get(..=e).unwrap_or(h),
-            None => h,
-        };
-    }
-    // More than one colon and no brackets: a bare IPv6 address, no port.
-    match (memchr::memchr(b':', h), memchr::memrchr(b':', h)) {
-        (Some(p), Some(q)) if p == q => h.get(..p).unwrap_or(h),
-        _ => h,
-    }
 }
 
 #[cfg(test)]

@@ -279,6 +279,89 @@ pub fn strip_scheme_authority(t: &[u8]) -> &[u8] {
     }
 }
 
+/// Host without its port: `h.example:443` → `h.example`, `[v6]:443` →
+/// `[v6]`; a bare IPv6 address (several colons) is left whole.
+pub fn host_without_port(h: &[u8]) -> &[u8] {
+    if h.first() == Some(&b'[') {
+        return match memchr::memchr(b']', h) {
+            Some(e) => h.get(..=e).unwrap_or(h),
+            None => h,
+        };
+    }
+    match (memchr::memchr(b':', h), memchr::memrchr(b':', h)) {
+        (Some(p), Some(q)) if p == q => h.get(..p).unwrap_or(h),
+        _ => h,
+    }
+}
+
+/// The host of an absolute request target (`https://h.example:443/x` →
+/// `h.example`), without userinfo or port; empty when there is none.
+pub fn url_host(request: &[u8]) -> &[u8] {
+    let Some((_, target)) = split_request_line(request) else {
+        return b"";
+    };
+    let Some(p) = memchr::memmem::find(target, b"://") else {
+        return b"";
+    };
+    let after = target.get(p + 3..).unwrap_or_default();
+    let end = memchr::memchr2(b'/', b'?', after).unwrap_or(after.len());
+    let authority = after.get(..end).unwrap_or_default();
+    let authority = match memchr::memrchr(b'@', authority) {
+        Some(at) => authority.get(at + 1..).unwrap_or_default(),
+        None => authority,
+    };
+    host_without_port(authority)
+}
+
+/// AWS load balancers' `client:port`: IPv6 unbracketed, split on the last
+/// colon as AWS's own Athena schema does; `-` for none.
+const BAD_AWS_CLIENT: Malformed =
+    Malformed::new(MalformedKind::Address, "client is not address:port");
+
+/// `addr:port` as ALB writes it; `-` when the client is unknown.
+///
+/// IPv6 clients are written without brackets (`2001:db8::1:4711`), and
+/// `ip_port` would read that whole string as one valid IPv6 address.
+/// ALB always logs a port, so the last colon is split off first, as AWS's own
+/// Athena schema does.
+pub fn aws_client_port(b: &[u8]) -> Result<(Option<IpAddr>, Option<u16>), Malformed> {
+    if b == b"-" {
+        return Ok((None, None));
+    }
+    if b.first() != Some(&b'[')
+        && let Some(p) = memchr::memrchr(b':', b)
+    {
+        let (addr, port) = b.split_at(p);
+        let port = port.strip_prefix(b":").and_then(uint);
+        let port = port.and_then(|p| u16::try_from(p).ok());
+        if let (Some(a), Some(port)) = (ip(addr), port) {
+            return Ok((Some(a), Some(port)));
+        }
+    }
+    match ip_port(b) {
+        Some((a, port)) => Ok((Some(a), port)),
+        None => Err(BAD_AWS_CLIENT),
+    }
+}
+
+/// Trailing fields may be missing; a quote left open means a cut line.
+pub const TRUNCATED: Malformed =
+    Malformed::new(MalformedKind::Layout, "truncated line (unterminated quote)");
+
+/// A trailing quoted field that may be missing (end of line). A field that
+/// opens a quote and never closes it means the line was cut short. ALB once
+/// wrote a quoted field directly followed by the next one (`"-"1`), which the
+/// cursor reads as two fields because `quoted` stops at the closing quote.
+pub fn optional_quoted<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], Malformed> {
+    c.skip_spaces();
+    match c.peek() {
+        None => Ok(b""),
+        Some(b'"') => c.quoted().ok_or(TRUNCATED),
+        // Not quoted: take the bare token rather than misreading the rest.
+        Some(_) => Ok(c.token().unwrap_or_default()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

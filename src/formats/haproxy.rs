@@ -18,6 +18,7 @@
 #![deny(clippy::indexing_slicing)]
 
 use super::envoy::strip_wrappers;
+use super::fields::host_without_port;
 use super::fields::{self, Cursor, LAYOUT};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
@@ -349,20 +350,6 @@ fn looks_like_host(b: &[u8]) -> bool {
             c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':' | b'[' | b']')
         })
         && !b.iter().all(u8::is_ascii_digit)
-}
-
-/// `host:port` → `host`, `[v6]:port` → `[v6]`.
-fn host_without_port(h: &[u8]) -> &[u8] {
-    if h.first() == Some(&b'[') {
-        return match memchr::memchr(b']', h) {
-            Some(e) => h.get(..=e).unwrap_or(h),
-            None => h,
-        };
-    }
-    match (memchr::memchr(b':', h), memchr::memrchr(b':', h)) {
-        (Some(p), Some(q)) if p == q => h.get(..p).unwrap_or(h),
-        _ => h,
-    }
 }
 
 #[cfg(test)]
