@@ -73,7 +73,8 @@ pub struct CommonArgs {
     pub config: Option<PathBuf>,
     /// Log format: auto (default), combined, traefik-clf, nginx-ingress, alb,
     /// elb, envoy, haproxy, apigw-json, caddy-json, traefik-json, envoy-json,
-    /// json, npm-proxy, npm-standard, apache-ssl.
+    /// json, npm-proxy, npm-standard, apache-ssl, nginx:<log_format>,
+    /// apache:<LogFormat>.
     #[arg(long, short = 'f')]
     pub format: Option<String>,
     /// An nginx `log_format` string, e.g. '$remote_addr - $remote_user [$time_local] "$request" ...'.
@@ -103,7 +104,8 @@ pub struct CommonArgs {
     /// stderr, or as a summary JSON line with --output json.
     #[arg(long)]
     pub stats: bool,
-    /// Lines longer than this are skipped and counted as malformed.
+    /// Lines longer than this are skipped and counted as malformed
+    /// (default 65536).
     #[arg(long, value_name = "BYTES")]
     pub max_line_bytes: Option<usize>,
     /// Ceiling for detector state, e.g. 256M (default 256 MB).

@@ -197,7 +197,7 @@ impl Engine {
         let object_text = object_text(rec);
         let findings = std::mem::take(&mut self.findings);
         for f in findings {
-            let key = incident_key(&f);
+            let key = incident_key(&f, &self.router.info(f.route).label());
             if let Some((t, inc)) =
                 self.incidents
                     .apply(f, key, Some(sample.clone()), object_text.clone())

@@ -24,11 +24,25 @@ use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::exit::Status;
 
+/// Marks an error in the arguments or configuration (exit status 2).
+#[derive(Debug)]
+pub struct Usage;
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid arguments or configuration")
+    }
+}
+
+fn config(common: &cli::CommonArgs) -> anyhow::Result<Config> {
+    Config::from_args(common).map_err(|e| e.context(Usage))
+}
+
 /// Run one command; results go to `out` (stdout in the binary).
 pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
     match cli.command {
         Command::Scan { common, inputs } => {
-            let cfg = Config::from_args(&common)?;
+            let cfg = config(&common)?;
             let (inputs, problems) = sources::expand(&inputs)?;
             modes::scan::run(cfg, &inputs, &problems, out)
         }
@@ -38,7 +52,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
             poll,
             inputs,
         } => {
-            let cfg = Config::from_args(&common)?;
+            let cfg = config(&common)?;
             let args = modes::tail::TailArgs {
                 inputs: &inputs,
                 from_start,

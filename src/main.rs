@@ -42,6 +42,10 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        Err(e) if e.downcast_ref::<apiwatch::Usage>().is_some() => {
+            eprintln!("apiwatch: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("apiwatch: {e:#}");
             ExitCode::from(apiwatch::exit::Status::Unknown.code())

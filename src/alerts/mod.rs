@@ -299,10 +299,13 @@ impl Incidents {
     }
 }
 
-/// The incident key for a finding: detector + actor + route, stable.
-pub fn incident_key(f: &Finding) -> u64 {
-    let mut buf = Vec::with_capacity(40);
+/// The incident key for a finding: detector scope (actor or crowd) and the
+/// route, by its template rather than its table position, so the key is the
+/// same whatever lines were read first (a tail started mid-file, a check
+/// with old state).
+pub fn incident_key(f: &Finding, route_label: &str) -> u64 {
+    let mut buf = Vec::with_capacity(16 + route_label.len());
     buf.extend_from_slice(&f.scope_key.to_le_bytes());
-    buf.extend_from_slice(&f.route.to_le_bytes());
+    buf.extend_from_slice(route_label.as_bytes());
     stable_hash(&buf)
 }

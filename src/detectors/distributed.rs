@@ -138,9 +138,16 @@ struct Run {
     hi: u64,
 }
 
+/// Buckets a route must have touched before its mean occupancy is trusted:
+/// on a small or young route the sweep itself would be most of the mean.
+const WARM_BUCKETS: usize = 256;
+
 fn dense_threshold(st: &RouteState, min: u32) -> u32 {
-    let n = st.buckets.len().max(1) as f64;
-    let mean = st.hits as f64 / n;
+    let n = st.buckets.len();
+    if n < WARM_BUCKETS {
+        return min;
+    }
+    let mean = st.hits as f64 / n as f64;
     (mean + 6.0 * mean.sqrt() + 4.0).max(min as f64) as u32
 }
 
@@ -345,8 +352,10 @@ impl Detector for Distributed {
                 if st.sweeps.len() >= MAX_SWEEPS {
                     st.sweeps.remove(0);
                 }
+                // The route is added by the incident key; the range start
+                // tells this sweep from another on the same route.
                 let mut k = [0u8; 12];
-                k[..4].copy_from_slice(&ev.route.to_le_bytes());
+                k[..4].copy_from_slice(b"dsw:");
                 k[4..].copy_from_slice(&r.lo.to_le_bytes());
                 st.sweeps.push(Sweep {
                     lo: r.lo,

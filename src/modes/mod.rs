@@ -129,18 +129,39 @@ impl Pump {
                     }
                 }
             }
-            if head.iter().all(|l| l.iter().all(u8::is_ascii_whitespace))
-                && err.is_none()
-                && too_long.is_empty()
-            {
-                // Empty (or blank) input: nothing to detect, nothing to do.
-                self.stats.lines += head.len() as u64;
-                self.stats.blank += head.len() as u64;
-                self.stats.bytes += head.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
-                return Ok((None, None));
-            }
             let samples: Vec<&[u8]> = head.iter().map(|v| v.as_slice()).collect();
-            let mut p = self.parser_for(name, &samples)?;
+            // Nothing but blank or over-long lines (or nothing at all): no
+            // format to recognise; account for them and stop. Damaged input
+            // that broke off before a recognisable line reports the damage,
+            // not an unknown format.
+            let detected = if useful == 0 && head.len() < MAX_HEAD_LINES {
+                None
+            } else {
+                match self.parser_for(name, &samples) {
+                    Ok(p) => Some(p),
+                    Err(_) if err.is_some() => None,
+                    Err(e) => return Err(e),
+                }
+            };
+            let Some(mut p) = detected else {
+                for (i, l) in head.iter().enumerate() {
+                    line_no += 1;
+                    self.stats.lines += 1;
+                    match too_long.iter().find(|t| t.0 == i as u64) {
+                        Some((_, h, len)) => {
+                            self.stats.bytes += len + 1;
+                            self.stats.too_long(name, line_no, h, *len);
+                        }
+                        None => {
+                            self.stats.bytes += l.len() as u64 + 1;
+                            if l.iter().all(u8::is_ascii_whitespace) {
+                                self.stats.blank += 1;
+                            }
+                        }
+                    }
+                }
+                return Ok((None, err));
+            };
             for (i, l) in head.iter().enumerate() {
                 line_no += 1;
                 if let Some((_, h, len)) = too_long.iter().find(|t| t.0 == i as u64) {
