@@ -9,3 +9,4 @@ mod common;
 mod escape;
 mod ingest;
 mod real_logs;
+mod sample;
