@@ -352,13 +352,12 @@ impl Detector for Distributed {
                 if st.sweeps.len() >= MAX_SWEEPS {
                     st.sweeps.remove(0);
                 }
-                // The route is added by the incident key; where the range
-                // starts (on a coarse grid of 64 buckets, so that reading
-                // from a little later gives the same key) tells this sweep
-                // from another on the same route.
+                // The route is added by the incident key; the bucket where
+                // the run started when first seen tells this sweep from
+                // another on the same route (two sweeps can run at once).
                 let mut k = [0u8; 12];
                 k[..4].copy_from_slice(b"dsw:");
-                k[4..].copy_from_slice(&(r.lo / 64).to_le_bytes());
+                k[4..].copy_from_slice(&r.lo.to_le_bytes());
                 st.sweeps.push(Sweep {
                     lo: r.lo,
                     hi: r.hi,
