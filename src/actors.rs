@@ -103,10 +103,10 @@ impl ClientResolver {
                 return leftmost;
             }
         }
-        if !rec.real_ip.is_empty() {
-            if let Some((ip, _)) = fields::ip_port(trim(rec.real_ip)) {
-                return Some(ip);
-            }
+        if !rec.real_ip.is_empty()
+            && let Some((ip, _)) = fields::ip_port(trim(rec.real_ip))
+        {
+            return Some(ip);
         }
         peer
     }

@@ -163,11 +163,11 @@ impl Router {
     pub fn route(&mut self, method: &[u8], path: &[u8], query: &[u8]) -> Routed {
         let mut path = path;
         for p in &self.strip_prefixes {
-            if let Some(rest) = path.strip_prefix(p.as_slice()) {
-                if rest.is_empty() || rest[0] == b'/' {
-                    path = rest;
-                    break;
-                }
+            if let Some(rest) = path.strip_prefix(p.as_slice())
+                && (rest.is_empty() || rest[0] == b'/')
+            {
+                path = rest;
+                break;
             }
         }
         let mut object = None;
@@ -232,11 +232,11 @@ impl Router {
                 ParamRole::Other => criteria = true,
             }
         }
-        if page.is_none() {
-            if let Some(off) = offset {
-                let per = limit.filter(|l| *l > 0).unwrap_or(20);
-                page = Some(Page::Number((off / per + 1).min(u32::MAX as u64) as u32));
-            }
+        if page.is_none()
+            && let Some(off) = offset
+        {
+            let per = limit.filter(|l| *l > 0).unwrap_or(20);
+            page = Some(Page::Number((off / per + 1).min(u32::MAX as u64) as u32));
         }
         let tmpl_end = s.len();
         let route = match self.ids.get(s.as_slice()) {
@@ -348,10 +348,10 @@ impl Router {
 }
 
 fn rule_matches(r: &RouteRule, info: &RouteInfo) -> bool {
-    if let Some(m) = &r.method {
-        if !m.eq_ignore_ascii_case(&info.method) {
-            return false;
-        }
+    if let Some(m) = &r.method
+        && !m.eq_ignore_ascii_case(&info.method)
+    {
+        return false;
     }
     match r.path.strip_suffix('*') {
         Some(prefix) => info.template.starts_with(prefix),
@@ -457,13 +457,14 @@ pub fn classify(seg: &[u8]) -> Option<ObjectId> {
         .strip_prefix(b"+")
         .or_else(|| seg.strip_prefix(b"%2B"))
         .or_else(|| seg.strip_prefix(b"%2b"));
-    if let Some(num) = plus {
-        if (7..=15).contains(&num.len()) && num.iter().all(u8::is_ascii_digit) {
-            return Some(ObjectId {
-                kind: IdKind::Msisdn,
-                value: parse_u64(num),
-            });
-        }
+    if let Some(num) = plus
+        && (7..=15).contains(&num.len())
+        && num.iter().all(u8::is_ascii_digit)
+    {
+        return Some(ObjectId {
+            kind: IdKind::Msisdn,
+            value: parse_u64(num),
+        });
     }
     if n == 36 && is_uuid(seg) {
         return Some(ObjectId {
@@ -471,13 +472,14 @@ pub fn classify(seg: &[u8]) -> Option<ObjectId> {
             value: stable_hash(&lower36(seg)),
         });
     }
-    if let Some(at) = memchr::memchr(b'@', seg).or_else(|| memchr::memmem::find(seg, b"%40")) {
-        if at > 0 && memchr::memchr(b'.', &seg[at..]).is_some() {
-            return Some(ObjectId {
-                kind: IdKind::Email,
-                value: stable_hash(seg),
-            });
-        }
+    if let Some(at) = memchr::memchr(b'@', seg).or_else(|| memchr::memmem::find(seg, b"%40"))
+        && at > 0
+        && memchr::memchr(b'.', &seg[at..]).is_some()
+    {
+        return Some(ObjectId {
+            kind: IdKind::Email,
+            value: stable_hash(seg),
+        });
     }
     if n >= 16 && seg.iter().all(u8::is_ascii_hexdigit) && digits > 0 {
         return Some(ObjectId {

@@ -244,10 +244,11 @@ impl Incidents {
                 inc
             }
         };
-        if let Some(l) = line {
-            if inc.samples.len() < MAX_SAMPLE_LINES && !inc.samples.contains(&l) {
-                inc.samples.push(l);
-            }
+        if let Some(l) = line
+            && inc.samples.len() < MAX_SAMPLE_LINES
+            && !inc.samples.contains(&l)
+        {
+            inc.samples.push(l);
         }
         let ids = inc
             .finding

@@ -172,10 +172,11 @@ impl Bola {
             let who = ev.principal.map(|p| p as u32).or(ev
                 .ip
                 .map(|ip| mix(crate::actors::addr_key(ip) as u64) as u32));
-            if let Some(w) = who {
-                if t.identities.len() < SMALL_SET && !t.identities.contains(&(w | 1)) {
-                    t.identities.push(w | 1);
-                }
+            if let Some(w) = who
+                && t.identities.len() < SMALL_SET
+                && !t.identities.contains(&(w | 1))
+            {
+                t.identities.push(w | 1);
             }
         }
         let min_floor = self
@@ -273,10 +274,10 @@ impl Detector for Bola {
         // unless a crowd shares it (a mobile app's key).
         if let Some(p) = ev.principal_key() {
             self.observe_actor(p, ev, routes, out);
-        } else if let Some(k) = ev.api_key_key() {
-            if self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities {
-                self.observe_actor(k, ev, routes, out);
-            }
+        } else if let Some(k) = ev.api_key_key()
+            && self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities
+        {
+            self.observe_actor(k, ev, routes, out);
         }
     }
 

@@ -315,7 +315,7 @@ impl Detector for Distributed {
         // Look at the run when a bucket turns dense and every 8 hits after:
         // a single walker fills buckets one after another, and re-walking the
         // run on every hit would be quadratic.
-        if !fresh || hits < thr || (hits - thr) % 8 != 0 {
+        if !fresh || hits < thr || !(hits - thr).is_multiple_of(8) {
             return;
         }
         // A sweep already reported here is refreshed at most once a minute.

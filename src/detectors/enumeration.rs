@@ -258,10 +258,10 @@ impl Detector for Enumeration {
         for (wi, w) in self.cfg.windows.iter().enumerate() {
             let t = self.trackers.get(&(addr, ev.route)).expect("just touched");
             let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
-            if let Some((sev, why)) = self.judge(&a, wi, ev.route) {
-                if best.as_ref().is_none_or(|b| sev > b.0) {
-                    best = Some((sev, why, a, w.secs));
-                }
+            if let Some((sev, why)) = self.judge(&a, wi, ev.route)
+                && best.as_ref().is_none_or(|b| sev > b.0)
+            {
+                best = Some((sev, why, a, w.secs));
             }
         }
         let Some((sev, why, a, wsecs)) = best else {

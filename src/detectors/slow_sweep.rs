@@ -336,10 +336,10 @@ impl Detector for SlowSweep {
             self.observe_actor(a, ev, numeric, out);
         }
         // A key shared by a crowd (a mobile app's key) is not an actor.
-        if let Some(k) = ev.api_key_key() {
-            if self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities {
-                self.observe_actor(k, ev, numeric, out);
-            }
+        if let Some(k) = ev.api_key_key()
+            && self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities
+        {
+            self.observe_actor(k, ev, numeric, out);
         }
     }
 

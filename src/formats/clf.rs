@@ -193,15 +193,15 @@ fn combined_tail<'a>(mut c: Cursor<'a>, rec: &mut Record<'a>) {
     // pipelines write `X-Forwarded-For="..."` instead.
     c.skip_spaces();
     c.eat(b"X-Forwarded-For=");
-    if c.peek() == Some(b'"') {
-        if let Some(xff) = c.quoted() {
-            let xff = fields::dash(xff);
-            if xff
-                .first()
-                .is_some_and(|b| b.is_ascii_hexdigit() || *b == b'[')
-            {
-                rec.forwarded_for = xff;
-            }
+    if c.peek() == Some(b'"')
+        && let Some(xff) = c.quoted()
+    {
+        let xff = fields::dash(xff);
+        if xff
+            .first()
+            .is_some_and(|b| b.is_ascii_hexdigit() || *b == b'[')
+        {
+            rec.forwarded_for = xff;
         }
     }
 }

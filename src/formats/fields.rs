@@ -252,10 +252,10 @@ pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     let mut target = &line[sp + 1..];
-    if let Some(p) = memchr::memrchr(b' ', target) {
-        if target[p + 1..].starts_with(b"HTTP/") || target[p + 1..] == b"-"[..] {
-            target = &target[..p];
-        }
+    if let Some(p) = memchr::memrchr(b' ', target)
+        && (target[p + 1..].starts_with(b"HTTP/") || target[p + 1..] == b"-"[..])
+    {
+        target = &target[..p];
     }
     if target.is_empty() || target == b"-" {
         return None;

@@ -401,16 +401,14 @@ fn build<'a>(
     }
     if strip_stage {
         let stage = bytes(Target::Stage);
-        if !stage.is_empty() {
-            if let Some(rest) = rec
+        if !stage.is_empty()
+            && let Some(rest) = rec
                 .path
                 .strip_prefix(b"/")
                 .and_then(|p| p.strip_prefix(stage))
-            {
-                if rest.is_empty() || rest[0] == b'/' {
-                    rec.path = if rest.is_empty() { b"/" } else { rest };
-                }
-            }
+            && (rest.is_empty() || rest[0] == b'/')
+        {
+            rec.path = if rest.is_empty() { b"/" } else { rest };
         }
     }
     rec.ts = match slots[Target::TimeMillis as usize].0 {
@@ -431,11 +429,11 @@ fn build<'a>(
             rec.forwarded_for = client;
         }
     }
-    if rec.client.is_none() {
-        if let Some((ip, port)) = fields::ip_port(bytes(Target::ClientAddr)) {
-            rec.client = Some(ip);
-            rec.client_port = port;
-        }
+    if rec.client.is_none()
+        && let Some((ip, port)) = fields::ip_port(bytes(Target::ClientAddr))
+    {
+        rec.client = Some(ip);
+        rec.client_port = port;
     }
     if let Some(p) = num(Target::ClientPort) {
         rec.client_port = Some(p as u16);

@@ -154,10 +154,11 @@ impl Template {
             None => None,
         };
         for (what, name) in [("principal", Some(principal)), ("API key", api_key)] {
-            if let Some(name) = name {
-                if name != "remote_user" && !has(name) {
-                    bail!("the {what} field ${name} is not in the format");
-                }
+            if let Some(name) = name
+                && name != "remote_user"
+                && !has(name)
+            {
+                bail!("the {what} field ${name} is not in the format");
             }
         }
         let mut segs: Vec<Seg> = Vec::new();

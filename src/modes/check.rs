@@ -83,13 +83,13 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     }
     // A named log that is not there is a problem to report, not an OK.
     for i in &inputs {
-        if let Input::File(p) = i {
-            if !p.exists() {
-                let msg = format!("{} does not exist", p.display());
-                tracing::error!("{msg}");
-                pump.stats.input_errors.push(msg);
-                status = Status::Unknown;
-            }
+        if let Input::File(p) = i
+            && !p.exists()
+        {
+            let msg = format!("{} does not exist", p.display());
+            tracing::error!("{msg}");
+            pump.stats.input_errors.push(msg);
+            status = Status::Unknown;
         }
     }
     let plans = plan(&inputs, &old_files, first_run, a.from_start);

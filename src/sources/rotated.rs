@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 /// (base name, age rank): higher rank = older.
-fn split(p: &PathBuf) -> (String, i64) {
+fn split(p: &std::path::Path) -> (String, i64) {
     let name = p.to_string_lossy().into_owned();
     let mut stem = name.as_str();
     for ext in [".gz", ".bz2", ".xz", ".zst"] {

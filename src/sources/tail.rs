@@ -67,11 +67,11 @@ impl Follower {
             max_line,
             chunk: vec![0; CHUNK],
         };
-        if let Ok(file) = File::open(&f.path) {
-            if let Ok(md) = file.metadata() {
-                let offset = if from_end { md.len() } else { 0 };
-                f.cur = Some(Handle::new(file, &md, offset));
-            }
+        if let Ok(file) = File::open(&f.path)
+            && let Ok(md) = file.metadata()
+        {
+            let offset = if from_end { md.len() } else { 0 };
+            f.cur = Some(Handle::new(file, &md, offset));
         }
         f
     }
@@ -93,16 +93,16 @@ impl Follower {
         let current = fs::metadata(&self.path).ok();
         let Some(h) = self.cur.as_mut() else {
             // Not there yet (or gone): open it when it appears.
-            if let Some(md) = current {
-                if let Ok(file) = File::open(&self.path) {
-                    emit(Tailed::Note(format!(
-                        "{} appeared; following it",
-                        self.path.display()
-                    )));
-                    let mut h = Handle::new(file, &md, 0);
-                    h.drain(self.max_line, &mut self.chunk, emit)?;
-                    self.cur = Some(h);
-                }
+            if let Some(md) = current
+                && let Ok(file) = File::open(&self.path)
+            {
+                emit(Tailed::Note(format!(
+                    "{} appeared; following it",
+                    self.path.display()
+                )));
+                let mut h = Handle::new(file, &md, 0);
+                h.drain(self.max_line, &mut self.chunk, emit)?;
+                self.cur = Some(h);
             }
             return Ok(());
         };
@@ -129,16 +129,16 @@ impl Follower {
         old.drain(self.max_line, &mut self.chunk, emit)?;
         old.grew = Instant::now();
         self.old.push(old);
-        if let Some(md) = current {
-            if let Ok(file) = File::open(&self.path) {
-                emit(Tailed::Note(format!(
-                    "{} was rotated; following the new file",
-                    self.path.display()
-                )));
-                let mut h = Handle::new(file, &md, 0);
-                h.drain(self.max_line, &mut self.chunk, emit)?;
-                self.cur = Some(h);
-            }
+        if let Some(md) = current
+            && let Ok(file) = File::open(&self.path)
+        {
+            emit(Tailed::Note(format!(
+                "{} was rotated; following the new file",
+                self.path.display()
+            )));
+            let mut h = Handle::new(file, &md, 0);
+            h.drain(self.max_line, &mut self.chunk, emit)?;
+            self.cur = Some(h);
         }
         Ok(())
     }

@@ -167,18 +167,18 @@ pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analy
         }
         s.ua.push(l.ua);
         if numeric {
-            if let Some(p) = prev {
-                if l.id != p {
-                    steps += 1;
-                    let d = l.id.abs_diff(p);
-                    s.strides.push(d);
-                    if l.id > p && d <= BLOCK_GAP {
-                        small_steps += 1;
-                        run += 1;
-                        a.longest_run = a.longest_run.max(run + 1);
-                    } else {
-                        run = 0;
-                    }
+            if let Some(p) = prev
+                && l.id != p
+            {
+                steps += 1;
+                let d = l.id.abs_diff(p);
+                s.strides.push(d);
+                if l.id > p && d <= BLOCK_GAP {
+                    small_steps += 1;
+                    run += 1;
+                    a.longest_run = a.longest_run.max(run + 1);
+                } else {
+                    run = 0;
                 }
             }
             prev = Some(l.id);

@@ -766,7 +766,7 @@ reason = "reconciliation host"
         .collect();
     let v = judge(truth, &s.alerts, &["partner_sync", "reconciliation"]);
     let r = report("seed 1, nginx_custom, allowlist", truth, &s, &v);
-    eprint!("{r}  allowlisted requests: {}\n", s.allowlisted);
+    eprintln!("{r}  allowlisted requests: {}", s.allowlisted);
     assert!(
         loud.is_empty() && v.misses.is_empty() && v.benign_hits.is_empty() && s.allowlisted > 0,
         "{r}allowlisted requests: {}\nalerts naming allowlisted actors: {loud:#?}\nmisses: {:?}\nbenign hits: {:?}",
