@@ -85,7 +85,17 @@ fn parse(variant: Variant, line: &[u8]) -> ParseResult<'_> {
     rec.referer = fields::dash(c.quoted_or_token().ok_or(LAYOUT)?);
     c.skip_spaces();
     if c.peek() == Some(b'"') {
-        rec.user_agent = fields::dash(c.quoted().ok_or(LAYOUT)?);
+        match c.quoted() {
+            Some(ua) => rec.user_agent = fields::dash(ua),
+            // A user agent cut off before its closing quote (seen in real
+            // files): everything that matters came before it, so keep the
+            // entry and take the agent to the end of the line.
+            None if variant == Variant::Combined => {
+                rec.user_agent = &c.rest[1..];
+                return Ok(rec);
+            }
+            None => return Err(LAYOUT),
+        }
     }
     match variant {
         Variant::Combined => combined_tail(c, &mut rec),
@@ -283,6 +293,13 @@ mod tests {
     fn nginx_main_forwarded_for() {
         let r = p(Variant::Combined, r#"10.0.0.5 - - [02/Mar/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "UA" "198.51.100.4, 10.0.0.9""#).unwrap();
         assert_eq!(r.forwarded_for, b"198.51.100.4, 10.0.0.9");
+    }
+
+    #[test]
+    fn unterminated_user_agent_keeps_the_entry() {
+        let r = p(Variant::Combined, r#"1.2.3.4 - - [20/May/2015:12:05:17 +0000] "GET /x HTTP/1.1" 200 235 "-" "Mozilla/5.0 (compatible; Googlebot/2.1"#).unwrap();
+        assert_eq!((r.status, r.path), (200, &b"/x"[..]));
+        assert_eq!(r.user_agent, b"Mozilla/5.0 (compatible; Googlebot/2.1");
     }
 
     #[test]

@@ -22,10 +22,12 @@ use super::fields::{self, Cursor, LAYOUT, TRUNCATED};
 use super::fields::{host_without_port, optional_quoted};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
-/// Parser for Envoy's default text access log. Stateless.
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct EnvoyParser;
+/// Parser for Envoy's default text access log. Its only state is a buffer
+/// for lines unwrapped from a Docker json-file envelope.
+#[derive(Clone, Debug, Default)]
+pub struct EnvoyParser {
+    unwrapped: Vec<u8>,
+}
 
 const JSON_LINE: Malformed = Malformed::new(
     MalformedKind::Layout,
@@ -44,6 +46,25 @@ const MAX_INSERTED: usize = 3;
 
 impl LineParser for EnvoyParser {
     fn parse<'a>(&'a mut self, line: &'a [u8]) -> ParseResult<'a> {
+        // Docker's json-file driver (and Kubernetes log shippers) wrap each
+        // line as {"log"|"message": "<line>\n", ...}: unescape it into our
+        // buffer and parse that. Rare, so a small allocation is fine here.
+        let body = strip_wrappers(line);
+        if body.first() == Some(&b'{') {
+            #[derive(serde::Deserialize)]
+            struct Envelope {
+                message: Option<String>,
+                log: Option<String>,
+            }
+            if let Ok(Envelope { message, log }) = serde_json::from_slice::<Envelope>(body) {
+                if let Some(inner) = message.or(log) {
+                    self.unwrapped.clear();
+                    self.unwrapped
+                        .extend_from_slice(inner.trim_end_matches(['\n', '\r']).as_bytes());
+                    return parse_line(&self.unwrapped);
+                }
+            }
+        }
         parse_line(line)
     }
 }
@@ -387,6 +408,17 @@ mod tests {
     }
 
     #[test]
+    fn docker_json_envelope_is_unwrapped() {
+        let mut p = EnvoyParser::default();
+        let l = br#"{"message":"ACCESS [2019-04-10T03:49:34.451Z] \"GET /httpbin/status/501 HTTP/1.1\" 501 - 0 0 180 179 \"172.17.0.3\" \"curl/7.59.0\" \"413bf460\" \"httpbin.org\" \"10.0.0.1:80\"\n","stream":"stdout"}"#;
+        let r = p.parse(l).unwrap();
+        assert_eq!((r.status, r.path), (501, &b"/httpbin/status/501"[..]));
+        assert_eq!(r.forwarded_for, b"172.17.0.3");
+        // An envelope around something else is still an error.
+        assert!(p.parse(br#"{"message":"hello"}"#).is_err());
+    }
+
+    #[test]
     fn junk_and_truncated_lines_are_errors() {
         let cases: &[(&str, Malformed)] = &[
             ("", NOT_ENVOY),
@@ -397,10 +429,6 @@ mod tests {
             ),
             (
                 "2024-01-01T00:00:00.1+01:00 stdout F {\"method\":\"GET\"}",
-                JSON_LINE,
-            ),
-            (
-                "{\"message\":\"ACCESS [2024-01-01T00:00:00.000Z] \\\"GET / HTTP/1.1\\\" 200\"}",
                 JSON_LINE,
             ),
             (
