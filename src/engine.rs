@@ -215,7 +215,17 @@ impl Engine {
             d.tick(self.clock, &self.router, &mut self.findings);
         }
         self.findings.clear();
-        for (inc, at) in self.incidents.expire(self.clock) {
+        let closed = self.incidents.expire(self.clock);
+        self.emit_closed(closed, sink)?;
+        Ok(())
+    }
+
+    fn emit_closed(
+        &self,
+        closed: Vec<(Incident, Timestamp)>,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        for (inc, at) in closed {
             sink.emit(&render(
                 &self.names,
                 &self.router,
@@ -229,15 +239,8 @@ impl Engine {
 
     /// End of input (scan): close every open incident.
     pub fn finish(&mut self, sink: &mut dyn AlertSink) -> io::Result<()> {
-        for (inc, at) in self.incidents.close_all(self.clock) {
-            sink.emit(&render(
-                &self.names,
-                &self.router,
-                &inc,
-                Transition::Closed,
-                at,
-            ))?;
-        }
+        let closed = self.incidents.close_all(self.clock);
+        self.emit_closed(closed, sink)?;
         sink.flush()
     }
 
