@@ -111,6 +111,10 @@ pub struct CommonArgs {
     /// Ceiling for detector state, e.g. 256M (default 256 MB).
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
+    /// Worker threads for detection in `scan` (0: one per core, up to 4;
+    /// 1: everything on one thread). Alerts are the same for any value.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

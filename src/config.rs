@@ -127,6 +127,8 @@ pub struct Config {
     pub strip_prefixes: Vec<String>,
     pub detect: DetectConfig,
     pub max_memory: u64,
+    /// Detection threads for `scan` (0: one per core).
+    pub threads: usize,
 }
 
 pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
@@ -232,6 +234,7 @@ impl Config {
             strip_prefixes: file.routing.strip_prefixes.clone(),
             detect: file.detectors,
             max_memory,
+            threads: a.threads,
         })
     }
 }

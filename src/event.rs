@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::actors::{ActorKey, addr_key};
+use crate::engine::shard::Partition;
 use crate::formats::Timestamp;
 use crate::routes::{ObjectId, Page, RouteId};
 
@@ -22,6 +23,8 @@ pub struct Event {
     /// A search by criteria (explains the lookups that follow it).
     pub search: bool,
     pub status: u16,
+    /// Which shard owns each of its actors and its route.
+    pub part: Partition,
 }
 
 impl Event {

@@ -132,6 +132,9 @@ pub struct Incident {
     pub crowd: Vec<u128>,
     /// The latest finding: the evidence shown in the next transition.
     pub finding: Finding,
+    /// Display name of a single actor, fixed when the incident opened.
+    #[serde(default)]
+    pub label: String,
 }
 
 /// Open incidents, keyed by (detector, actor/route key). Rendering to text
@@ -204,6 +207,7 @@ impl Incidents {
         key: u64,
         line: Option<String>,
         object_text: Option<String>,
+        label: Option<String>,
     ) -> Option<(Transition, &Incident)> {
         let k = (f.detector, key);
         let mut transition = None;
@@ -229,6 +233,7 @@ impl Incidents {
                     sample_ids: Vec::new(),
                     crowd: Vec::new(),
                     finding: f,
+                    label: label.unwrap_or_default(),
                 })
             }
             std::collections::btree_map::Entry::Occupied(o) => {

@@ -268,13 +268,20 @@ impl Detector for Bola {
         Scope::Actor
     }
 
-    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
-        self.crowds.see(ev);
+    fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {
+        // Crowds are keyed by API key: the key's shard counts them.
+        let key_mine = ev.part.api_key == shard;
+        if key_mine {
+            self.crowds.see(ev);
+        }
         // A principal is the actor when there is one; an API key otherwise,
         // unless a crowd shares it (a mobile app's key).
         if let Some(p) = ev.principal_key() {
-            self.observe_actor(p, ev, routes, out);
+            if ev.part.principal == shard {
+                self.observe_actor(p, ev, routes, out);
+            }
         } else if let Some(k) = ev.api_key_key()
+            && key_mine
             && self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities
         {
             self.observe_actor(k, ev, routes, out);

@@ -263,7 +263,7 @@ impl Detector for Distributed {
         Scope::Route
     }
 
-    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+    fn observe(&mut self, ev: &Event, _shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {
         let (Some(obj), Some(ip)) = (ev.object, ev.ip) else {
             return;
         };

@@ -214,10 +214,13 @@ impl Detector for Enumeration {
         Scope::Actor
     }
 
-    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+    fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {
         let (Some(obj), Some(ActorKey::Addr(addr))) = (ev.object, ev.addr()) else {
             return;
         };
+        if ev.part.addr != shard {
+            return;
+        }
         let info = routes.info(ev.route);
         if !info.lookup {
             return;

@@ -91,8 +91,11 @@ pub struct Finding {
 pub trait Detector: Send {
     fn kind(&self) -> DetectorKind;
     fn scope(&self) -> Scope;
-    /// See one event (allowlisted events never arrive here).
-    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>);
+    /// See one event (allowlisted events never arrive here). `shard` is the
+    /// shard this instance serves: a per-actor detector handles only the
+    /// actors of the event that `ev.part` assigns to it. Route-wide
+    /// detectors are only handed events of routes their shard owns.
+    fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>);
     /// Event time moved on to `now` (called at most once per second of
     /// event time): expire state, refresh baselines, evaluate crowds.
     fn tick(&mut self, now: Timestamp, routes: &dyn Routes, out: &mut Vec<Finding>);
@@ -152,9 +155,11 @@ impl DetectConfig {
         Ok(())
     }
 
-    /// Build the detector set. `budget` is the number of tracked actors each
-    /// per-actor detector may keep (from --max-memory).
-    pub fn build(&self, budget: usize) -> Vec<Box<dyn Detector>> {
+    /// Build the detector set of one shard. `budget` is the number of
+    /// tracked actors each per-actor detector may keep (from --max-memory,
+    /// split over the shards); `route_budget` the entries a route-wide
+    /// detector may keep per route (a route lives in one shard only).
+    pub fn build(&self, budget: usize, route_budget: usize) -> Vec<Box<dyn Detector>> {
         let mut v: Vec<Box<dyn Detector>> = Vec::new();
         if self.enumeration.enabled {
             v.push(Box::new(enumeration::Enumeration::new(
@@ -172,7 +177,7 @@ impl DetectConfig {
         if self.distributed_sweep.enabled {
             v.push(Box::new(distributed::Distributed::new(
                 self.distributed_sweep.clone(),
-                budget,
+                route_budget,
             )));
         }
         if self.bola.enabled {

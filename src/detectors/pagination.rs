@@ -90,10 +90,13 @@ impl Detector for Pagination {
         Scope::Actor
     }
 
-    fn observe(&mut self, ev: &Event, _routes: &dyn Routes, out: &mut Vec<Finding>) {
+    fn observe(&mut self, ev: &Event, shard: u8, _routes: &dyn Routes, out: &mut Vec<Finding>) {
         let (Some(page), Some(actor)) = (ev.page, ev.primary_actor()) else {
             return;
         };
+        if ev.part.actor(actor) != shard {
+            return;
+        }
         let now = ev.ts.secs();
         let (t, victim) = self.trackers.touch(&(actor, ev.route), || Tracker {
             first: now,

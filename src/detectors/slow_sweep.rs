@@ -325,18 +325,25 @@ impl Detector for SlowSweep {
         Scope::Actor
     }
 
-    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
-        self.crowds.see(ev);
+    fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {
+        // Crowds are keyed by API key: the key's shard counts them.
+        let key_mine = ev.part.api_key == shard;
+        if key_mine {
+            self.crowds.see(ev);
+        }
         let Some(obj) = ev.object else { return };
         if !routes.info(ev.route).lookup {
             return;
         }
         let numeric = obj.kind.numeric();
-        if let Some(a) = ev.addr() {
+        if let Some(a) = ev.addr()
+            && ev.part.addr == shard
+        {
             self.observe_actor(a, ev, numeric, out);
         }
         // A key shared by a crowd (a mobile app's key) is not an actor.
         if let Some(k) = ev.api_key_key()
+            && key_mine
             && self.crowds.size(ev.api_key.expect("has key")) <= self.cfg.max_key_identities
         {
             self.observe_actor(k, ev, numeric, out);

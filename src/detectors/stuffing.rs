@@ -99,7 +99,7 @@ impl Detector for Stuffing {
         Scope::Route
     }
 
-    fn observe(&mut self, ev: &Event, routes: &dyn Routes, out: &mut Vec<Finding>) {
+    fn observe(&mut self, ev: &Event, _shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {
         if !routes.info(ev.route).login {
             return;
         }

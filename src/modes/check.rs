@@ -113,7 +113,7 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     }
     let engine = serde_json::value::to_raw_value(&pump.engine.save()?)?;
     checkpoint::write_state(a.state, &StateFile::new(checkpoints, engine))?;
-    pump.stats.allowlisted = pump.engine.allowlisted;
+    pump.stats.allowlisted = pump.engine.allowlisted();
 
     // Worst severity among incidents opened, escalated or still open.
     let emitted = sink

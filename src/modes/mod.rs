@@ -16,6 +16,7 @@ use crate::alerts::{AlertSink, JsonSink, TextSink};
 use crate::cli::OutputKind;
 use crate::config::{Config, FormatChoice};
 use crate::engine::Engine;
+use crate::engine::parallel::Parallel;
 use crate::formats::detect::detect;
 use crate::formats::{FormatSpec, LineParser};
 use crate::sources::{Input, Line, LineReader};
@@ -31,6 +32,8 @@ pub struct Pump {
     pub cfg: Config,
     pub engine: Engine,
     pub stats: Stats,
+    /// Detection on worker threads (`scan`), else on this thread.
+    pub parallel: Option<Parallel>,
 }
 
 /// An input whose log format could not be recognised.
@@ -52,7 +55,42 @@ impl Pump {
             cfg,
             engine,
             stats: Stats::default(),
+            parallel: None,
         }
+    }
+
+    /// Run detection on `threads` worker threads (0: one per core). One
+    /// thread keeps everything on the calling thread.
+    pub fn start_threads(&mut self, threads: usize) {
+        let n = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        if n > 1 {
+            self.parallel = Some(Parallel::start(&mut self.engine, n));
+        }
+    }
+
+    /// Merge everything the workers still hold (before the parser that read
+    /// those lines goes away).
+    pub fn drain(
+        &mut self,
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+    ) -> anyhow::Result<()> {
+        if let Some(p) = self.parallel.as_mut() {
+            p.drain(&mut self.engine, parser, sink)
+                .context("writing alerts")?;
+        }
+        Ok(())
+    }
+
+    /// End of input: stop the workers and close every open incident.
+    pub fn finish(&mut self, sink: &mut dyn AlertSink) -> anyhow::Result<()> {
+        if let Some(p) = self.parallel.take() {
+            p.stop(&mut self.engine)?;
+        }
+        self.engine.finish(sink).context("writing alerts")
     }
 
     /// Build the parser for an input, detecting the format from `samples`
@@ -227,9 +265,18 @@ impl Pump {
         match parser.parse(line) {
             Ok(rec) => {
                 st.parsed += 1;
-                self.engine
-                    .feed(&rec, line, sink)
-                    .context("writing alerts")?;
+                match self.parallel.as_mut() {
+                    None => self
+                        .engine
+                        .feed(&rec, line, sink)
+                        .context("writing alerts")?,
+                    Some(par) => {
+                        if par.push(&mut self.engine, &rec, line) {
+                            par.send(&mut self.engine, parser, sink)
+                                .context("writing alerts")?;
+                        }
+                    }
+                }
             }
             Err(m) => st.malformed(m, name, line_no, line),
         }
@@ -239,7 +286,7 @@ impl Pump {
     /// Print `--stats` (stderr text, or a summary JSON line on stdout with
     /// JSON output).
     pub fn report(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
-        self.stats.allowlisted = self.engine.allowlisted;
+        self.stats.allowlisted = self.engine.allowlisted();
         if !self.cfg.stats {
             return Ok(());
         }

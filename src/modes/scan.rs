@@ -16,7 +16,9 @@ pub fn run(
     problems: &[String],
     out: &mut dyn Write,
 ) -> anyhow::Result<Status> {
+    let threads = cfg.threads;
     let mut pump = Pump::new(cfg);
+    pump.start_threads(threads);
     let mut status = Status::Ok;
     for p in problems {
         tracing::error!("{p}");
@@ -39,7 +41,7 @@ pub fn run(
             let before = pump.stats.lines;
             // An input whose format cannot be recognised is reported and
             // skipped; the others are still read.
-            let (_, err) = match pump.pump(&name, &mut opened.lines, None, sink.as_mut()) {
+            let (parser, err) = match pump.pump(&name, &mut opened.lines, None, sink.as_mut()) {
                 Ok(x) => x,
                 Err(e) if e.downcast_ref::<super::Unrecognised>().is_some() => {
                     tracing::error!("{e:#}");
@@ -49,6 +51,9 @@ pub fn run(
                 }
                 Err(e) => return Err(e),
             };
+            if let Some(mut p) = parser {
+                pump.drain(p.as_mut(), sink.as_mut())?;
+            }
             if let Some(e) = err {
                 let msg = describe_input_error(
                     input,
@@ -62,7 +67,7 @@ pub fn run(
                 status = Status::Unknown;
             }
         }
-        pump.engine.finish(sink.as_mut())?;
+        pump.finish(sink.as_mut())?;
     }
     pump.report(out)?;
     out.flush()?;

@@ -23,7 +23,7 @@ use crate::state::stable_hash;
 
 /// Bytes hashed to recognise a file.
 pub const FINGERPRINT_BYTES: usize = 1024;
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 const MAGIC: &str = "apiwatch-state";
 
 /// How far one file was read.

@@ -1,0 +1,440 @@
+//! The engine: records in, alerts out. Shared by `scan`, `tail` and `check`,
+//! which differ only in where lines come from and when they stop.
+//!
+//! Per record: resolve the client (trusted-proxy rule), template the route,
+//! hash identities into fixed-size keys, skip allowlisted actors (counted),
+//! hand the [`Event`] to the shards that own its actors and route (see
+//! [`shard`]), and turn findings into incident transitions. The engine runs on event time only: its clock is the highest
+//! timestamp seen so far, so replays and live runs agree, and lines a few
+//! seconds out of order are simply counted at their own time.
+
+pub mod parallel;
+pub mod shard;
+
+use std::io;
+
+use crate::actors::{ActorKey, ClientResolver, addr_label};
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::escape::escape;
+use crate::alerts::{
+    Alert, AlertSink, DetectorKind, Identities, Incident, Incidents, Transition, incident_key,
+};
+use crate::allow::Allowlist;
+use crate::config::Config;
+use crate::detectors::{ActorRef, Finding};
+use crate::event::Event;
+use crate::formats::{Record, Timestamp};
+use crate::routes::{DEFAULT_MAX_ROUTES, Router, classify};
+use crate::state::{BoundedMap, stable_hash};
+use shard::{Partition, SHARDS, Shard, Tagged};
+
+/// Display names of principals and API keys, by their hash (escaped).
+const MAX_NAMES: usize = 100_000;
+const SAMPLE_LINE_BYTES: usize = 300;
+
+/// Everything the engine knows, for `check`'s state file.
+#[derive(Serialize, Deserialize)]
+pub struct EngineState {
+    routes: Vec<crate::routes::RouteInfo>,
+    routes_overflowed: u64,
+    names: BoundedMap<u64, String>,
+    clock: Timestamp,
+    last_tick: i64,
+    incidents: Incidents,
+    /// Per shard: (detector name, its state), in the configured order.
+    shards: Vec<Vec<(String, Box<serde_json::value::RawValue>)>>,
+}
+
+/// The first stage: a parsed record becomes an [`Event`] (client resolved,
+/// route templated, identities hashed, shards assigned), or nothing when
+/// the actor is allowlisted. It also keeps event time.
+pub struct Front {
+    resolver: ClientResolver,
+    pub router: Router,
+    allow: Allowlist,
+    names: BoundedMap<u64, String>,
+    clock: Timestamp,
+    last_tick: i64,
+    pub events: u64,
+    pub allowlisted: u64,
+}
+
+/// What one record amounts to: a tick of event time to run first (at most
+/// once per second), then the event, if it is not allowlisted.
+pub struct Step {
+    pub tick: Option<Timestamp>,
+    pub event: Option<Event>,
+}
+
+impl Front {
+    pub fn step(&mut self, rec: &Record<'_>) -> Step {
+        self.events += 1;
+        if rec.ts > self.clock {
+            self.clock = rec.ts;
+        }
+        let now = self.clock.secs();
+        let tick = if now > self.last_tick {
+            self.last_tick = now;
+            Some(self.clock)
+        } else {
+            None
+        };
+        let ip = self.resolver.resolve(rec);
+        let principal = self.name(rec.principal);
+        let api_key = self.name(rec.api_key);
+        let ua = if rec.user_agent.is_empty() {
+            0
+        } else {
+            stable_hash(rec.user_agent)
+        };
+        if self.allow.check(ip, principal, api_key, rec.user_agent, ua) {
+            self.allowlisted += 1;
+            return Step { tick, event: None };
+        }
+        let routed = self.router.route(rec.method, rec.path, rec.query);
+        let event = Event {
+            ts: rec.ts,
+            ip,
+            principal,
+            api_key,
+            ua,
+            route: routed.route,
+            object: routed.object,
+            page: routed.page,
+            search: routed.search,
+            status: rec.status,
+            part: Partition::of(ip, principal, api_key, routed.route),
+        };
+        Step {
+            tick,
+            event: Some(event),
+        }
+    }
+
+    fn name(&mut self, raw: &[u8]) -> Option<u64> {
+        if raw.is_empty() {
+            return None;
+        }
+        let h = stable_hash(raw);
+        self.names.touch(&h, || escape(raw, 120));
+        Some(h)
+    }
+}
+
+/// Records in, alerts out: [`Front`], then every [`Shard`], then incidents.
+/// This runs all of it on the calling thread; [`parallel`] runs the shards
+/// on worker threads with the same result.
+pub struct Engine {
+    pub front: Front,
+    shards: Vec<Shard>,
+    pub incidents: Incidents,
+    scratch: Vec<Finding>,
+    tagged: Vec<Tagged>,
+}
+
+impl Engine {
+    pub fn new(cfg: &Config) -> Engine {
+        // Tracked actors per detector from the memory ceiling: a full
+        // tracker holds ~8 KB (a ring of 256 lookups plus sketches), four
+        // detectors keep per-actor trackers, and 60% of the ceiling goes to
+        // them (the rest: routes, names, buckets, buffers). Each shard gets
+        // its share.
+        let budget = ((cfg.max_memory * 6 / 10) / 4 / (8 * 1024)).max(1024) as usize;
+        let per_shard = (budget / SHARDS).max(256);
+        Engine {
+            front: Front {
+                resolver: ClientResolver::new(cfg.trusted.clone()),
+                router: Router::new(
+                    cfg.routes.clone(),
+                    cfg.strip_prefixes.clone(),
+                    DEFAULT_MAX_ROUTES,
+                ),
+                allow: Allowlist::new(&cfg.allow),
+                names: BoundedMap::new(MAX_NAMES),
+                clock: Timestamp::default(),
+                last_tick: i64::MIN,
+                events: 0,
+                allowlisted: 0,
+            },
+            shards: (0..SHARDS)
+                .map(|i| Shard {
+                    index: i as u8,
+                    detectors: cfg.detect.build(per_shard, budget),
+                })
+                .collect(),
+            incidents: Incidents::default(),
+            scratch: Vec::new(),
+            tagged: Vec::new(),
+        }
+    }
+
+    /// Snapshot the engine's state.
+    pub fn save(&self) -> serde_json::Result<EngineState> {
+        let (routes, routes_overflowed) = self.front.router.save();
+        let mut shards = Vec::new();
+        for s in &self.shards {
+            let mut v = Vec::new();
+            for d in &s.detectors {
+                v.push((d.kind().as_str().to_owned(), d.save()?));
+            }
+            shards.push(v);
+        }
+        Ok(EngineState {
+            routes,
+            routes_overflowed,
+            names: self.front.names.clone(),
+            clock: self.front.clock,
+            last_tick: self.front.last_tick,
+            incidents: self.incidents.clone(),
+            shards,
+        })
+    }
+
+    /// Restore a snapshot taken by [`Engine::save`]. Detectors that were not
+    /// running then start empty; state of detectors no longer enabled is
+    /// dropped.
+    pub fn load(&mut self, st: EngineState) -> anyhow::Result<()> {
+        if st.shards.len() != self.shards.len() {
+            anyhow::bail!(
+                "state has {} shards, this apiwatch runs {}",
+                st.shards.len(),
+                self.shards.len()
+            );
+        }
+        self.front.router.load(st.routes, st.routes_overflowed);
+        self.front.names = st.names;
+        self.front.clock = st.clock;
+        self.front.last_tick = st.last_tick;
+        self.incidents = st.incidents;
+        for (shard, saved) in self.shards.iter_mut().zip(st.shards) {
+            for (name, v) in saved {
+                if let Some(d) = shard
+                    .detectors
+                    .iter_mut()
+                    .find(|d| d.kind().as_str() == name)
+                {
+                    d.load(&v)
+                        .map_err(|e| anyhow::anyhow!("detector {name}: {e}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Event time: the latest timestamp seen.
+    pub fn clock(&self) -> Timestamp {
+        self.front.clock
+    }
+
+    pub fn events(&self) -> u64 {
+        self.front.events
+    }
+
+    pub fn allowlisted(&self) -> u64 {
+        self.front.allowlisted
+    }
+
+    pub fn allow_counts(&self) -> Vec<(String, u64)> {
+        self.front.allow.counts()
+    }
+
+    /// (entries, evictions) of every detector (summed over shards), the
+    /// route table and names.
+    pub fn state_report(&self) -> Vec<(String, usize, u64)> {
+        let mut v: Vec<(String, usize, u64)> = Vec::new();
+        for s in &self.shards {
+            for (i, d) in s.detectors.iter().enumerate() {
+                let (n, e) = d.entries();
+                if i == v.len() {
+                    v.push((d.kind().as_str().to_owned(), 0, 0));
+                }
+                v[i].1 += n;
+                v[i].2 += e;
+            }
+        }
+        let r = &self.front.router;
+        v.push(("routes".into(), r.len(), r.overflowed()));
+        let n = &self.front.names;
+        v.push(("names".into(), n.len(), n.evicted()));
+        v
+    }
+
+    /// Process one parsed record; `line` is the raw line (for samples).
+    pub fn feed(
+        &mut self,
+        rec: &Record<'_>,
+        line: &[u8],
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        let step = self.front.step(rec);
+        if let Some(now) = step.tick {
+            for s in self.shards.iter_mut() {
+                s.tick(now, &self.front.router, &mut self.scratch);
+            }
+            self.expire(now, sink)?;
+        }
+        let Some(ev) = step.event else {
+            return Ok(());
+        };
+        for s in self.shards.iter_mut() {
+            s.observe(
+                &ev,
+                0,
+                &self.front.router,
+                &mut self.scratch,
+                &mut self.tagged,
+            );
+        }
+        if self.tagged.is_empty() {
+            return Ok(());
+        }
+        let mut tagged = std::mem::take(&mut self.tagged);
+        shard::sort(&mut tagged);
+        let r = self.apply(tagged.drain(..), line, object_text(rec), sink);
+        self.tagged = tagged;
+        r
+    }
+
+    /// Turn the findings of one event into incident transitions.
+    fn apply(
+        &mut self,
+        findings: impl Iterator<Item = Tagged>,
+        line: &[u8],
+        object_text: Option<String>,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        let sample = escape(line, SAMPLE_LINE_BYTES);
+        let front = &self.front;
+        for t in findings {
+            let f = t.finding;
+            let key = incident_key(&f, &front.router.info(f.route).label());
+            let label = match f.actor {
+                ActorRef::One(a) => Some(actor_label(&front.names, a)),
+                ActorRef::Addresses(_) => None,
+            };
+            if let Some((t, inc)) =
+                self.incidents
+                    .apply(f, key, Some(sample.clone()), object_text.clone(), label)
+            {
+                let a = render(&front.router, inc, t, inc.finding.ts);
+                sink.emit(&a)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Close incidents quiet at event time `now`.
+    fn expire(&mut self, now: Timestamp, sink: &mut dyn AlertSink) -> io::Result<()> {
+        let closed = self.incidents.expire(now);
+        self.emit_closed(closed, sink)
+    }
+
+    fn emit_closed(
+        &self,
+        closed: Vec<(Incident, Timestamp)>,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        for (inc, at) in closed {
+            sink.emit(&render(&self.front.router, &inc, Transition::Closed, at))?;
+        }
+        Ok(())
+    }
+
+    /// End of input (scan): close every open incident.
+    pub fn finish(&mut self, sink: &mut dyn AlertSink) -> io::Result<()> {
+        let closed = self.incidents.close_all(self.front.clock);
+        self.emit_closed(closed, sink)?;
+        sink.flush()
+    }
+}
+
+fn actor_label(names: &BoundedMap<u64, String>, a: ActorKey) -> String {
+    match a {
+        ActorKey::Addr(x) => addr_label(x),
+        ActorKey::Principal(h) | ActorKey::ApiKey(h) => names
+            .get(&h)
+            .cloned()
+            .unwrap_or_else(|| format!("#{h:016x}")),
+    }
+}
+
+/// One transition of an incident as the alert printed on stdout.
+fn render(router: &Router, inc: &Incident, event: Transition, at: Timestamp) -> Alert {
+    let f = &inc.finding;
+    let e = &f.evidence;
+    let route = router.info(f.route).label();
+    let (actor_kind, actor) = match &f.actor {
+        ActorRef::One(a) => (a.kind().to_owned(), vec![inc.label.clone()]),
+        ActorRef::Addresses(_) => (
+            "addresses".to_owned(),
+            inc.crowd.iter().map(|a| addr_label(*a)).collect(),
+        ),
+    };
+    let who = match &f.actor {
+        ActorRef::One(a) => format!("{} {}", a.kind().replace('_', " "), actor[0]),
+        ActorRef::Addresses(_) => format!("{} addresses", actor.len()),
+    };
+    let advice = match f.detector {
+        DetectorKind::Enumeration | DetectorKind::SlowSweep => {
+            "block or throttle it unless it is a known partner (then allowlist it)"
+        }
+        DetectorKind::DistributedSweep => {
+            "block the listed addresses and require per-object authorisation on this route"
+        }
+        DetectorKind::Bola => "suspend these credentials and audit the records they read",
+        DetectorKind::PaginationHarvest => "cap page depth and review this client",
+        DetectorKind::CredentialStuffing => {
+            "block the listed addresses and check the targeted accounts for takeover"
+        }
+    };
+    Alert {
+        id: inc.id.clone(),
+        event,
+        detector: f.detector,
+        severity: inc.severity,
+        actor_kind,
+        summary: format!("{who}: {} on {route}; {advice}.", e.reason),
+        actor,
+        route,
+        first_seen: inc.first_seen.rfc3339(),
+        last_seen: e.last_seen.max(inc.last_signal).rfc3339(),
+        detected_at: at.rfc3339(),
+        window_secs: e.window_secs,
+        requests: e.requests,
+        distinct_objects: e.distinct_objects,
+        not_found_ratio: if e.requests == 0 {
+            0.0
+        } else {
+            ((e.not_found as f64 / e.requests as f64) * 1000.0).round() / 1000.0
+        },
+        ids: e.ids.clone(),
+        sample_ids: inc.sample_ids.clone(),
+        sample_lines: inc.samples.clone(),
+        identities_behind: match (e.principals, e.user_agents) {
+            (Some(p), Some(u)) => Some(Identities {
+                principals: p,
+                user_agents: u,
+            }),
+            _ => None,
+        },
+        max_page: e.max_page,
+    }
+}
+
+/// The identifier text of a request (last id-like path segment or query
+/// value), escaped: sample ids for non-numeric objects.
+fn object_text(rec: &Record<'_>) -> Option<String> {
+    let seg = rec
+        .path
+        .split(|&b| b == b'/')
+        .rev()
+        .find(|s| classify(s).is_some())
+        .or_else(|| {
+            rec.query
+                .split(|&b| b == b'&')
+                .filter_map(|p| p.split(|&b| b == b'=').nth(1))
+                .find(|v| classify(v).is_some())
+        })?;
+    Some(escape(seg, 80))
+}

@@ -1,0 +1,288 @@
+//! The engine on several threads, with the same alerts as on one.
+//!
+//! The calling thread reads, parses and runs the [`Front`](super::Front):
+//! each record becomes an event (or only a tick of event time). Events are
+//! gathered into batches and every batch goes to every worker; a worker
+//! hosts some of the [`SHARDS`] shards and runs them over the batch, ticks
+//! and events in order, returning the tagged findings. The calling thread
+//! then merges a batch's findings from all workers in the single-threaded
+//! order (event, detector, shard), closes quiet incidents at the tick
+//! points, and emits alerts. Everything that decides an alert happens in the
+//! same order as in [`Engine::feed`], so the output is byte-identical.
+//!
+//! Up to `DEPTH` batches are in flight, so the reader keeps going while the
+//! workers catch up; memory is bounded by batch size times depth.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use super::shard::{self, SHARDS, Shard, Tagged};
+use super::{Engine, object_text};
+use crate::alerts::AlertSink;
+use crate::detectors::{Finding, Routes};
+use crate::event::Event;
+use crate::formats::{LineParser, Record, Timestamp};
+use crate::routes::{RouteId, RouteInfo};
+
+/// Events per batch.
+const BATCH_EVENTS: usize = 4096;
+/// Raw line bytes per batch (kept for sample lines): caps a batch of huge
+/// lines.
+const BATCH_BYTES: usize = 2 << 20;
+/// Batches sent but not yet merged.
+const DEPTH: usize = 4;
+
+/// What every worker gets: the events, the ticks between them, and the
+/// routes created since the previous batch (route ids are positions).
+struct Batch {
+    events: Vec<Event>,
+    /// (position, time): tick before `events[position]`.
+    ticks: Vec<(u32, Timestamp)>,
+    new_routes: Vec<RouteInfo>,
+}
+
+/// What the calling thread keeps of a batch until it is merged.
+#[derive(Default)]
+struct Held {
+    ticks: Vec<(u32, Timestamp)>,
+    lines: Vec<u8>,
+    /// End offset of each event's line in `lines`.
+    ends: Vec<usize>,
+}
+
+enum Msg {
+    Batch(Arc<Batch>),
+    /// Send the shards back and stop.
+    Finish,
+}
+
+enum Reply {
+    Findings(Vec<Tagged>),
+    Shards(Vec<Shard>),
+}
+
+struct Worker {
+    tx: SyncSender<Msg>,
+    rx: Receiver<Reply>,
+    handle: JoinHandle<()>,
+}
+
+/// A worker's copy of the route table.
+struct RouteTable(Vec<RouteInfo>);
+
+impl Routes for RouteTable {
+    fn info(&self, id: RouteId) -> &RouteInfo {
+        &self.0[id as usize]
+    }
+}
+
+fn work(mut shards: Vec<Shard>, rx: Receiver<Msg>, tx: std::sync::mpsc::Sender<Reply>) {
+    let mut routes = RouteTable(Vec::new());
+    let mut scratch: Vec<Finding> = Vec::new();
+    while let Ok(msg) = rx.recv() {
+        let b = match msg {
+            Msg::Batch(b) => b,
+            Msg::Finish => {
+                let _ = tx.send(Reply::Shards(shards));
+                return;
+            }
+        };
+        routes.0.extend(b.new_routes.iter().cloned());
+        let mut out = Vec::new();
+        for s in shards.iter_mut() {
+            let mut ti = 0;
+            for (i, ev) in b.events.iter().enumerate() {
+                while ti < b.ticks.len() && b.ticks[ti].0 as usize <= i {
+                    s.tick(b.ticks[ti].1, &routes, &mut scratch);
+                    ti += 1;
+                }
+                s.observe(ev, i as u32, &routes, &mut scratch, &mut out);
+            }
+            for &(_, now) in &b.ticks[ti..] {
+                s.tick(now, &routes, &mut scratch);
+            }
+        }
+        if tx.send(Reply::Findings(out)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Drives an [`Engine`] whose shards run on worker threads.
+pub struct Parallel {
+    workers: Vec<Worker>,
+    events: Vec<Event>,
+    held: Held,
+    pending: VecDeque<Held>,
+    routes_sent: usize,
+}
+
+impl Parallel {
+    /// Move the engine's shards onto `threads` workers (at most one per
+    /// shard).
+    pub fn start(engine: &mut Engine, threads: usize) -> Parallel {
+        let n = threads.clamp(1, SHARDS);
+        let mut groups: Vec<Vec<Shard>> = (0..n).map(|_| Vec::new()).collect();
+        for s in std::mem::take(&mut engine.shards) {
+            groups[s.index as usize % n].push(s);
+        }
+        let workers = groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, shards)| {
+                let (tx, wrx) = sync_channel(DEPTH + 1);
+                let (wtx, rx) = std::sync::mpsc::channel();
+                let handle = std::thread::Builder::new()
+                    .name(format!("shard-worker-{i}"))
+                    .spawn(move || work(shards, wrx, wtx))
+                    .expect("spawning a worker thread");
+                Worker { tx, rx, handle }
+            })
+            .collect();
+        Parallel {
+            workers,
+            events: Vec::with_capacity(BATCH_EVENTS),
+            held: Held::default(),
+            pending: VecDeque::new(),
+            routes_sent: 0,
+        }
+    }
+
+    /// Run the front on one record. Returns true when the batch is full and
+    /// [`Parallel::send`] should be called (once `rec` is no longer borrowed
+    /// from the parser).
+    pub fn push(&mut self, engine: &mut Engine, rec: &Record<'_>, line: &[u8]) -> bool {
+        let step = engine.front.step(rec);
+        if let Some(now) = step.tick {
+            self.held.ticks.push((self.events.len() as u32, now));
+        }
+        if let Some(ev) = step.event {
+            self.events.push(ev);
+            self.held.lines.extend_from_slice(line);
+            self.held.ends.push(self.held.lines.len());
+        }
+        self.events.len() >= BATCH_EVENTS
+            || self.held.ticks.len() >= BATCH_EVENTS
+            || self.held.lines.len() >= BATCH_BYTES
+    }
+
+    /// Send the current batch to the workers, merging the oldest batches
+    /// in flight beyond the pipeline depth. `parser` re-reads the lines of
+    /// events with findings (for sample ids); it must be the parser that
+    /// read them, so call [`Parallel::drain`] before switching inputs.
+    pub fn send(
+        &mut self,
+        engine: &mut Engine,
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        if self.events.is_empty() && self.held.ticks.is_empty() {
+            return Ok(());
+        }
+        let router = &engine.front.router;
+        let new_routes = (self.routes_sent..router.len())
+            .map(|i| router.info(i as RouteId).clone())
+            .collect();
+        self.routes_sent = router.len();
+        let batch = Arc::new(Batch {
+            events: std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS)),
+            ticks: self.held.ticks.clone(),
+            new_routes,
+        });
+        for w in &self.workers {
+            w.tx.send(Msg::Batch(batch.clone()))
+                .map_err(|_| worker_died())?;
+        }
+        self.pending.push_back(std::mem::take(&mut self.held));
+        while self.pending.len() > DEPTH {
+            self.merge_one(engine, parser, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Send what is batched and merge everything in flight.
+    pub fn drain(
+        &mut self,
+        engine: &mut Engine,
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        self.send(engine, parser, sink)?;
+        while !self.pending.is_empty() {
+            self.merge_one(engine, parser, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Stop the workers and give the shards back to the engine. Call after
+    /// [`Parallel::drain`].
+    pub fn stop(self, engine: &mut Engine) -> io::Result<()> {
+        debug_assert!(self.pending.is_empty() && self.events.is_empty());
+        let mut shards = Vec::new();
+        for w in self.workers {
+            w.tx.send(Msg::Finish).map_err(|_| worker_died())?;
+            loop {
+                match w.rx.recv().map_err(|_| worker_died())? {
+                    Reply::Shards(s) => {
+                        shards.extend(s);
+                        break;
+                    }
+                    Reply::Findings(_) => {}
+                }
+            }
+            w.handle.join().map_err(|_| worker_died())?;
+        }
+        shards.sort_by_key(|s| s.index);
+        engine.shards = shards;
+        Ok(())
+    }
+
+    fn merge_one(
+        &mut self,
+        engine: &mut Engine,
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        let held = self.pending.pop_front().expect("a batch in flight");
+        let mut found = Vec::new();
+        for w in &self.workers {
+            match w.rx.recv().map_err(|_| worker_died())? {
+                Reply::Findings(f) => found.extend(f),
+                Reply::Shards(_) => return Err(worker_died()),
+            }
+        }
+        shard::sort(&mut found);
+        let mut found = found.into_iter().peekable();
+        let mut ticks = held.ticks.iter().peekable();
+        loop {
+            // Ticks at position p run before the findings of event p.
+            let next_event = found.peek().map(|t| t.event);
+            match (ticks.peek(), next_event) {
+                (Some(&&(p, now)), e) if e.is_none_or(|e| p <= e) => {
+                    ticks.next();
+                    engine.expire(now, sink)?;
+                }
+                (_, Some(e)) => {
+                    let mut group = Vec::new();
+                    while found.peek().is_some_and(|t| t.event == e) {
+                        group.push(found.next().expect("peeked"));
+                    }
+                    let start = if e == 0 { 0 } else { held.ends[e as usize - 1] };
+                    let line = &held.lines[start..held.ends[e as usize]];
+                    let text = parser.parse(line).ok().and_then(|r| object_text(&r));
+                    engine.apply(group.into_iter(), line, text, sink)?;
+                }
+                (None, None) => break,
+                (Some(_), None) => unreachable!("handled by the first arm"),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn worker_died() -> io::Error {
+    io::Error::other("a detector worker thread stopped unexpectedly")
+}
