@@ -121,7 +121,7 @@ fn scan(bytes: &[u8], fmt: Format, config: Option<PathBuf>) -> Scan {
         .join("; ");
     Scan {
         alerts: sink.0,
-        allowlisted: pump.engine.allowlisted,
+        allowlisted: pump.engine.allowlisted(),
         lines: pump.stats.lines,
         parsed: pump.stats.parsed,
         malformed: pump.stats.malformed,
