@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::routes::RouteId;
 
+/// Actors sampled (the most recently active) per shard each time a
+/// baseline is refreshed, from at most four times as many most recently
+/// seen. Enough for a 99th percentile, and it keeps a refresh from costing
+/// one analysis per tracked actor.
+pub const SAMPLE_ACTORS: usize = 128;
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {

@@ -298,10 +298,14 @@ impl Detector for Bola {
             }
             self.last_baseline[wi] = now;
             let mut vals = Vec::new();
-            for (_, t) in self.trackers.iter_lru() {
-                if t.severity.is_some() || t.ring.last_ts().is_none_or(|l| l < now - w.secs) {
-                    continue;
-                }
+            let recent = self
+                .trackers
+                .iter_recent()
+                .take(4 * super::baseline::SAMPLE_ACTORS);
+            let active = recent.filter(|(_, t)| {
+                t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
+            });
+            for (_, t) in active.take(super::baseline::SAMPLE_ACTORS) {
                 let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);
                 if a.requests > 0 {
                     vals.push(a.distinct);
@@ -313,7 +317,7 @@ impl Detector for Bola {
         }
         if now - self.last_expire >= 300 {
             self.last_expire = now;
-            self.trackers.drain_where(|_, t| {
+            self.trackers.expire_idle(|_, t| {
                 t.ring.last_ts().is_none_or(|l| l < now - 86_400) && now - t.last_search > 86_400
             });
         }

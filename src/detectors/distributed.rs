@@ -155,8 +155,9 @@ fn dense_threshold(st: &RouteState, min: u32) -> u32 {
 /// bucket within a short stretch of time, while customers who happen to own
 /// ids in it read them at any hour. Keep the tightest span holding 80% of
 /// the entries, widened by half its width.
-fn wave(b: &Bucket, out: &mut Vec<Entry>) {
-    let mut ts: Vec<i64> = b.entries.iter().map(|e| e.ts).collect();
+fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) {
+    ts.clear();
+    ts.extend(b.entries.iter().map(|e| e.ts));
     ts.sort_unstable();
     let n = ts.len();
     if n == 0 {
@@ -189,10 +190,11 @@ fn gather(st: &RouteState, center: u64, thr: u32) -> Run {
         hi: center,
     };
     let mut entries: Vec<Entry> = Vec::new();
+    let mut ts: Vec<i64> = Vec::with_capacity(WIDTH as usize);
     let mut add = |b: &Bucket, r: &mut Run| {
         r.hits += b.hits as u64;
         r.not_found += b.not_found as u64;
-        wave(b, &mut entries);
+        wave(b, &mut ts, &mut entries);
         r.first = r.first.min(b.first);
         r.last = r.last.max(b.last);
     };
@@ -307,7 +309,7 @@ impl Detector for Distributed {
         if now - st.last_expire >= 600 {
             st.last_expire = now;
             let horizon = now - self.cfg.window_secs;
-            for (_, b) in st.buckets.drain_where(|_, b| b.last < horizon) {
+            for (_, b) in st.buckets.expire_idle(|_, b| b.last < horizon) {
                 st.hits -= b.hits as u64;
             }
         }

@@ -312,10 +312,15 @@ impl Detector for Enumeration {
             }
             self.last_baseline[wi] = now;
             let mut rec: Vec<(RouteId, u64)> = Vec::new();
-            for ((_, route), t) in self.trackers.iter_lru() {
-                if t.severity.is_some() || t.ring.last_ts().is_none_or(|l| l < now - w.secs) {
-                    continue; // attackers and idle actors don't teach the baseline
-                }
+            // Attackers and idle actors don't teach the baseline.
+            let recent = self
+                .trackers
+                .iter_recent()
+                .take(4 * super::baseline::SAMPLE_ACTORS);
+            let active = recent.filter(|(_, t)| {
+                t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
+            });
+            for ((_, route), t) in active.take(super::baseline::SAMPLE_ACTORS) {
                 let numeric = routes.info(*route).id_kind.is_some_and(|k| k.numeric());
                 let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
                 if a.requests > 0 {
@@ -330,7 +335,7 @@ impl Detector for Enumeration {
         if now - self.last_expire >= 60 {
             self.last_expire = now;
             self.trackers
-                .drain_where(|_, t| t.ring.last_ts().is_none_or(|l| l < now - longest));
+                .expire_idle(|_, t| t.ring.last_ts().is_none_or(|l| l < now - longest));
         }
     }
 

@@ -195,7 +195,7 @@ impl Detector for Pagination {
         }
         self.last_expire = now;
         let w = self.cfg.window_secs;
-        for ((_, route), t) in self.trackers.drain_where(|_, t| t.last < now - w) {
+        for ((_, route), t) in self.trackers.expire_idle(|_, t| t.last < now - w) {
             if t.severity.is_none() {
                 self.baselines.record(route, 0, t.max_page as u64);
             }

@@ -355,7 +355,7 @@ impl Detector for SlowSweep {
         if now - self.last_expire >= 300 {
             self.last_expire = now;
             self.trackers
-                .drain_where(|_, t| t.ring.last_ts().is_none_or(|l| l < now - 24 * 3600));
+                .expire_idle(|_, t| t.ring.last_ts().is_none_or(|l| l < now - 24 * 3600));
         }
     }
 

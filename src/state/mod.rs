@@ -67,8 +67,11 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub fn touch(&mut self, k: &K, make: impl FnOnce() -> V) -> (&mut V, Option<(K, V)>) {
         self.generation += 1;
         let generation = self.generation;
+        if self.order.len() > 4 * self.cap + 64 {
+            self.compact();
+        }
         let mut victim = None;
-        if !self.map.contains_key(k) && self.map.len() >= self.cap {
+        if self.map.len() >= self.cap && !self.map.contains_key(k) {
             victim = self.evict_one();
         }
         self.order.push_back((k.clone(), generation));
@@ -77,12 +80,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             .entry(k.clone())
             .or_insert_with(|| (make(), generation));
         e.1 = generation;
-        if self.order.len() > 4 * self.cap + 64 {
-            self.compact();
-        }
-        // Re-borrow after the possible compaction.
-        let v = &mut self.map.get_mut(k).expect("just inserted").0;
-        (v, victim)
+        (&mut e.0, victim)
     }
 
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
@@ -126,25 +124,40 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         self.map.values_mut().map(|(v, _)| v)
     }
 
-    /// Remove every entry for which `drop` is true. The set removed does
-    /// not depend on iteration order; the returned entries are in no
-    /// particular order, so callers must only fold them commutatively.
-    pub fn drain_where(&mut self, mut drop: impl FnMut(&K, &V) -> bool) -> Vec<(K, V)> {
-        let keys: Vec<K> = self
-            .map
-            .iter()
-            .filter(|(k, (v, _))| drop(k, v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        if keys.is_empty() {
-            return Vec::new();
+    /// Remove idle entries from the least recently used end: stop at the
+    /// first entry `idle` rejects. Entries are touched when their actor is
+    /// active, so the idle ones are at that end, and expiry costs only what
+    /// it removes. Returned in least-recently-used order.
+    pub fn expire_idle(&mut self, mut idle: impl FnMut(&K, &V) -> bool) -> Vec<(K, V)> {
+        let mut out = Vec::new();
+        while let Some((k, g)) = self.order.front() {
+            // None: a stale queue entry (the key was touched again later).
+            let verdict = match self.map.get(k) {
+                Some((v, cur)) if cur == g => Some(idle(k, v)),
+                _ => None,
+            };
+            if verdict == Some(false) {
+                break;
+            }
+            let (k, _) = self.order.pop_front().expect("front exists");
+            if verdict == Some(true)
+                && let Some((v, _)) = self.map.remove(&k)
+            {
+                out.push((k, v));
+            }
         }
-        let out = keys
-            .into_iter()
-            .filter_map(|k| self.map.remove(&k).map(|(v, _)| (k, v)))
-            .collect();
-        self.compact();
         out
+    }
+
+    /// Entries from the most recently used back (deterministic).
+    pub fn iter_recent(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.order
+            .iter()
+            .rev()
+            .filter_map(move |(k, g)| match self.map.get_key_value(k) {
+                Some((k, (v, cur))) if cur == g => Some((k, v)),
+                _ => None,
+            })
     }
 }
 
