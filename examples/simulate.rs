@@ -3,7 +3,8 @@
 //! cargo run --release --example simulate -- FORMAT [SEED] [USERS] [NAT_MULT] [TRUTH_FILE]
 //!
 //! Lines go to stdout; the ground truth (attack families, their actors and
-//! time windows) to TRUTH_FILE if given. Formats: combined, nginx_custom,
+//! time windows) to TRUTH_FILE if given. SIM_DAY_OFFSET=N in the environment
+//! moves the day N days later (for multi-day benchmark logs). Formats: combined, nginx_custom,
 //! alb, apigw_json, caddy_json, traefik_json, envoy, haproxy, traefik_clf,
 //! nginx_ingress, elb_classic. Not part of the shipped CLI.
 
@@ -23,12 +24,17 @@ fn main() {
             std::process::exit(2)
         });
     let num = |i: usize, d: u64| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let cfg = sim::SimConfig {
+    let offset: i64 = std::env::var("SIM_DAY_OFFSET")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut cfg = sim::SimConfig {
         seed: num(1, 1),
         users: num(2, 20_000) as u32,
         nat_multiplier: num(3, 1) as u32,
         ..Default::default()
     };
+    cfg.day_start += offset * 86_400;
     let (events, truth) = sim::generate(&cfg);
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());

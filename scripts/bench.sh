@@ -11,6 +11,8 @@
 #   REPEAT            runs per measurement, best one kept (default 3)
 #   GOACCESS_REPEAT   runs of GoAccess, which is slow (default 1)
 #   SKIP_GOACCESS=1   leave GoAccess out
+#   FMT_N             lines of the ALB and API Gateway JSON logs (default
+#                     N, at most 2,000,000)
 #
 # The log is made of simulated days (examples/simulate.rs, one seed per day,
 # each day dated one day after the previous so event time moves forward) and
@@ -33,6 +35,7 @@ USERS=${USERS:-20000}
 REPEAT=${REPEAT:-3}
 GOACCESS_REPEAT=${GOACCESS_REPEAT:-1}
 SKIP_GOACCESS=${SKIP_GOACCESS:-0}
+FMT_N=${FMT_N:-$((N < 2000000 ? N : 2000000))}
 export LC_ALL=C
 
 DATA=target/bench-data
@@ -83,7 +86,9 @@ fi
 
 mkdir -p "$DATA"
 need_data=0
-if [ ! -s "$LOG" ] || [ ! -s "$GZ" ]; then need_data=1; fi
+for f in "$LOG" "$GZ" "$DATA/alb-$FMT_N.log" "$DATA/apigw_json-$FMT_N.log"; do
+    [ -s "$f" ] || need_data=1
+done
 say "building apiwatch (release) ..."
 if [ "$need_data" = 1 ]; then
     cargo build --release --quiet --bin apiwatch --example simulate
@@ -93,39 +98,36 @@ fi
 
 # ---- data (cached) ----------------------------------------------------------
 
-if [ ! -s "$LOG" ]; then
-    say "generating $N lines of simulated combined log into $LOG ..."
-    part=$LOG.part
+# gen_log FORMAT LINES FILE: simulated days (one seed per day, each dated one
+# day after the previous, so event time moves forward) until LINES lines.
+gen_log() {
+    local fmt=$1 want=$2 file=$3
+    [ -s "$file" ] && return 0
+    say "generating $want lines of simulated $fmt log into $file ..."
+    local part=$file.part have=0 day=0
     : >"$part"
-    have=0
-    day=0
-    base=""
-    while [ "$have" -lt "$N" ]; do
-        seed=$((1000 + day))
-        "$SIM" combined "$seed" "$USERS" >"$TMP/day.log"
-        # Date of this simulated day (every seed simulates the same day).
-        d0=$(head -n 1 "$TMP/day.log" | sed -n 's/^[^[]*\[\([0-9][0-9]\/[A-Z][a-z][a-z]\/[0-9]\{4\}\):.*/\1/p')
-        [ -n "$d0" ] || { say "error: cannot find the date in simulate's output"; exit 1; }
-        if [ -z "$base" ]; then
-            base=$(date -u -d "$(echo "$d0" | sed 's#/# #g')" +%F)
-        fi
-        d=$(date -u -d "$base + $day days" +%d/%b/%Y)
-        # Move the day forward: only the first "[date:" of each line (the
-        # time field), never anything inside the request or user agent.
-        sed "s#\\[$d0:#[$d:#" "$TMP/day.log" >>"$part"
+    while [ "$have" -lt "$want" ]; do
+        SIM_DAY_OFFSET=$day "$SIM" "$fmt" $((1000 + day)) "$USERS" >"$TMP/day.log"
+        cat "$TMP/day.log" >>"$part"
         have=$((have + $(wc -l <"$TMP/day.log")))
         day=$((day + 1))
-        say "  day $day ($d, seed $seed): $have lines"
+        say "  day $day: $have lines"
     done
-    head -n "$N" "$part" >"$LOG.tmp"
+    head -n "$want" "$part" >"$file.tmp"
     rm -f "$part" "$TMP/day.log"
-    mv "$LOG.tmp" "$LOG"
-fi
+    mv "$file.tmp" "$file"
+}
+
+gen_log combined "$N" "$LOG"
 if [ ! -s "$GZ" ]; then
     say "compressing $GZ ..."
     gzip -6 -c "$LOG" >"$GZ.tmp"
     mv "$GZ.tmp" "$GZ"
 fi
+ALB=$DATA/alb-$FMT_N.log
+JSON=$DATA/apigw_json-$FMT_N.log
+gen_log alb "$FMT_N" "$ALB"
+gen_log apigw_json "$FMT_N" "$JSON"
 
 LINES=$(wc -l <"$LOG" | tr -d ' ')
 BYTES=$(stat -c %s "$LOG")
@@ -133,8 +135,7 @@ GZBYTES=$(stat -c %s "$GZ")
 [ "$LINES" = "$N" ] || say "warning: $LOG has $LINES lines, not $N"
 
 # Warm the page cache.
-cat "$LOG" >/dev/null
-cat "$GZ" >/dev/null
+cat "$LOG" "$GZ" "$ALB" "$JSON" >/dev/null
 
 # ---- measuring ---------------------------------------------------------------
 
@@ -189,20 +190,24 @@ external() {
     return 0
 }
 
-# apiwatch INPUT FILE : best of REPEAT by the tool's own lines_per_sec.
+# apiwatch_run INPUT FILE THREADS : best of REPEAT by the tool's own
+# lines_per_sec, with `--threads THREADS` (0: one per core).
 AW_NOTES=""
 apiwatch_run() {
-    local input=$1 file=$2
-    say "measuring apiwatch scan on $input ..."
+    local input=$1 file=$2 threads=$3
+    local tool="apiwatch scan, $threads thread"
+    [ "$threads" = 1 ] || tool="${tool}s"
+    [ "$threads" = 0 ] && tool="apiwatch scan, $(nproc) cores"
+    say "measuring $tool on $input ..."
     local best_lps="" best_mbps="" peak=0 i out lps mbps kb rc t0 t1
     for ((i = 0; i < REPEAT; i++)); do
         rc=0
         t0=$(date +%s%N)
-        "$TIME" -f %M -o "$TMP/rss" "$BIN" scan --stats -o json "$file" >"$TMP/aw.out" 2>"$TMP/aw.err" || rc=$?
+        "$TIME" -f %M -o "$TMP/rss" "$BIN" scan --threads "$threads" --stats -o json "$file" >"$TMP/aw.out" 2>"$TMP/aw.err" || rc=$?
         if [ "$rc" != 0 ]; then
             say "  apiwatch exited $rc"
             tail -n 5 "$TMP/aw.err" >&2 || true
-            row "apiwatch scan" "$input" n/a n/a n/a "exit $rc"
+            row "$tool" "$input" n/a n/a n/a "exit $rc"
             return 0
         fi
         t1=$(date +%s%N)
@@ -220,13 +225,13 @@ apiwatch_run() {
             local wall ext
             wall=$(printf '%s' "$out" | sed -n 's/.*"wall_secs":\([0-9.eE+-]*\).*/\1/p')
             ext=$(awk -v ns="$((t1 - t0))" 'BEGIN { printf "%.2f", ns / 1e9 }')
-            AW_NOTE_CUR="parsed $parsed of $LINES lines, $inc incidents opened, wall $(awk -v w="$wall" 'BEGIN { printf "%.2f", w }') s by its own clock, $ext s from outside"
+            AW_NOTE_CUR="parsed $parsed lines, $inc incidents opened, wall $(awk -v w="$wall" 'BEGIN { printf "%.2f", w }') s by its own clock, $ext s from outside"
         fi
     done
     best_lps=$(awk -v x="$best_lps" 'BEGIN { printf "%.0f", x }')
-    row "apiwatch scan" "$input" "$best_lps" "$best_mbps" "$peak" "$AW_NOTE_CUR"
+    row "$tool" "$input" "$best_lps" "$best_mbps" "$peak" "$AW_NOTE_CUR"
     AW_NOTES="$AW_NOTES
-- apiwatch on $input: $AW_NOTE_CUR"
+- $tool on $input: $AW_NOTE_CUR"
 }
 
 external "wc -l" plain "$REPEAT" wc -l "$LOG"
@@ -242,8 +247,14 @@ if [ -z "$GOACCESS_NOTE" ]; then
 else
     row GoAccess plain n/a n/a n/a "$GOACCESS_NOTE"
 fi
-apiwatch_run plain "$LOG"
-apiwatch_run gzip "$GZ"
+apiwatch_run plain "$LOG" 1
+apiwatch_run plain "$LOG" 0
+apiwatch_run gzip "$GZ" 1
+apiwatch_run gzip "$GZ" 0
+apiwatch_run "ALB" "$ALB" 1
+apiwatch_run "ALB" "$ALB" 0
+apiwatch_run "API Gateway JSON" "$JSON" 1
+apiwatch_run "API Gateway JSON" "$JSON" 0
 
 # ---- report ------------------------------------------------------------------
 
@@ -253,8 +264,8 @@ echo
 echo "## apiwatch throughput"
 echo
 echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
-echo "- input: $(commas "$LINES") lines of simulated nginx combined log, $(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB plain, $(awk -v b="$GZBYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB gzip (-6); page cache warm"
-echo "- best of $REPEAT runs (GoAccess: $GOACCESS_REPEAT); apiwatch: \`apiwatch scan --stats -o json FILE\`, its own lines_per_sec / mb_per_sec"
+echo "- input: $(commas "$LINES") lines of simulated nginx combined log, $(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB plain, $(awk -v b="$GZBYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB gzip (-6); the same traffic as $(commas "$FMT_N") lines of ALB ($(awk -v b="$(stat -c %s "$ALB")" 'BEGIN { printf "%.1f", b / 1e6 }') MB) and of API Gateway JSON ($(awk -v b="$(stat -c %s "$JSON")" 'BEGIN { printf "%.1f", b / 1e6 }') MB); page cache warm"
+echo "- best of $REPEAT runs (GoAccess: $GOACCESS_REPEAT); apiwatch: \`apiwatch scan --threads T --stats -o json FILE\` with every detector on, its own lines_per_sec / mb_per_sec"
 echo
 echo "| tool | input | lines/s | MB/s | vs wc -l | peak RSS |"
 echo "|---|---|---:|---:|---:|---:|"
@@ -264,7 +275,7 @@ while IFS=$'\t' read -r tool input lps mbps kb note; do
         continue
     fi
     ratio=n/a
-    if [ -n "$WC_LPS" ]; then
+    if [ -n "$WC_LPS" ] && { [ "$input" = plain ] || [ "$input" = gzip ]; }; then
         ratio=$(awk -v a="$lps" -v b="$WC_LPS" 'BEGIN { r = a / b; if (r >= 0.1) printf "%.2f×", r; else printf "%.3f×", r }')
     fi
     rss=$(awk -v k="$kb" 'BEGIN { printf "%.1f MB", k / 1024 }')
