@@ -11,6 +11,7 @@
 #   REPEAT            runs per measurement, best one kept (default 3)
 #   GOACCESS_REPEAT   runs of GoAccess, which is slow (default 1)
 #   SKIP_GOACCESS=1   leave GoAccess out
+#   GEN_ONLY=1        generate (and cache) the inputs, measure nothing
 #   FMT_N             lines of the ALB and API Gateway JSON logs (default
 #                     N, at most 2,000,000)
 #
@@ -128,6 +129,7 @@ ALB=$DATA/alb-$FMT_N.log
 JSON=$DATA/apigw_json-$FMT_N.log
 gen_log alb "$FMT_N" "$ALB"
 gen_log apigw_json "$FMT_N" "$JSON"
+[ "${GEN_ONLY:-0}" = 1 ] && exit 0
 
 LINES=$(wc -l <"$LOG" | tr -d ' ')
 BYTES=$(stat -c %s "$LOG")
