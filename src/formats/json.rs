@@ -315,7 +315,13 @@ impl LineParser for JsonParser {
             scratch,
             slots: [(Slot::Empty, 0); N],
         };
-        let mut de = serde_json::Deserializer::from_slice(body);
+        // JSON text is UTF-8: check the whole line once (fast on ASCII)
+        // rather than string by string inside the deserializer.
+        let Ok(text) = std::str::from_utf8(body) else {
+            self.scratch = cap.scratch;
+            return Err(BAD_JSON);
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
         let ok = MapSeed {
             node: &self.root,
             cap: &mut cap,
