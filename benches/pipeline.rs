@@ -6,8 +6,14 @@
 //! * `pipeline/engine`: `modes::Pump` end to end (detectors, incidents,
 //!   alerts serialised to `io::sink()`), as `apiwatch scan -f combined -o json`
 //!   does it;
+//! * `pipeline/engine-2-threads`: the same with detection on two worker
+//!   threads (`scan --threads 2`);
 //! * `detectors/engine.feed`: `Engine::feed` alone on pre-built records
-//!   (no reading, no parsing), fresh engine per iteration.
+//!   (no reading, no parsing), fresh engine per iteration;
+//! * `detectors/front-only`: the same with every detector disabled (client,
+//!   route, identities, shards), and `detectors/only-NAME`: with one
+//!   detector enabled. A detector's per-record cost is the difference
+//!   between its `only-` figure and `front-only`.
 //!
 //! Throughput is in lines (elements), so criterion reports lines/s.
 //! The file is in the page cache after the first pass: this measures CPU,
@@ -114,21 +120,26 @@ fn pipeline(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("engine", |b| {
-        b.iter(|| {
-            let mut pump = Pump::new(cfg.clone());
-            let mut out = sink(&pump.cfg, Box::new(std::io::sink()), false);
-            let mut opened = sources::open(&input, 0, pump.cfg.max_line).expect("open");
-            let (_, err) = pump
-                .pump(&input.display(), &mut opened.lines, None, out.as_mut())
-                .expect("pump");
-            assert!(err.is_none(), "read error: {err:?}");
-            pump.engine.finish(out.as_mut()).expect("finish");
-            assert_eq!(pump.stats.lines, PIPELINE_LINES);
-            assert_eq!(pump.stats.parsed, PIPELINE_LINES);
-            black_box(pump.engine.incidents.opened)
-        })
-    });
+    for (name, threads) in [("engine", 1), ("engine-2-threads", 2)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut pump = Pump::new(cfg.clone());
+                pump.start_threads(threads);
+                let mut out = sink(&pump.cfg, Box::new(std::io::sink()), false);
+                let mut opened = sources::open(&input, 0, pump.cfg.max_line).expect("open");
+                let (parser, err) = pump
+                    .pump(&input.display(), &mut opened.lines, None, out.as_mut())
+                    .expect("pump");
+                assert!(err.is_none(), "read error: {err:?}");
+                pump.drain(parser.expect("parser").as_mut(), out.as_mut())
+                    .expect("drain");
+                pump.finish(out.as_mut()).expect("finish");
+                assert_eq!(pump.stats.lines, PIPELINE_LINES);
+                assert_eq!(pump.stats.parsed, PIPELINE_LINES);
+                black_box(pump.engine.incidents.opened)
+            })
+        });
+    }
     g.finish();
 }
 
@@ -183,20 +194,50 @@ fn detectors(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(FEED_RECORDS as u64));
-    grp.bench_function("engine.feed", |b| {
-        b.iter_batched(
-            || Engine::new(&cfg),
-            |mut engine| {
-                let mut out = apiwatch::alerts::JsonSink::new(std::io::sink(), false);
-                for (r, o) in records.iter().zip(&owned) {
-                    engine.feed(r, &o.line, &mut out).expect("feed");
-                }
-                engine
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    let mut variants = vec![("engine.feed".to_owned(), cfg.clone())];
+    variants.push(("front-only".to_owned(), only(&cfg, None)));
+    for name in DETECTORS {
+        variants.push((format!("only-{name}"), only(&cfg, Some(name))));
+    }
+    for (name, cfg) in &variants {
+        grp.bench_function(name.as_str(), |b| {
+            b.iter_batched(
+                || Engine::new(cfg),
+                |mut engine| {
+                    let mut out = apiwatch::alerts::JsonSink::new(std::io::sink(), false);
+                    for (r, o) in records.iter().zip(&owned) {
+                        engine.feed(r, &o.line, &mut out).expect("feed");
+                    }
+                    engine
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     grp.finish();
+}
+
+const DETECTORS: [&str; 6] = [
+    "enumeration",
+    "slow_sweep",
+    "distributed_sweep",
+    "bola",
+    "pagination_harvest",
+    "credential_stuffing",
+];
+
+/// `cfg` with only detector `keep` enabled (none for `None`).
+fn only(cfg: &Config, keep: Option<&str>) -> Config {
+    let mut c = cfg.clone();
+    let d = &mut c.detect;
+    let on = |n: &str| keep == Some(n);
+    d.enumeration.enabled = on("enumeration");
+    d.slow_sweep.enabled = on("slow_sweep");
+    d.distributed_sweep.enabled = on("distributed_sweep");
+    d.bola.enabled = on("bola");
+    d.pagination_harvest.enabled = on("pagination_harvest");
+    d.credential_stuffing.enabled = on("credential_stuffing");
+    c
 }
 
 criterion_group!(benches, pipeline, detectors);

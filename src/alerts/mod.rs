@@ -149,6 +149,14 @@ pub struct Incidents {
     reopened: crate::state::BoundedMap<(DetectorKind, u64), u32>,
     pub opened: u64,
     pub worst: Option<Severity>,
+    /// No open incident closes before this (a lower bound), so `expire`,
+    /// called on every tick of event time, usually returns at once.
+    #[serde(skip, default = "min_time")]
+    earliest_close: Timestamp,
+}
+
+fn min_time() -> Timestamp {
+    Timestamp(i64::MIN)
 }
 
 /// JSON maps need string keys: keep open incidents as a list in state files.
@@ -181,6 +189,7 @@ impl Default for Incidents {
             reopened: reopen_map(),
             opened: 0,
             worst: None,
+            earliest_close: min_time(),
         }
     }
 }
@@ -223,6 +232,7 @@ impl Incidents {
                 self.opened += 1;
                 self.worst = self.worst.max(Some(f.severity));
                 transition = Some(Transition::Opened);
+                self.earliest_close = self.earliest_close.min(f.ts.add_secs(f.quiet_secs));
                 v.insert(Incident {
                     id,
                     severity: f.severity,
@@ -281,19 +291,30 @@ impl Incidents {
     /// Close incidents quiet for their quiet period by `now`; each closes at
     /// its last signal plus the quiet period. Sorted by key (deterministic).
     pub fn expire(&mut self, now: Timestamp) -> Vec<(Incident, Timestamp)> {
+        if now <= self.earliest_close {
+            return Vec::new();
+        }
         let done: Vec<(DetectorKind, u64)> = self
             .open
             .iter()
             .filter(|(_, i)| i.last_signal.add_secs(i.quiet_secs) < now)
             .map(|(k, _)| *k)
             .collect();
-        done.into_iter()
+        let closed = done
+            .into_iter()
             .filter_map(|k| self.open.remove(&k))
             .map(|i| {
                 let at = i.last_signal.add_secs(i.quiet_secs);
                 (i, at)
             })
-            .collect()
+            .collect();
+        self.earliest_close = self
+            .open
+            .values()
+            .map(|i| i.last_signal.add_secs(i.quiet_secs))
+            .min()
+            .unwrap_or(Timestamp(i64::MAX));
+        closed
     }
 
     /// Close everything (end of a scan) at event time `now`.

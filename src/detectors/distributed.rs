@@ -92,10 +92,10 @@ struct Sweep {
 
 #[derive(Serialize, Deserialize)]
 struct RouteState {
-    buckets: BoundedMap<u64, Bucket>,
+    /// Buckets of this route held in the shard's table, and their hits.
+    buckets: u64,
     hits: u64,
     sweeps: Vec<Sweep>,
-    last_expire: i64,
 }
 
 const MAX_SWEEPS: usize = 64;
@@ -108,8 +108,13 @@ const REFRESH_SECS: i64 = 10;
 pub struct Distributed {
     #[serde(skip)]
     cfg: Config,
+    /// Per route: counts and the sweeps being reported. Routes are few
+    /// (the route table is capped), so this never evicts.
     routes: BoundedMap<RouteId, RouteState>,
-    budget: usize,
+    /// Every bucket of every route of this shard, in one table with one
+    /// capacity: many busy routes cannot multiply the memory.
+    buckets: BoundedMap<(RouteId, u64), Bucket>,
+    last_expire: i64,
 }
 
 impl Distributed {
@@ -118,11 +123,23 @@ impl Distributed {
         let _ = old;
     }
 
+    /// Forget buckets not hit within the window.
+    fn expire(&mut self, now: i64) {
+        let horizon = now - self.cfg.window_secs;
+        for ((r, _), b) in self.buckets.expire_idle(|_, b| b.last < horizon) {
+            if let Some(st) = self.routes.get_mut(&r) {
+                st.buckets -= 1;
+                st.hits -= b.hits as u64;
+            }
+        }
+    }
+
     pub fn new(cfg: Config, budget: usize) -> Self {
         Distributed {
             cfg,
-            routes: BoundedMap::new(256),
-            budget: budget.max(1024),
+            routes: BoundedMap::new(crate::routes::DEFAULT_MAX_ROUTES + 64),
+            buckets: BoundedMap::new(budget.max(1024)),
+            last_expire: 0,
         }
     }
 }
@@ -143,7 +160,7 @@ struct Run {
 const WARM_BUCKETS: usize = 256;
 
 fn dense_threshold(st: &RouteState, min: u32) -> u32 {
-    let n = st.buckets.len();
+    let n = st.buckets as usize;
     if n < WARM_BUCKETS {
         return min;
     }
@@ -178,7 +195,12 @@ fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) {
     );
 }
 
-fn gather(st: &RouteState, center: u64, thr: u32) -> Run {
+fn gather(
+    buckets: &BoundedMap<(RouteId, u64), Bucket>,
+    route: RouteId,
+    center: u64,
+    thr: u32,
+) -> Run {
     let mut r = Run {
         hits: 0,
         not_found: 0,
@@ -201,12 +223,12 @@ fn gather(st: &RouteState, center: u64, thr: u32) -> Run {
     // Edges of a sweep may be half-filled: extend over buckets at half the
     // dense threshold.
     let edge = (thr / 2).max(1);
-    if let Some(b) = st.buckets.get(&center) {
+    if let Some(b) = buckets.get(&(route, center)) {
         add(b, &mut r);
     }
     let mut k = center;
     while k > 0 && center - k < MAX_WALK {
-        match st.buckets.get(&(k - 1)) {
+        match buckets.get(&(route, k - 1)) {
             Some(b) if b.hits >= edge => {
                 add(b, &mut r);
                 k -= 1;
@@ -217,7 +239,7 @@ fn gather(st: &RouteState, center: u64, thr: u32) -> Run {
     }
     let mut k = center;
     while k - center < MAX_WALK {
-        match st.buckets.get(&(k + 1)) {
+        match buckets.get(&(route, k + 1)) {
             Some(b) if b.hits >= edge => {
                 add(b, &mut r);
                 k += 1;
@@ -273,20 +295,18 @@ impl Detector for Distributed {
             return;
         }
         let now = ev.ts.secs();
-        let budget = self.budget;
-        let (st, _) = self.routes.touch(&ev.route, || RouteState {
-            buckets: BoundedMap::new(budget),
-            hits: 0,
-            sweeps: Vec::new(),
-            last_expire: now,
-        });
+        if now - self.last_expire >= 600 {
+            self.last_expire = now;
+            self.expire(now);
+        }
         let key = obj.value / WIDTH;
         let bit = 1u64 << (obj.value % WIDTH);
         let addr = crate::actors::addr_key(ip);
-        let (b, victim) = st.buckets.touch(&key, || Bucket {
+        let (b, victim) = self.buckets.touch(&(ev.route, key), || Bucket {
             first: now,
             ..Default::default()
         });
+        let new_bucket = b.hits == 0;
         b.last = b.last.max(now);
         let fresh = b.bits & bit == 0;
         if fresh {
@@ -300,18 +320,22 @@ impl Detector for Distributed {
             });
         }
         let hits = b.hits;
-        if let Some((_, v)) = victim {
-            st.hits -= v.hits as u64;
+        if let Some(((r, _), v)) = victim
+            && let Some(o) = self.routes.get_mut(&r)
+        {
+            o.buckets -= 1;
+            o.hits -= v.hits as u64;
+        }
+        let (st, _) = self.routes.touch(&ev.route, || RouteState {
+            buckets: 0,
+            hits: 0,
+            sweeps: Vec::new(),
+        });
+        if new_bucket {
+            st.buckets += 1;
         }
         if fresh {
             st.hits += 1;
-        }
-        if now - st.last_expire >= 600 {
-            st.last_expire = now;
-            let horizon = now - self.cfg.window_secs;
-            for (_, b) in st.buckets.expire_idle(|_, b| b.last < horizon) {
-                st.hits -= b.hits as u64;
-            }
         }
         let thr = dense_threshold(st, self.cfg.min_dense);
         // Look at the run when a bucket turns dense and every 8 hits after:
@@ -328,7 +352,7 @@ impl Detector for Distributed {
         {
             return;
         }
-        let r = gather(st, key, thr);
+        let r = gather(&self.buckets, ev.route, key, thr);
         let cfg = &self.cfg;
         let per_addr = r.hits as f64 / r.addrs.len().max(1) as f64;
         let own_records = r.principals.len() * 2 >= r.addrs.len();
@@ -431,12 +455,6 @@ impl Detector for Distributed {
     crate::persist_detector!(Distributed);
 
     fn entries(&self) -> (usize, u64) {
-        let mut n = 0;
-        let mut e = self.routes.evicted();
-        for (_, st) in self.routes.iter_lru() {
-            n += st.buckets.len();
-            e += st.buckets.evicted();
-        }
-        (n, e)
+        (self.buckets.len(), self.buckets.evicted())
     }
 }
