@@ -101,8 +101,9 @@ pub trait Detector: Send {
     fn tick(&mut self, now: Timestamp, routes: &dyn Routes, out: &mut Vec<Finding>);
     /// Entries held and evicted, for the memory report.
     fn entries(&self) -> (usize, u64);
-    /// The detector's state as JSON, for `check`'s state file.
-    fn save(&self) -> serde_json::Result<Box<serde_json::value::RawValue>>;
+    /// Write the detector's state as JSON, for `check`'s state file
+    /// (streamed: a state of many trackers is never held twice in memory).
+    fn save(&self, w: &mut dyn std::io::Write) -> serde_json::Result<()>;
     /// Restore state saved by [`Detector::save`]; thresholds stay as
     /// configured now.
     fn load(&mut self, v: &serde_json::value::RawValue) -> anyhow::Result<()>;
@@ -113,8 +114,8 @@ pub trait Detector: Send {
 #[macro_export]
 macro_rules! persist_detector {
     ($t:ty) => {
-        fn save(&self) -> serde_json::Result<Box<serde_json::value::RawValue>> {
-            serde_json::value::to_raw_value(self)
+        fn save(&self, w: &mut dyn std::io::Write) -> serde_json::Result<()> {
+            serde_json::to_writer(w, self)
         }
         fn load(&mut self, v: &serde_json::value::RawValue) -> anyhow::Result<()> {
             let mut d: $t = serde_json::from_str(v.get())?;

@@ -33,17 +33,36 @@ use shard::{Partition, SHARDS, Shard, Tagged};
 const MAX_NAMES: usize = 100_000;
 const SAMPLE_LINE_BYTES: usize = 300;
 
-/// Everything the engine knows, for `check`'s state file.
-#[derive(Serialize, Deserialize)]
-pub struct EngineState {
+/// The engine's own state in `check`'s state file (the detectors' states
+/// follow it, one JSON value per shard and detector).
+#[derive(Serialize)]
+struct MetaOut<'a> {
+    routes: Vec<crate::routes::RouteInfo>,
+    routes_overflowed: u64,
+    names: &'a BoundedMap<u64, String>,
+    clock: Timestamp,
+    last_tick: i64,
+    incidents: &'a Incidents,
+    /// How many (detector header, detector state) pairs follow.
+    detector_states: usize,
+}
+
+#[derive(Deserialize)]
+struct MetaIn {
     routes: Vec<crate::routes::RouteInfo>,
     routes_overflowed: u64,
     names: BoundedMap<u64, String>,
     clock: Timestamp,
     last_tick: i64,
     incidents: Incidents,
-    /// Per shard: (detector name, its state), in the configured order.
-    shards: Vec<Vec<(String, Box<serde_json::value::RawValue>)>>,
+    detector_states: usize,
+}
+
+/// Which detector of which shard the next state belongs to.
+#[derive(Serialize, Deserialize)]
+struct DetectorHead {
+    detector: String,
+    shard: u8,
 }
 
 /// The first stage: a parsed record becomes an [`Event`] (client resolved,
@@ -169,54 +188,67 @@ impl Engine {
         }
     }
 
-    /// Snapshot the engine's state.
-    pub fn save(&self) -> serde_json::Result<EngineState> {
+    /// Write the engine's state (for `check`) as a sequence of JSON values:
+    /// the engine's own, then a header and a state per shard and detector.
+    /// Streamed, so the state is never held twice in memory.
+    pub fn save(&self, w: &mut dyn io::Write) -> anyhow::Result<()> {
         let (routes, routes_overflowed) = self.front.router.save();
-        let mut shards = Vec::new();
-        for s in &self.shards {
-            let mut v = Vec::new();
-            for d in &s.detectors {
-                v.push((d.kind().as_str().to_owned(), d.save()?));
-            }
-            shards.push(v);
-        }
-        Ok(EngineState {
+        let meta = MetaOut {
             routes,
             routes_overflowed,
-            names: self.front.names.clone(),
+            names: &self.front.names,
             clock: self.front.clock,
             last_tick: self.front.last_tick,
-            incidents: self.incidents.clone(),
-            shards,
-        })
+            incidents: &self.incidents,
+            detector_states: self.shards.iter().map(|s| s.detectors.len()).sum(),
+        };
+        serde_json::to_writer(&mut *w, &meta)?;
+        w.write_all(b"\n")?;
+        for s in &self.shards {
+            for d in &s.detectors {
+                let head = DetectorHead {
+                    detector: d.kind().as_str().to_owned(),
+                    shard: s.index,
+                };
+                serde_json::to_writer(&mut *w, &head)?;
+                w.write_all(b"\n")?;
+                d.save(w)?;
+                w.write_all(b"\n")?;
+            }
+        }
+        Ok(())
     }
 
-    /// Restore a snapshot taken by [`Engine::save`]. Detectors that were not
-    /// running then start empty; state of detectors no longer enabled is
-    /// dropped.
-    pub fn load(&mut self, st: EngineState) -> anyhow::Result<()> {
-        if st.shards.len() != self.shards.len() {
-            anyhow::bail!(
-                "state has {} shards, this apiwatch runs {}",
-                st.shards.len(),
-                self.shards.len()
-            );
-        }
-        self.front.router.load(st.routes, st.routes_overflowed);
-        self.front.names = st.names;
-        self.front.clock = st.clock;
-        self.front.last_tick = st.last_tick;
-        self.incidents = st.incidents;
-        for (shard, saved) in self.shards.iter_mut().zip(st.shards) {
-            for (name, v) in saved {
-                if let Some(d) = shard
-                    .detectors
-                    .iter_mut()
-                    .find(|d| d.kind().as_str() == name)
-                {
-                    d.load(&v)
-                        .map_err(|e| anyhow::anyhow!("detector {name}: {e}"))?;
-                }
+    /// Restore what [`Engine::save`] wrote. Detectors that were not running
+    /// then start empty; states of detectors no longer enabled are skipped.
+    pub fn load<R: io::Read>(
+        &mut self,
+        de: &mut serde_json::Deserializer<serde_json::de::IoRead<R>>,
+    ) -> anyhow::Result<()> {
+        let m = MetaIn::deserialize(&mut *de)?;
+        self.front.router.load(m.routes, m.routes_overflowed);
+        self.front.names = m.names;
+        self.front.clock = m.clock;
+        self.front.last_tick = m.last_tick;
+        self.incidents = m.incidents;
+        for _ in 0..m.detector_states {
+            let head = DetectorHead::deserialize(&mut *de)?;
+            // One detector's state at a time: bounded by its table sizes.
+            let raw = Box::<serde_json::value::RawValue>::deserialize(&mut *de)?;
+            let Some(shard) = self.shards.get_mut(head.shard as usize) else {
+                anyhow::bail!(
+                    "state has shard {}, this apiwatch runs {} shards",
+                    head.shard,
+                    self.shards.len()
+                );
+            };
+            if let Some(d) = shard
+                .detectors
+                .iter_mut()
+                .find(|d| d.kind().as_str() == head.detector)
+            {
+                d.load(&raw)
+                    .map_err(|e| anyhow::anyhow!("detector {}: {e}", head.detector))?;
             }
         }
         Ok(())

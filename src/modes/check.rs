@@ -16,7 +16,7 @@ use crate::alerts::{AlertSink, Transition};
 use crate::cli::OutputKind;
 use crate::config::Config;
 use crate::exit::Status;
-use crate::sources::checkpoint::{self, Checkpoint, FileId, StateFile};
+use crate::sources::checkpoint::{self, Checkpoint, FileId};
 use crate::sources::{self, Input, LineReader, rotated};
 
 use super::{Pump, Unrecognised, describe_input_error};
@@ -42,6 +42,19 @@ pub fn run(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Resul
             Ok(Status::Unknown)
         }
     }
+}
+
+/// Restore the engine from a state file; returns the file checkpoints.
+fn load(
+    engine: &mut crate::engine::Engine,
+    mut st: checkpoint::StateFile,
+) -> anyhow::Result<Vec<Checkpoint>> {
+    engine
+        .load(&mut st.engine)
+        .map_err(|e| anyhow::anyhow!("state file engine section: {e:#}"))?;
+    let files = std::mem::take(&mut st.files);
+    st.finish()?;
+    Ok(files)
 }
 
 /// A file to read this run and where to start.
@@ -72,15 +85,20 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         tracing::warn!("{p}");
         pump.stats.input_errors.push(p);
     }
-    let (old_files, engine_state) = match previous {
-        Some(st) => (st.files, Some(st.engine)),
-        None => (Vec::new(), None),
+    let mut first_run = first_run;
+    let old_files = match previous {
+        Some(st) => match load(&mut pump.engine, st) {
+            Ok(files) => files,
+            Err(e) if a.reset_state => {
+                tracing::warn!(error = %format!("{e:#}"), "Discarding the state file (--reset-state).");
+                pump = Pump::new(pump.cfg.clone());
+                first_run = true;
+                Vec::new()
+            }
+            Err(e) => return Err(e.context("use --reset-state to start afresh")),
+        },
+        None => Vec::new(),
     };
-    if let Some(v) = engine_state {
-        let st = serde_json::from_str(v.get())
-            .map_err(|e| anyhow::anyhow!("state file engine section: {e}"))?;
-        pump.engine.load(st)?;
-    }
     // A named log that is not there is a problem to report, not an OK.
     for i in &inputs {
         if let Input::File(p) = i
@@ -111,8 +129,7 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         tracing::debug!(input = %name, from = p.start, to = consumed, "Read.");
         checkpoints.push(p.id.checkpoint(&p.path, consumed));
     }
-    let engine = serde_json::value::to_raw_value(&pump.engine.save()?)?;
-    checkpoint::write_state(a.state, &StateFile::new(checkpoints, engine))?;
+    checkpoint::write_state(a.state, &checkpoints, |w| pump.engine.save(w))?;
     pump.stats.allowlisted = pump.engine.allowlisted();
 
     // Worst severity among incidents opened, escalated or still open.

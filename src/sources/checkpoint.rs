@@ -101,51 +101,73 @@ impl FileId {
     }
 }
 
-/// The whole state file.
-#[derive(Debug, Serialize, Deserialize)]
+/// The head of the state file; the engine's state follows it.
+#[derive(Debug, Serialize)]
+struct HeadOut<'a> {
+    format: &'a str,
+    version: u32,
+    files: &'a [Checkpoint],
+}
+
+/// Read loosely first, so that another version is named as such rather
+/// than reported as corrupt.
+#[derive(Deserialize)]
+struct HeadIn {
+    format: Option<String>,
+    version: Option<u64>,
+    files: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// The engine state, still to be read from the file (see `Engine::load`).
+pub type EngineStream = serde_json::Deserializer<serde_json::de::IoRead<Box<dyn Read>>>;
+
+/// A state file being read: the checkpoints, and the engine state after
+/// them. Call [`StateFile::finish`] once the engine has read its part.
 pub struct StateFile {
-    pub format: String,
-    pub version: u32,
     pub files: Vec<Checkpoint>,
-    pub engine: Box<serde_json::value::RawValue>,
+    pub engine: EngineStream,
+    path: PathBuf,
 }
 
 impl StateFile {
-    pub fn new(files: Vec<Checkpoint>, engine: Box<serde_json::value::RawValue>) -> Self {
-        StateFile {
-            format: MAGIC.into(),
-            version: STATE_VERSION,
-            files,
-            engine,
-        }
+    /// Check that nothing follows the engine state and that the gzip stream
+    /// ends cleanly (its checksum is only verified at the end).
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        self.engine.end().map_err(|e| corrupt(&path, e))
     }
 }
 
-/// Read a state file. `Ok(None)` when there is none (first run).
+fn corrupt(path: &Path, e: serde_json::Error) -> anyhow::Error {
+    if e.is_io() {
+        anyhow::anyhow!(
+            "state file {} is corrupt (not a complete gzip stream: {e})",
+            path.display()
+        )
+    } else {
+        anyhow::anyhow!(
+            "state file {} is corrupt (invalid JSON: {e})",
+            path.display()
+        )
+    }
+}
+
+/// Open a state file and read its head. `Ok(None)` when there is none
+/// (first run). The engine state is read from the stream afterwards, so a
+/// large state is never held whole in memory.
 pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
+    let file = match File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(e).with_context(|| format!("cannot read state file {}", path.display()));
         }
     };
-    let mut json = Vec::new();
-    flate2::read::GzDecoder::new(&bytes[..])
-        .read_to_end(&mut json)
-        .with_context(|| {
-            format!(
-                "state file {} is corrupt (not a complete gzip stream)",
-                path.display()
-            )
-        })?;
-    #[derive(Deserialize)]
-    struct Head {
-        format: Option<String>,
-        version: Option<u64>,
-    }
-    let head: Head = serde_json::from_slice(&json)
-        .with_context(|| format!("state file {} is corrupt (invalid JSON)", path.display()))?;
+    let reader: Box<dyn Read> = Box::new(io::BufReader::new(flate2::read::GzDecoder::new(
+        io::BufReader::new(file),
+    )));
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let head = HeadIn::deserialize(&mut de).map_err(|e| corrupt(path, e))?;
     if head.format.as_deref() != Some(MAGIC) {
         bail!("{} is not an apiwatch state file", path.display());
     }
@@ -156,17 +178,24 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
             path.display()
         );
     }
-    let st: StateFile = serde_json::from_slice(&json).with_context(|| {
-        format!(
-            "state file {} is corrupt (unexpected content)",
-            path.display()
-        )
-    })?;
-    Ok(Some(st))
+    let files = match head.files {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(|e| corrupt(path, e))?,
+        None => Vec::new(),
+    };
+    Ok(Some(StateFile {
+        files,
+        engine: de,
+        path: path.to_owned(),
+    }))
 }
 
-/// Write a state file atomically.
-pub fn write_state(path: &Path, st: &StateFile) -> anyhow::Result<()> {
+/// Write a state file atomically: the head with the checkpoints, then
+/// whatever `engine` writes, gzip-compressed as it goes.
+pub fn write_state(
+    path: &Path,
+    files: &[Checkpoint],
+    engine: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -182,9 +211,18 @@ pub fn write_state(path: &Path, st: &StateFile) -> anyhow::Result<()> {
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        let mut gz =
-            flate2::write::GzEncoder::new(io::BufWriter::new(f), flate2::Compression::fast());
-        serde_json::to_writer(&mut gz, st)?;
+        let gz = flate2::write::GzEncoder::new(io::BufWriter::new(f), flate2::Compression::fast());
+        // serde_json writes in small pieces: buffer them before deflate.
+        let mut w = io::BufWriter::with_capacity(1 << 16, gz);
+        let head = HeadOut {
+            format: MAGIC,
+            version: STATE_VERSION,
+            files,
+        };
+        serde_json::to_writer(&mut w, &head)?;
+        w.write_all(b"\n")?;
+        engine(&mut w)?;
+        let gz = w.into_inner().map_err(|e| e.into_error())?;
         let f = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -244,15 +282,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("s.state");
         assert!(read_state(&p).unwrap().is_none());
-        let st = StateFile::new(
-            vec![],
-            serde_json::value::to_raw_value(&serde_json::json!({"x": 1})).unwrap(),
-        );
-        write_state(&p, &st).unwrap();
-        let back = read_state(&p).unwrap().unwrap();
-        assert_eq!(back.engine.get(), r#"{"x":1}"#);
+        write_state(&p, &[], |w| {
+            w.write_all(br#"{"x":1}"#)?;
+            Ok(())
+        })
+        .unwrap();
+        let mut back = read_state(&p).unwrap().unwrap();
+        assert!(back.files.is_empty());
+        let v = serde_json::Value::deserialize(&mut back.engine).unwrap();
+        assert_eq!(v, serde_json::json!({"x": 1}));
+        back.finish().unwrap();
         fs::write(&p, b"garbage").unwrap();
-        let e = read_state(&p).unwrap_err().to_string();
+        let e = read_state(&p).err().unwrap().to_string();
         assert!(e.contains("corrupt"), "{e}");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(br#"{"format":"apiwatch-state","version":99,"files":[],"engine":{}}"#)
@@ -260,10 +301,25 @@ mod tests {
         fs::write(&p, gz.finish().unwrap()).unwrap();
         assert!(
             read_state(&p)
-                .unwrap_err()
+                .err()
+                .unwrap()
                 .to_string()
                 .contains("version 99")
         );
+        // A state cut short is found out when the engine's part is read.
+        write_state(&p, &[], |w| {
+            w.write_all(&[b' '; 100_000])?;
+            w.write_all(br#"{"x":1}"#)?;
+            Ok(())
+        })
+        .unwrap();
+        let bytes = fs::read(&p).unwrap();
+        fs::write(&p, &bytes[..bytes.len() - 12]).unwrap();
+        let mut back = read_state(&p).unwrap().unwrap();
+        let r = serde_json::Value::deserialize(&mut back.engine)
+            .map_err(|e| corrupt(&p, e))
+            .and_then(|_| back.finish());
+        assert!(r.unwrap_err().to_string().contains("corrupt"));
     }
 
     #[test]

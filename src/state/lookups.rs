@@ -17,7 +17,9 @@ use crate::formats::Timestamp;
 /// customers spread over a large id space almost never come this close.
 pub const BLOCK_GAP: u64 = 32;
 
+/// Stored as a JSON array in state files: rings hold most of a state file.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(into = "LookupRow", from = "LookupRow")]
 pub struct Lookup {
     pub ts: i64,
     pub id: u64,
@@ -26,6 +28,26 @@ pub struct Lookup {
     /// Low 32 bits of the user-agent hash.
     pub ua: u32,
     pub not_found: bool,
+}
+
+type LookupRow = (i64, u64, u32, u32, bool);
+
+impl From<Lookup> for LookupRow {
+    fn from(l: Lookup) -> Self {
+        (l.ts, l.id, l.who, l.ua, l.not_found)
+    }
+}
+
+impl From<LookupRow> for Lookup {
+    fn from((ts, id, who, ua, not_found): LookupRow) -> Self {
+        Lookup {
+            ts,
+            id,
+            who,
+            ua,
+            not_found,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
