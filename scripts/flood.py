@@ -263,6 +263,23 @@ def ids(args):
     out.flush()
 
 
+def busy(args):
+    """Every client busy: CLIENTS addresses in turn, each lookup a random
+    customer id, so every tracker's ring fills (the largest detector state,
+    and the largest check state file)."""
+    rng = random.Random(args.seed)
+    clients = Addresses(rng, args.ipv6).take(args.clients or 4500)
+    clock = Clock(args.rate)
+    out = Out()
+    rand = rng.random
+    nc = len(clients)
+    for i in range(args.n):
+        c = i % nc
+        cid = int(rand() * 50_000_000) + 1
+        out.add(f'{clients[c]} - - [{clock.at(i)}] "GET /api/v1/customers/{cid} HTTP/1.1" 200 512 "-" "{UAS[c % 5]}"\n')
+    out.flush()
+
+
 SYL = [c + v for c in "bcdfghjklmnprstvz" for v in "aeiou"]  # 85 syllables
 
 
@@ -370,11 +387,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("n", type=int)
     ap.add_argument("sweepers_file", nargs="?")
-    ap.add_argument("--kind", default="addresses", choices=["addresses", "ids", "paths", "longlines", "mix"])
+    ap.add_argument("--kind", default="addresses", choices=["addresses", "ids", "paths", "longlines", "mix", "busy"])
     ap.add_argument("--requests", default="1", help="addresses: requests per flood address, N or LO-HI")
     ap.add_argument("--sweepers", type=int, default=500, help="addresses: sweep addresses")
     ap.add_argument("--ipv6", type=float, default=0.0, help="share of IPv6 addresses")
-    ap.add_argument("--clients", type=int, default=0, help="ids: client addresses (default N/200)")
+    ap.add_argument("--clients", type=int, default=0, help="ids: client addresses (default N/200); busy: (default 4500)")
     ap.add_argument("--addresses", type=int, default=20000, help="mix/longlines: distinct addresses")
     ap.add_argument("--routes", type=int, default=20, help="mix/longlines: lookup route templates")
     ap.add_argument("--long", type=int, default=20, help="longlines: how many long lines")
@@ -392,7 +409,7 @@ def main():
         else:
             addresses(args)
     else:
-        {"ids": ids, "paths": paths, "longlines": longlines, "mix": mix}[args.kind](args)
+        {"ids": ids, "paths": paths, "longlines": longlines, "mix": mix, "busy": busy}[args.kind](args)
 
 
 if __name__ == "__main__":

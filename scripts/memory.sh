@@ -23,6 +23,8 @@
 #                 into a few routes (fills the route table to its cap)
 #   d. longlines  SCALE/10 ordinary lines with 20 lines of LONG_BYTES (half a
 #                 huge user agent, half a huge URL) among them
+#   e. busy       SCALE/5 lookups from 4,500 addresses in turn, random ids:
+#                 every per-actor tracker full (the largest state file)
 #
 # Each input runs through
 #   apiwatch scan --max-memory $MAX_MEMORY --stats -o json FILE
@@ -66,6 +68,7 @@ A_SWEEP=$DATA/mem-addresses-$SCALE.sweepers
 B_LOG=$DATA/mem-ids-$SCALE.log
 C_LOG=$DATA/mem-paths-$TENTH.log
 D_LOG=$DATA/mem-longlines-$TENTH-$LONG_BYTES.log
+E_LOG=$DATA/mem-busy-$((SCALE / 5)).log
 
 # gen FILE FLOOD-ARGS... : generate FILE once (written to FILE.tmp, then moved).
 gen() {
@@ -85,6 +88,7 @@ fi
 gen "$B_LOG" --kind ids --ipv6 0.1 "$SCALE"
 gen "$C_LOG" --kind paths --ipv6 0.1 "$TENTH"
 gen "$D_LOG" --kind longlines --ipv6 0.1 --long 20 --long-bytes "$LONG_BYTES" "$TENTH"
+gen "$E_LOG" --kind busy --clients 4500 "$((SCALE / 5 > 0 ? SCALE / 5 : 1))"
 
 # ---- measuring ------------------------------------------------------------------
 
@@ -163,6 +167,7 @@ measure "a. address flood (IPv4+IPv6, 1-3 req/address, sweep)" "$A_LOG" "$A_SWEE
 measure "b. distinct ids" "$B_LOG"
 measure "c. distinct paths" "$C_LOG"
 measure "d. long lines ($((LONG_BYTES / 1000000)) MB × 20)" "$D_LOG"
+measure "e. 4,500 busy clients (every tracker full)" "$E_LOG"
 
 # ---- report ---------------------------------------------------------------------
 
