@@ -48,8 +48,8 @@ impl Partition {
             // Keyed differently from addresses: a principal hash and an
             // address need not land together.
             principal: principal.map_or(0, |p| shard_of(p ^ 0x5052_494e)),
-            api_key: api_key.map_or(0, |k| shard_of(k ^ 0x4b45_59)),
-            route: shard_of(route as u64 ^ 0x524f_5554_45),
+            api_key: api_key.map_or(0, |k| shard_of(k ^ 0x004b_4559)),
+            route: shard_of(route as u64 ^ 0x0052_4f55_5445),
         }
     }
 

@@ -56,13 +56,13 @@ impl LineParser for EnvoyParser {
                 message: Option<String>,
                 log: Option<String>,
             }
-            if let Ok(Envelope { message, log }) = serde_json::from_slice::<Envelope>(body) {
-                if let Some(inner) = message.or(log) {
-                    self.unwrapped.clear();
-                    self.unwrapped
-                        .extend_from_slice(inner.trim_end_matches(['\n', '\r']).as_bytes());
-                    return parse_line(&self.unwrapped);
-                }
+            if let Ok(Envelope { message, log }) = serde_json::from_slice::<Envelope>(body)
+                && let Some(inner) = message.or(log)
+            {
+                self.unwrapped.clear();
+                self.unwrapped
+                    .extend_from_slice(inner.trim_end_matches(['\n', '\r']).as_bytes());
+                return parse_line(&self.unwrapped);
             }
         }
         parse_line(line)
