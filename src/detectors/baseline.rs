@@ -17,6 +17,20 @@ use crate::routes::RouteId;
 /// one analysis per tracked actor.
 pub const SAMPLE_ACTORS: usize = 128;
 
+/// The trackers a baseline refresh learns from: up to [`SAMPLE_ACTORS`] of
+/// the `4 * SAMPLE_ACTORS` most recently seen for which `teaches` holds
+/// (attackers and idle actors don't teach the baseline).
+pub fn sample<'a, K: std::hash::Hash + Eq + Clone, T>(
+    trackers: &'a crate::state::BoundedMap<K, T>,
+    teaches: impl Fn(&T) -> bool + 'a,
+) -> impl Iterator<Item = (&'a K, &'a T)> + 'a {
+    trackers
+        .iter_recent()
+        .take(4 * SAMPLE_ACTORS)
+        .filter(move |(_, t)| teaches(t))
+        .take(SAMPLE_ACTORS)
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {

@@ -298,14 +298,10 @@ impl Detector for Bola {
             }
             self.last_baseline[wi] = now;
             let mut vals = Vec::new();
-            let recent = self
-                .trackers
-                .iter_recent()
-                .take(4 * super::baseline::SAMPLE_ACTORS);
-            let active = recent.filter(|(_, t)| {
+            let teaches = |t: &Tracker| {
                 t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
-            });
-            for (_, t) in active.take(super::baseline::SAMPLE_ACTORS) {
+            };
+            for (_, t) in super::baseline::sample(&self.trackers, teaches) {
                 let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);
                 if a.requests > 0 {
                     vals.push(a.distinct);

@@ -312,15 +312,10 @@ impl Detector for Enumeration {
             }
             self.last_baseline[wi] = now;
             let mut rec: Vec<(RouteId, u64)> = Vec::new();
-            // Attackers and idle actors don't teach the baseline.
-            let recent = self
-                .trackers
-                .iter_recent()
-                .take(4 * super::baseline::SAMPLE_ACTORS);
-            let active = recent.filter(|(_, t)| {
+            let teaches = |t: &Tracker| {
                 t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
-            });
-            for ((_, route), t) in active.take(super::baseline::SAMPLE_ACTORS) {
+            };
+            for ((_, route), t) in super::baseline::sample(&self.trackers, teaches) {
                 let numeric = routes.info(*route).id_kind.is_some_and(|k| k.numeric());
                 let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
                 if a.requests > 0 {
