@@ -206,7 +206,10 @@ impl SlowSweep {
         hs.1 += 1;
         add_small(&mut t.principals, ev.principal.unwrap_or(0) as u32);
         add_small(&mut t.uas, ev.ua as u32 | 1);
-        if let Some(ip) = ev.ip {
+        // Addresses behind an actor only tell something about an API key.
+        if let ActorKey::ApiKey(_) = actor
+            && let Some(ip) = ev.ip
+        {
             add_small(
                 &mut t.addrs,
                 mix(crate::actors::addr_key(ip) as u64) as u32 | 1,
