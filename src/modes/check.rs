@@ -281,6 +281,7 @@ fn read_one(pump: &mut Pump, input: &Input, p: &Plan, sink: &mut VecSink) -> any
     }
     let name = input.display();
     let before = pump.stats.lines;
+    pump.seen_before = p.start > 0;
     let result = pump.pump(&name, &mut lines, None, sink);
     let (_, err) = match result {
         Ok(x) => x,

@@ -34,7 +34,16 @@ pub struct Pump {
     pub stats: Stats,
     /// Detection on worker threads (`scan`), else on this thread.
     pub parallel: Option<Parallel>,
+    /// An input whose format was recognised before (`check` reading what
+    /// was appended): new lines that match no format are malformed lines
+    /// of that input, not an unknown format.
+    pub seen_before: bool,
 }
+
+const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
+    crate::formats::MalformedKind::Layout,
+    "matches no known log format",
+);
 
 /// An input whose log format could not be recognised.
 #[derive(Debug)]
@@ -56,6 +65,7 @@ impl Pump {
             engine,
             stats: Stats::default(),
             parallel: None,
+            seen_before: false,
         }
     }
 
@@ -178,6 +188,10 @@ impl Pump {
                 match self.parser_for(name, &samples) {
                     Ok(p) => Some(p),
                     Err(_) if err.is_some() => None,
+                    Err(e) if self.seen_before => {
+                        tracing::warn!("{e:#}; counting these lines as malformed");
+                        None
+                    }
                     Err(e) => return Err(e),
                 }
             };
@@ -194,6 +208,8 @@ impl Pump {
                             self.stats.bytes += l.len() as u64 + 1;
                             if l.iter().all(u8::is_ascii_whitespace) {
                                 self.stats.blank += 1;
+                            } else {
+                                self.stats.malformed(UNRECOGNISED, name, line_no, l);
                             }
                         }
                     }

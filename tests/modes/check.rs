@@ -550,3 +550,27 @@ fn check_runs_in_a_bare_cron_environment() {
         o.stderr
     );
 }
+
+/// A run that finds only junk appended to a log it already knows reports
+/// the junk as malformed lines; it is not an unknown format (UNKNOWN), and
+/// the next run goes on from after it.
+#[test]
+fn check_counts_appended_junk_as_malformed() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    let a = benign(21, 3600, 60);
+    append(&log, a.as_bytes());
+    let o = check(&state, &[&log], &["--from-start"]);
+    assert_status(&o, 0, "OK");
+    append(&log, b"garbage one\ngarbage two\n\x1b[31mgarbage three\n");
+    let o = check(&state, &[&log], &[]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(o.perf("malformed"), 3, "{}", o.line());
+    let b = benign(22, 7200, 20);
+    append(&log, b.as_bytes());
+    let o = check(&state, &[&log], &[]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(o.perf("lines"), nlines(&b), "{}", o.line());
+    assert_eq!(o.perf("malformed"), 0, "{}", o.line());
+}
