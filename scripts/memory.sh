@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Memory ceiling under adversarial input: peak RSS, speed, detection and the
-# size of `check`'s state file for four hostile nginx `combined` logs.
+# size of `check`'s state file for five hostile nginx `combined` logs.
 #
 #   scripts/memory.sh                # SCALE=10000000: ~20M-line flood, 10M ids, ...
 #   SCALE=20000 scripts/memory.sh    # quick run

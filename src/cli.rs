@@ -108,11 +108,13 @@ pub struct CommonArgs {
     /// (default 65536).
     #[arg(long, value_name = "BYTES")]
     pub max_line_bytes: Option<usize>,
-    /// Ceiling for detector state, e.g. 256M (default 256 MB).
+    /// Memory ceiling, e.g. 256M (default 256 MB, at least 32M): sets the
+    /// sizes of every table of detector state.
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
-    /// Worker threads for detection in `scan` (0: one per core, up to 4;
-    /// 1: everything on one thread). Alerts are the same for any value.
+    /// `scan` only: worker threads for detection (0: one per core; 1:
+    /// everything on one thread; at most 4, one per shard). Alerts are the
+    /// same for any value.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 }

@@ -132,6 +132,7 @@ pub struct Config {
 }
 
 pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
+pub const MIN_MAX_MEMORY: u64 = 32 << 20;
 
 /// Loopback, RFC 1918 and IPv6 unique-local/link-local. Not 100.64.0.0/10:
 /// carrier-grade NAT addresses are real clients.
@@ -218,6 +219,11 @@ impl Config {
             Some(s) => parse_size(s)?,
             None => DEFAULT_MAX_MEMORY,
         };
+        if max_memory < MIN_MAX_MEMORY {
+            bail!(
+                "--max-memory must be at least 32M (fixed buffers alone take about 10 MB); got {max_memory} bytes"
+            );
+        }
         file.detectors.validate()?;
         Ok(Config {
             format,

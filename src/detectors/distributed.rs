@@ -138,7 +138,7 @@ impl Distributed {
         Distributed {
             cfg,
             routes: BoundedMap::new(crate::routes::DEFAULT_MAX_ROUTES + 64),
-            buckets: BoundedMap::new(budget.max(1024)),
+            buckets: BoundedMap::new(budget.max(256)),
             last_expire: 0,
         }
     }

@@ -29,8 +29,11 @@ use crate::routes::{DEFAULT_MAX_ROUTES, Router, classify};
 use crate::state::{BoundedMap, stable_hash};
 use shard::{Partition, SHARDS, Shard, Tagged};
 
-/// Display names of principals and API keys, by their hash (escaped).
-const MAX_NAMES: usize = 100_000;
+/// Display names of principals and API keys kept (escaped, by hash): one
+/// per 2.5 KB of the memory ceiling, 10,000 to 100,000.
+fn max_names(max_memory: u64) -> usize {
+    (max_memory / 2560).clamp(10_000, 100_000) as usize
+}
 const SAMPLE_LINE_BYTES: usize = 300;
 
 /// The engine's own state in `check`'s state file (the detectors' states
@@ -159,8 +162,8 @@ impl Engine {
         // detectors keep per-actor trackers, and 60% of the ceiling goes to
         // them (the rest: routes, names, buckets, buffers). Each shard gets
         // its share.
-        let budget = ((cfg.max_memory * 6 / 10) / 4 / (8 * 1024)).max(1024) as usize;
-        let per_shard = (budget / SHARDS).max(256);
+        let budget = ((cfg.max_memory * 6 / 10) / 4 / (8 * 1024)) as usize;
+        let per_shard = (budget / SHARDS).max(64);
         Engine {
             front: Front {
                 resolver: ClientResolver::new(cfg.trusted.clone()),
@@ -170,7 +173,7 @@ impl Engine {
                     DEFAULT_MAX_ROUTES,
                 ),
                 allow: Allowlist::new(&cfg.allow),
-                names: BoundedMap::new(MAX_NAMES),
+                names: BoundedMap::new(max_names(cfg.max_memory)),
                 clock: Timestamp::default(),
                 last_tick: i64::MIN,
                 events: 0,

@@ -48,10 +48,14 @@ pub fn run(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Resul
 fn load(
     engine: &mut crate::engine::Engine,
     mut st: checkpoint::StateFile,
+    path: &Path,
 ) -> anyhow::Result<Vec<Checkpoint>> {
-    engine
-        .load(&mut st.engine)
-        .map_err(|e| anyhow::anyhow!("state file engine section: {e:#}"))?;
+    engine.load(&mut st.engine).map_err(|e| {
+        anyhow::anyhow!(
+            "state file {} is corrupt or incompatible (engine state: {e:#})",
+            path.display()
+        )
+    })?;
     let files = std::mem::take(&mut st.files);
     st.finish()?;
     Ok(files)
@@ -87,7 +91,7 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     }
     let mut first_run = first_run;
     let old_files = match previous {
-        Some(st) => match load(&mut pump.engine, st) {
+        Some(st) => match load(&mut pump.engine, st, a.state) {
             Ok(files) => files,
             Err(e) if a.reset_state => {
                 tracing::warn!(error = %format!("{e:#}"), "Discarding the state file (--reset-state).");
