@@ -304,6 +304,11 @@ fn read_one(pump: &mut Pump, input: &Input, p: &Plan, sink: &mut VecSink) -> any
     Ok(lines.consumed())
 }
 
+/// "1 incident", "2 incidents".
+fn incidents(n: usize) -> String {
+    format!("{n} incident{}", if n == 1 { "" } else { "s" })
+}
+
 /// `APIWATCH WARNING - 1 incident: enumeration 45.1.2.3 on GET /x/{int} | lines=… `
 fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
     let mut seen = HashSet::new();
@@ -336,23 +341,19 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
             h.push_str(&format!(" (and {more} more input errors)"));
         }
         if !parts.is_empty() {
-            h.push_str(&format!("; {} incident(s)", parts.len()));
+            h.push_str(&format!("; {}", incidents(parts.len())));
         }
         h
     } else if parts.is_empty() {
         if active > 0 {
-            format!("{active} incident(s) still open")
+            format!("{} still open", incidents(active))
         } else {
             "no incidents".to_owned()
         }
     } else {
         let n = parts.len();
         let shown: Vec<String> = parts.into_iter().rev().take(5).collect();
-        format!(
-            "{n} incident{}: {}",
-            if n == 1 { "" } else { "s" },
-            shown.join("; ")
-        )
+        format!("{}: {}", incidents(n), shown.join("; "))
     };
     let s = &pump.stats;
     let head = head.replace('|', "/");
