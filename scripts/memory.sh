@@ -8,7 +8,8 @@
 # Environment:
 #   SCALE        size of the inputs (default 10000000)
 #   MAX_MEMORY   --max-memory given to apiwatch (default 256M)
-#   LONG_BYTES   length of each long line in input d (default 10000000)
+#   LONG_BYTES   length of each long line in input d (default 10000000, or
+#                1000000 when SCALE is below 10M)
 #
 # Inputs (scripts/flood.py, cached under target/bench-data/mem-*; delete them
 # to regenerate, e.g. after changing flood.py):
@@ -43,7 +44,7 @@ cd "$(dirname "$0")/.."
 
 SCALE=${SCALE:-10000000}
 MAX_MEMORY=${MAX_MEMORY:-256M}
-LONG_BYTES=${LONG_BYTES:-10000000}
+LONG_BYTES=${LONG_BYTES:-$((SCALE >= 10000000 ? 10000000 : 1000000))}
 export LC_ALL=C
 
 DATA=target/bench-data
