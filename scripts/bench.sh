@@ -37,17 +37,11 @@ REPEAT=${REPEAT:-3}
 GOACCESS_REPEAT=${GOACCESS_REPEAT:-1}
 SKIP_GOACCESS=${SKIP_GOACCESS:-0}
 FMT_N=${FMT_N:-$((N < 2000000 ? N : 2000000))}
-export LC_ALL=C
-
-DATA=target/bench-data
+. scripts/lib.sh
 LOG=$DATA/combined-$N.log
 GZ=$LOG.gz
-BIN=target/release/apiwatch
 SIM=target/release/examples/simulate
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 
-say() { printf '%s\n' "$*" >&2; }
 
 # ---- tools ----------------------------------------------------------------
 
@@ -68,7 +62,6 @@ ensure() {
     command -v "$cmd" >/dev/null 2>&1
 }
 
-TIME=/usr/bin/time
 if [ ! -x "$TIME" ]; then
     ensure /usr/bin/time time || { say "error: /usr/bin/time is needed (package 'time')"; exit 1; }
 fi
@@ -260,12 +253,11 @@ apiwatch_run "API Gateway JSON" "$JSON" 0
 
 # ---- report ------------------------------------------------------------------
 
-commas() { printf '%s' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 
 echo
 echo "## apiwatch throughput"
 echo
-echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+echo "- machine: $(machine)"
 echo "- input: $(commas "$LINES") lines of simulated nginx combined log, $(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB plain, $(awk -v b="$GZBYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB gzip (-6); the same traffic as $(commas "$FMT_N") lines of ALB ($(awk -v b="$(stat -c %s "$ALB")" 'BEGIN { printf "%.1f", b / 1e6 }') MB) and of API Gateway JSON ($(awk -v b="$(stat -c %s "$JSON")" 'BEGIN { printf "%.1f", b / 1e6 }') MB); page cache warm"
 echo "- best of $REPEAT runs (GoAccess: $GOACCESS_REPEAT); apiwatch: \`apiwatch scan --threads T --stats -o json FILE\` with every detector on, its own lines_per_sec / mb_per_sec"
 echo

@@ -30,20 +30,8 @@ cd "$(dirname "$0")/.."
 B=${GROWTH_BASE:-1000000}
 MAX_MEMORY=${MAX_MEMORY:-256M}
 REPEAT=${REPEAT:-1}
-export LC_ALL=C
-
-DATA=target/bench-data
-BIN=target/release/apiwatch
-FLOOD=scripts/flood.py
-TIME=/usr/bin/time
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-say() { printf '%s\n' "$*" >&2; }
-
-[ -x "$BIN" ] || { say "error: $BIN missing; run cargo build --release first"; exit 1; }
-[ -x "$TIME" ] || { say "error: /usr/bin/time is needed (package 'time')"; exit 1; }
-command -v python3 >/dev/null 2>&1 || { say "error: python3 is needed"; exit 1; }
+. scripts/lib.sh
+need_measuring_tools
 
 mkdir -p "$DATA"
 atleast1() { if [ "$1" -gt 0 ]; then echo "$1"; else echo 1; fi; }
@@ -111,12 +99,11 @@ done
 
 # ---- report ---------------------------------------------------------------------
 
-commas() { printf '%s' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 
 echo
 echo "## apiwatch cost growth"
 echo
-echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+echo "- machine: $(machine)"
 echo "- GROWTH_BASE=$(commas "$B"); \`apiwatch scan --max-memory $MAX_MEMORY --stats -o json FILE\`, best of $REPEAT; page cache warm"
 echo "- fixed unless varied: $(commas "$B") lines, $(commas "$POP") addresses, 20 lookup routes (+4 fixed routes)"
 echo

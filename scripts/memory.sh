@@ -45,20 +45,8 @@ cd "$(dirname "$0")/.."
 SCALE=${SCALE:-10000000}
 MAX_MEMORY=${MAX_MEMORY:-256M}
 LONG_BYTES=${LONG_BYTES:-$((SCALE >= 10000000 ? 10000000 : 1000000))}
-export LC_ALL=C
-
-DATA=target/bench-data
-BIN=target/release/apiwatch
-FLOOD=scripts/flood.py
-TIME=/usr/bin/time
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-say() { printf '%s\n' "$*" >&2; }
-
-[ -x "$BIN" ] || { say "error: $BIN missing; run cargo build --release first"; exit 1; }
-[ -x "$TIME" ] || { say "error: /usr/bin/time is needed (package 'time')"; exit 1; }
-command -v python3 >/dev/null 2>&1 || { say "error: python3 is needed"; exit 1; }
+. scripts/lib.sh
+need_measuring_tools
 
 # ---- data (cached) ------------------------------------------------------------
 
@@ -172,13 +160,12 @@ measure "e. 4,500 busy clients (every tracker full)" "$E_LOG"
 
 # ---- report ---------------------------------------------------------------------
 
-commas() { printf '%s' "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
 echo "## apiwatch memory ceiling"
 echo
-echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+echo "- machine: $(machine)"
 echo "- SCALE=$(commas "$SCALE"), \`apiwatch scan --max-memory $MAX_MEMORY --stats -o json FILE\`; state file: \`apiwatch check --state STATE --from-start --max-memory $MAX_MEMORY FILE\` from no state; page cache warm"
 echo
 echo "| input | lines | peak RSS (MB) | wall s | lines/s | malformed | incidents | sweep addresses named | other addresses named | check state (KB) | check peak RSS (MB) |"
