@@ -262,10 +262,6 @@ impl Engine {
         self.front.clock
     }
 
-    pub fn events(&self) -> u64 {
-        self.front.events
-    }
-
     pub fn allowlisted(&self) -> u64 {
         self.front.allowlisted
     }
