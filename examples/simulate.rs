@@ -9,7 +9,6 @@
 //! nginx_ingress, elb_classic. Not part of the shipped CLI.
 
 #[path = "../tests/support/sim.rs"]
-#[allow(dead_code)]
 mod sim;
 
 use std::io::Write;

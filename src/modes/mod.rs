@@ -27,6 +27,11 @@ const DETECT_LINES: usize = 40;
 /// Lines (blank or not) buffered at most while looking for them.
 const MAX_HEAD_LINES: usize = 100_000;
 
+/// What [`Pump::pump`] leaves: the parser (for `tail` to keep using, and
+/// for draining the worker threads), and a reader failure part-way, if any
+/// (every line before it was processed).
+pub type Pumped = (Option<Box<dyn LineParser>>, Option<std::io::Error>);
+
 /// Everything a run carries from input to input.
 pub struct Pump {
     pub cfg: Config,
@@ -147,7 +152,7 @@ impl Pump {
         lines: &mut LineReader<R>,
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
-    ) -> anyhow::Result<(Option<Box<dyn LineParser>>, Option<std::io::Error>)> {
+    ) -> anyhow::Result<Pumped> {
         let mut line_no = 0u64;
         let mut parser = parser;
         if parser.is_none() {

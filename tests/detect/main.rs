@@ -23,7 +23,6 @@
 //! per-family latency and coverage report).
 
 #[path = "../support/sim.rs"]
-#[allow(dead_code)]
 mod sim;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -229,7 +229,6 @@ fn run_check(dir: &Path, day: &[u8], ops: &[Op]) -> Vec<Value> {
             }
         }
     }
-    drop(once);
     eprintln!(
         "(timing) check: {runs} runs in {:.2?}, slowest {slowest:.2?}, state {} bytes",
         t.elapsed(),

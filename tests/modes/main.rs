@@ -5,7 +5,6 @@
 //! nothing happens.
 
 #[path = "../support/sim.rs"]
-#[allow(dead_code)]
 mod sim;
 
 mod agree;
