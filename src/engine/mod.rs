@@ -78,7 +78,6 @@ pub struct Front {
     names: BoundedMap<u64, String>,
     clock: Timestamp,
     last_tick: i64,
-    pub events: u64,
     pub allowlisted: u64,
 }
 
@@ -91,7 +90,6 @@ pub struct Step {
 
 impl Front {
     pub fn step(&mut self, rec: &Record<'_>) -> Step {
-        self.events += 1;
         if rec.ts > self.clock {
             self.clock = rec.ts;
         }
@@ -176,7 +174,6 @@ impl Engine {
                 names: BoundedMap::new(max_names(cfg.max_memory)),
                 clock: Timestamp::default(),
                 last_tick: i64::MIN,
-                events: 0,
                 allowlisted: 0,
             },
             shards: (0..SHARDS)
