@@ -126,19 +126,23 @@ impl Bola {
         let now = ev.ts.secs();
         let info = routes.info(ev.route);
         // Admission: a principal or key gets a tracker on its second request.
-        if self.trackers.get(&actor).is_none() && !self.door.admit(actor_scope_key(actor), now) {
+        let door = &mut self.door;
+        let Some(t) = self.trackers.touch_if(
+            &actor,
+            || door.admit(actor_scope_key(actor), now),
+            || Tracker {
+                ring: Ring::default(),
+                days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
+                last_search: i64::MIN / 2,
+                explained: 0,
+                route: ev.route,
+                identities: Vec::new(),
+                severity: None,
+                last_emit: i64::MIN / 2,
+            },
+        ) else {
             return;
-        }
-        let (t, _) = self.trackers.touch(&actor, || Tracker {
-            ring: Ring::default(),
-            days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
-            last_search: i64::MIN / 2,
-            explained: 0,
-            route: ev.route,
-            identities: Vec::new(),
-            severity: None,
-            last_emit: i64::MIN / 2,
-        });
+        };
         if ev.search {
             t.last_search = now;
             return;

@@ -228,19 +228,23 @@ impl Detector for Enumeration {
         let now = ev.ts.secs();
         let cap = self.cfg.ring;
         // Admission: an address gets a tracker on its second lookup.
-        if self.trackers.get(&(addr, ev.route)).is_none()
-            && !self.door.admit(
-                addr as u64 ^ ((addr >> 64) as u64) ^ ((ev.route as u64) << 40),
-                now,
-            )
-        {
+        let door = &mut self.door;
+        let Some(t) = self.trackers.touch_if(
+            &(addr, ev.route),
+            || {
+                door.admit(
+                    addr as u64 ^ ((addr >> 64) as u64) ^ ((ev.route as u64) << 40),
+                    now,
+                )
+            },
+            || Tracker {
+                ring: Ring::default(),
+                severity: None,
+                last_emit: i64::MIN / 2,
+            },
+        ) else {
             return;
-        }
-        let (t, _) = self.trackers.touch(&(addr, ev.route), || Tracker {
-            ring: Ring::default(),
-            severity: None,
-            last_emit: i64::MIN / 2,
-        });
+        };
         t.ring.push(
             Lookup {
                 ts: now,

@@ -173,15 +173,14 @@ impl SlowSweep {
         let cap = self.cfg.ring;
         let key = (actor, ev.route);
         // Admission: an actor gets a tracker on its second lookup.
-        if self.trackers.get(&key).is_none()
-            && !self.door.admit(
-                crate::detectors::actor_scope_key(actor) ^ ev.route as u64,
-                now,
-            )
-        {
+        let door = &mut self.door;
+        let Some(t) = self.trackers.touch_if(
+            &key,
+            || door.admit(actor_scope_key(actor) ^ ev.route as u64, now),
+            Tracker::new,
+        ) else {
             return;
-        }
-        let (t, _) = self.trackers.touch(&key, Tracker::new);
+        };
         t.ring.push(
             Lookup {
                 ts: now,

@@ -11,7 +11,6 @@ pub mod hll;
 pub mod lookups;
 
 use std::collections::HashMap;
-use std::collections::VecDeque;
 use std::hash::Hash;
 
 /// Stable 64-bit hash of identity strings (principals, API keys, user
@@ -22,34 +21,51 @@ pub fn stable_hash(b: &[u8]) -> u64 {
 }
 
 /// A map with a hard capacity. When full, inserting evicts the least recently
-/// touched entry. Recency is tracked with a generation queue (lazy deletion),
-/// so the victim depends only on the order of operations: replays evict the
-/// same entries on every machine.
+/// touched entry. Entries live in a slab threaded on a doubly linked recency
+/// list, so a touch is one hash lookup and two relinks, and the victim depends
+/// only on the order of operations: replays evict the same entries on every
+/// machine.
 #[derive(Clone)]
 pub struct BoundedMap<K, V> {
-    map: HashMap<K, (V, u64), ahash::RandomState>,
-    order: VecDeque<(K, u64)>,
-    generation: u64,
+    index: HashMap<K, u32, ahash::RandomState>,
+    slots: Vec<Slot<K, V>>,
+    /// Slots emptied by `remove` or expiry, reused before the slab grows.
+    free: Vec<u32>,
+    /// Most and least recently used slots (`NIL` when empty).
+    newest: u32,
+    oldest: u32,
     cap: usize,
     evicted: u64,
+}
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone)]
+struct Slot<K, V> {
+    entry: Option<(K, V)>,
+    /// Towards the newest and the oldest neighbour.
+    newer: u32,
+    older: u32,
 }
 
 impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub fn new(cap: usize) -> Self {
         BoundedMap {
-            map: HashMap::with_hasher(ahash::RandomState::new()),
-            order: VecDeque::new(),
-            generation: 0,
-            cap: cap.max(1),
+            index: HashMap::with_hasher(ahash::RandomState::new()),
+            slots: Vec::new(),
+            free: Vec::new(),
+            newest: NIL,
+            oldest: NIL,
+            cap: cap.clamp(1, NIL as usize - 1),
             evicted: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
     pub fn capacity(&self) -> usize {
         self.cap
@@ -58,70 +74,177 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         self.evicted
     }
 
+    fn value(&self, i: u32) -> &(K, V) {
+        self.slots[i as usize]
+            .entry
+            .as_ref()
+            .expect("linked slot is full")
+    }
+
+    fn value_mut(&mut self, i: u32) -> &mut V {
+        &mut self.slots[i as usize]
+            .entry
+            .as_mut()
+            .expect("linked slot is full")
+            .1
+    }
+
     pub fn get(&self, k: &K) -> Option<&V> {
-        self.map.get(k).map(|(v, _)| v)
+        self.index.get(k).map(|&i| &self.value(i).1)
+    }
+
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let i = *self.index.get(k)?;
+        Some(self.value_mut(i))
     }
 
     /// Get or create the entry for `k`, marking it most recently used.
     /// Returns the value and, if one had to go, the evicted entry.
     pub fn touch(&mut self, k: &K, make: impl FnOnce() -> V) -> (&mut V, Option<(K, V)>) {
-        self.generation += 1;
-        let generation = self.generation;
-        if self.order.len() > 4 * self.cap + 64 {
-            self.compact();
+        if let Some(&i) = self.index.get(k) {
+            self.promote(i);
+            return (self.value_mut(i), None);
         }
-        let mut victim = None;
-        if self.map.len() >= self.cap && !self.map.contains_key(k) {
-            victim = self.evict_one();
-        }
-        self.order.push_back((k.clone(), generation));
-        let e = self
-            .map
-            .entry(k.clone())
-            .or_insert_with(|| (make(), generation));
-        e.1 = generation;
-        (&mut e.0, victim)
+        let victim = if self.index.len() >= self.cap {
+            self.evict_one()
+        } else {
+            None
+        };
+        let i = self.insert(k.clone(), make());
+        (self.value_mut(i), victim)
     }
 
-    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        self.map.get_mut(k).map(|(v, _)| v)
+    /// Like [`touch`](Self::touch) for a key already present; a new key is
+    /// created only when `admit` says so (admission control), and its victim,
+    /// if any, is dropped.
+    pub fn touch_if(
+        &mut self,
+        k: &K,
+        admit: impl FnOnce() -> bool,
+        make: impl FnOnce() -> V,
+    ) -> Option<&mut V> {
+        if let Some(&i) = self.index.get(k) {
+            self.promote(i);
+            return Some(self.value_mut(i));
+        }
+        if !admit() {
+            return None;
+        }
+        Some(self.touch(k, make).0)
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
-        self.map.remove(k).map(|(v, _)| v)
+        let i = self.index.remove(k)?;
+        Some(self.release(i).1)
+    }
+
+    fn insert(&mut self, k: K, v: V) -> u32 {
+        let slot = Slot {
+            entry: Some((k.clone(), v)),
+            newer: NIL,
+            older: NIL,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(k, i);
+        self.link_newest(i);
+        i
+    }
+
+    /// Unlink slot `i` and free it (its key is already out of the index).
+    fn release(&mut self, i: u32) -> (K, V) {
+        self.unlink(i);
+        self.free.push(i);
+        self.slots[i as usize]
+            .entry
+            .take()
+            .expect("linked slot is full")
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (newer, older) = {
+            let s = &self.slots[i as usize];
+            (s.newer, s.older)
+        };
+        match newer {
+            NIL => self.newest = older,
+            n => self.slots[n as usize].older = older,
+        }
+        match older {
+            NIL => self.oldest = newer,
+            o => self.slots[o as usize].newer = newer,
+        }
+    }
+
+    fn link_newest(&mut self, i: u32) {
+        let old_newest = self.newest;
+        {
+            let s = &mut self.slots[i as usize];
+            s.newer = NIL;
+            s.older = old_newest;
+        }
+        match old_newest {
+            NIL => self.oldest = i,
+            n => self.slots[n as usize].newer = i,
+        }
+        self.newest = i;
+    }
+
+    fn promote(&mut self, i: u32) {
+        if self.newest != i {
+            self.unlink(i);
+            self.link_newest(i);
+        }
     }
 
     fn evict_one(&mut self) -> Option<(K, V)> {
-        while let Some((k, g)) = self.order.pop_front() {
-            if self.map.get(&k).is_some_and(|(_, cur)| *cur == g) {
-                self.evicted += 1;
-                return self.map.remove(&k).map(|(v, _)| (k, v));
-            }
+        let i = self.oldest;
+        if i == NIL {
+            return None;
         }
-        None
+        let (k, _) = self.slots[i as usize].entry.as_ref().expect("linked");
+        self.index.remove(k);
+        self.evicted += 1;
+        Some(self.release(i))
     }
 
-    /// Drop queue entries that no longer match their key's generation.
-    fn compact(&mut self) {
-        let map = &self.map;
-        self.order
-            .retain(|(k, g)| map.get(k).is_some_and(|(_, cur)| cur == g));
+    /// Walk the recency list from slot `start`, following `next`.
+    fn walk(&self, start: u32, next: fn(&Slot<K, V>) -> u32) -> impl Iterator<Item = (&K, &V)> {
+        let mut i = start;
+        std::iter::from_fn(move || {
+            if i == NIL {
+                return None;
+            }
+            let s = &self.slots[i as usize];
+            i = next(s);
+            s.entry.as_ref().map(|(k, v)| (k, v))
+        })
     }
 
     /// Entries in least-recently-used order (deterministic).
     pub fn iter_lru(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.order
-            .iter()
-            .filter_map(move |(k, g)| match self.map.get_key_value(k) {
-                Some((k, (v, cur))) if cur == g => Some((k, v)),
-                _ => None,
-            })
+        self.walk(self.oldest, |s| s.newer)
+    }
+
+    /// Entries from the most recently used back (deterministic).
+    pub fn iter_recent(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.walk(self.newest, |s| s.older)
     }
 
     /// Mutable access to every value, in no particular order: only for
     /// updates whose result does not depend on order.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.map.values_mut().map(|(v, _)| v)
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.entry.as_mut().map(|(_, v)| v))
     }
 
     /// Remove idle entries from the least recently used end: stop at the
@@ -130,34 +253,17 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     /// it removes. Returned in least-recently-used order.
     pub fn expire_idle(&mut self, mut idle: impl FnMut(&K, &V) -> bool) -> Vec<(K, V)> {
         let mut out = Vec::new();
-        while let Some((k, g)) = self.order.front() {
-            // None: a stale queue entry (the key was touched again later).
-            let verdict = match self.map.get(k) {
-                Some((v, cur)) if cur == g => Some(idle(k, v)),
-                _ => None,
-            };
-            if verdict == Some(false) {
+        while self.oldest != NIL {
+            let i = self.oldest;
+            let (k, v) = self.value(i);
+            if !idle(k, v) {
                 break;
             }
-            let (k, _) = self.order.pop_front().expect("front exists");
-            if verdict == Some(true)
-                && let Some((v, _)) = self.map.remove(&k)
-            {
-                out.push((k, v));
-            }
+            let k = k.clone();
+            self.index.remove(&k);
+            out.push(self.release(i));
         }
         out
-    }
-
-    /// Entries from the most recently used back (deterministic).
-    pub fn iter_recent(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.order
-            .iter()
-            .rev()
-            .filter_map(move |(k, g)| match self.map.get_key_value(k) {
-                Some((k, (v, cur))) if cur == g => Some((k, v)),
-                _ => None,
-            })
     }
 }
 
@@ -171,6 +277,11 @@ pub struct Doorkeeper {
     bits: Vec<u64>,
     cleared_at: i64,
     period: i64,
+    /// Words set since the last clear, so that a clear costs what was set,
+    /// not the whole bitmap (most periods see few actors). `None` once too
+    /// many to list, and after loading a state file.
+    #[serde(skip)]
+    dirty: Option<Vec<u32>>,
 }
 
 impl Doorkeeper {
@@ -180,6 +291,7 @@ impl Doorkeeper {
             bits: vec![0; 1 << (bits_log2 - 6)],
             cleared_at: i64::MIN,
             period,
+            dirty: Some(Vec::new()),
         }
     }
 
@@ -187,7 +299,11 @@ impl Doorkeeper {
     /// first sighting (remember it).
     pub fn admit(&mut self, h: u64, now: i64) -> bool {
         if now.saturating_sub(self.cleared_at) >= self.period {
-            self.bits.iter_mut().for_each(|w| *w = 0);
+            match &mut self.dirty {
+                Some(words) => words.drain(..).for_each(|w| self.bits[w as usize] = 0),
+                None => self.bits.iter_mut().for_each(|w| *w = 0),
+            }
+            self.dirty = Some(std::mem::take(&mut self.dirty).unwrap_or_default());
             self.cleared_at = now;
         }
         let h = hll::mix(h);
@@ -195,6 +311,15 @@ impl Doorkeeper {
         let i = (h % n) as usize;
         let (w, b) = (i / 64, 1u64 << (i % 64));
         let seen = self.bits[w] & b != 0;
+        if self.bits[w] == 0
+            && let Some(words) = &mut self.dirty
+        {
+            if words.len() < self.bits.len() / 16 {
+                words.push(w as u32);
+            } else {
+                self.dirty = None;
+            }
+        }
         self.bits[w] |= b;
         seen
     }
@@ -259,7 +384,7 @@ mod tests {
             m.touch(&(k % 977), || k);
             assert!(m.len() <= 3);
         }
-        assert!(m.order.len() <= 4 * 3 + 64 + 1);
+        assert!(m.slots.len() <= 3);
         assert!(m.evicted() > 9000);
     }
 
@@ -292,6 +417,54 @@ mod tests {
         // 2 is least recently used in both.
         assert_eq!(back.touch(&9, || 90).1, Some((2, 20)));
         assert_eq!(m.touch(&9, || 90).1, Some((2, 20)));
+    }
+
+    #[test]
+    fn recency_list_survives_removal_expiry_and_slot_reuse() {
+        let mut m = BoundedMap::new(4);
+        for k in 1..=4 {
+            m.touch(&k, || k * 10);
+        }
+        assert_eq!(m.remove(&2), Some(20));
+        m.touch(&1, || 0);
+        // 5 reuses 2's slot; order (old to new) is now 3, 4, 1, 5.
+        m.touch(&5, || 50);
+        assert_eq!(m.slots.len(), 4, "a freed slot is reused");
+        let lru: Vec<i32> = m.iter_lru().map(|(k, _)| *k).collect();
+        assert_eq!(lru, [3, 4, 1, 5]);
+        let recent: Vec<i32> = m.iter_recent().map(|(k, _)| *k).collect();
+        assert_eq!(recent, [5, 1, 4, 3]);
+        // Expiry takes from the old end and stops at the first keeper.
+        let gone = m.expire_idle(|k, _| *k != 1);
+        assert_eq!(gone, [(3, 30), (4, 40)]);
+        assert_eq!(m.len(), 2);
+        // Admission: a present key is touched whatever `admit` says; an
+        // absent one only when admitted.
+        assert!(m.touch_if(&7, || false, || 70).is_none());
+        assert_eq!(m.touch_if(&1, || false, || 0).copied(), Some(10));
+        assert_eq!(m.touch_if(&7, || true, || 70).copied(), Some(70));
+        let recent: Vec<i32> = m.iter_recent().map(|(k, _)| *k).collect();
+        assert_eq!(recent, [7, 1, 5]);
+    }
+
+    #[test]
+    fn doorkeeper_clears_fully_however_many_bits_were_set() {
+        // Enough sightings to overflow the list of set words, then a new
+        // period: everything is forgotten either way.
+        for n in [10u64, 100_000] {
+            let mut d = Doorkeeper::new(12, 600);
+            for h in 0..n {
+                d.admit(h, 0);
+            }
+            assert!(d.admit(n - 1, 1));
+            assert!(!d.admit(0, 600), "a new period starts empty");
+            let set: u32 = d.bits.iter().map(|w| w.count_ones()).sum();
+            assert_eq!(set, 1, "only the sighting since the clear is left");
+            let mut loaded: Doorkeeper =
+                serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+            assert!(loaded.admit(0, 601), "state files keep the bits");
+            assert!(!loaded.admit(0, 1200), "and a loaded bitmap still clears");
+        }
     }
 
     #[test]
