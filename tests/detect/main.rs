@@ -19,7 +19,7 @@
 //! Days and scans are expensive (~0.7 s to generate, ~1.5 s to scan in
 //! release), so every scan is done once and shared through `OnceLock`s.
 //!
-//! `cargo test --release --test detect` (add `-- --nocapture` for the
+//! `cargo test --profile test-release --test detect` (add `-- --nocapture` for the
 //! per-family latency and coverage report).
 
 #[path = "../support/sim.rs"]
