@@ -61,16 +61,46 @@ pub fn addr_label(a: u128) -> String {
 
 /// The trusted-proxy rule.
 pub struct ClientResolver {
-    trusted: Vec<IpNet>,
+    /// Trusted networks as (network, mask) pairs, split by family: checked
+    /// for every record, so a few integer compares rather than `IpNet`'s
+    /// general containment test. IPv4 networks match IPv4 addresses only,
+    /// IPv6 networks IPv6 addresses only, as with `IpNet::contains`.
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl ClientResolver {
     pub fn new(trusted: Vec<IpNet>) -> Self {
-        ClientResolver { trusted }
+        let mut r = ClientResolver {
+            v4: Vec::new(),
+            v6: Vec::new(),
+        };
+        for n in trusted {
+            match n {
+                IpNet::V4(n) => {
+                    let mask = u32::from(n.netmask());
+                    r.v4.push((u32::from(n.network()) & mask, mask));
+                }
+                IpNet::V6(n) => {
+                    let mask = u128::from(n.netmask());
+                    r.v6.push((u128::from(n.network()) & mask, mask));
+                }
+            }
+        }
+        r
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.trusted.iter().any(|n| n.contains(&ip))
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
     }
 
     /// The client address of a record.
@@ -136,6 +166,43 @@ mod tests {
             client: peer.map(|p| p.parse().unwrap()),
             forwarded_for: xff.as_bytes(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn trusted_check_agrees_with_ipnet() {
+        let nets: Vec<IpNet> = ["10.0.0.0/8", "172.16.0.0/12", "192.168.1.7/24", "0.0.0.0/0"]
+            .iter()
+            .chain(["fc00::/7", "2001:db8:1::/48", "::1/128"].iter())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let addrs: Vec<IpAddr> = [
+            "10.1.2.3",
+            "11.0.0.1",
+            "172.31.255.255",
+            "172.32.0.0",
+            "192.168.1.200",
+            "192.168.2.1",
+            "::ffff:10.0.0.1",
+            "fd12::1",
+            "fe80::1",
+            "2001:db8:1:ff::9",
+            "2001:db8:2::1",
+            "::1",
+            "::2",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for k in 0..nets.len() {
+            // Each net alone, and all but the catch-all.
+            for set in [&nets[k..=k], &nets[..3]] {
+                let r = ClientResolver::new(set.to_vec());
+                for a in &addrs {
+                    let want = set.iter().any(|n| n.contains(a));
+                    assert_eq!(r.is_trusted(*a), want, "{a} in {set:?}");
+                }
+            }
         }
     }
 

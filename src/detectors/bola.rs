@@ -22,7 +22,7 @@ use crate::routes::RouteId;
 use crate::state::BoundedMap;
 use crate::state::crowd::Crowds;
 use crate::state::hll::{Hll, mix};
-use crate::state::lookups::{Lookup, Ring, Scratch, analyse};
+use crate::state::lookups::{Lookup, Ring, Scratch, analyse, distinct_since};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -306,9 +306,9 @@ impl Detector for Bola {
                 t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
             };
             for (_, t) in super::baseline::sample(&self.trackers, teaches) {
-                let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);
-                if a.requests > 0 {
-                    vals.push(a.distinct);
+                let d = distinct_since(&t.ring, now - w.secs, &mut self.scratch);
+                if d > 0 {
+                    vals.push(d);
                 }
             }
             for v in vals {

@@ -96,9 +96,16 @@ struct RouteState {
     buckets: u64,
     hits: u64,
     sweeps: Vec<Sweep>,
+    /// Runs recently looked at and found not to be sweeps (bucket range,
+    /// when): not looked at again for [`REFRESH_SECS`]. One fast walker
+    /// fills a dense bucket every few seconds, and gathering its whole run
+    /// on every eighth hit cost more than all the rest of the detector.
+    #[serde(default)]
+    rejected: Vec<(u64, u64, i64)>,
 }
 
 const MAX_SWEEPS: usize = 64;
+const MAX_REJECTED: usize = 8;
 /// How often a reported sweep is re-examined: each look adds the addresses
 /// in the buckets still held, so the block list stays complete even when
 /// old buckets are evicted under memory pressure.
@@ -330,6 +337,7 @@ impl Detector for Distributed {
             buckets: 0,
             hits: 0,
             sweeps: Vec::new(),
+            rejected: Vec::new(),
         });
         if new_bucket {
             st.buckets += 1;
@@ -352,6 +360,14 @@ impl Detector for Distributed {
         {
             return;
         }
+        st.rejected.retain(|r| now - r.2 < REFRESH_SECS);
+        if st
+            .rejected
+            .iter()
+            .any(|&(lo, hi, _)| lo <= key + 1 && key <= hi + 1)
+        {
+            return;
+        }
         let r = gather(&self.buckets, ev.route, key, thr);
         let cfg = &self.cfg;
         let per_addr = r.hits as f64 / r.addrs.len().max(1) as f64;
@@ -361,6 +377,10 @@ impl Detector for Distributed {
             || per_addr > cfg.max_per_address
             || own_records
         {
+            if st.rejected.len() >= MAX_REJECTED {
+                st.rejected.remove(0);
+            }
+            st.rejected.push((r.lo, r.hi, now));
             return;
         }
         let sev = if r.addrs.len() >= cfg.critical_addresses {

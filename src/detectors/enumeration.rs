@@ -27,7 +27,7 @@ use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
 use crate::state::BoundedMap;
-use crate::state::lookups::{Analysis, Lookup, Ring, Scratch, analyse};
+use crate::state::lookups::{Analysis, Lookup, Ring, Scratch, analyse, distinct_since};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -304,7 +304,7 @@ impl Detector for Enumeration {
         });
     }
 
-    fn tick(&mut self, now: Timestamp, routes: &dyn Routes, _out: &mut Vec<Finding>) {
+    fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
         let longest = self.cfg.windows.iter().map(|w| w.secs).max().unwrap_or(600);
         // Baselines: every window length, record each actor's distinct count.
@@ -320,10 +320,9 @@ impl Detector for Enumeration {
                 t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
             };
             for ((_, route), t) in super::baseline::sample(&self.trackers, teaches) {
-                let numeric = routes.info(*route).id_kind.is_some_and(|k| k.numeric());
-                let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
-                if a.requests > 0 {
-                    rec.push((*route, a.distinct));
+                let d = distinct_since(&t.ring, now - w.secs, &mut self.scratch);
+                if d > 0 {
+                    rec.push((*route, d));
                 }
             }
             for (r, d) in rec {

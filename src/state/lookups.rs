@@ -163,6 +163,17 @@ pub struct Scratch {
     ua: Vec<u32>,
 }
 
+/// Distinct ids among the lookups with `ts >= since` (0 when there are
+/// none): what a baseline refresh records, without the rest of [`analyse`].
+pub fn distinct_since(ring: &Ring, since: i64, s: &mut Scratch) -> u64 {
+    s.ids.clear();
+    s.ids
+        .extend(ring.iter().filter(|l| l.ts >= since).map(|l| l.id));
+    s.ids.sort_unstable();
+    s.ids.dedup();
+    s.ids.len() as u64
+}
+
 /// Analyse the lookups with `ts >= since`. `numeric` enables the block and
 /// stride statistics.
 pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analysis {
@@ -373,6 +384,33 @@ mod tests {
         let ids: Vec<u64> = (0..100u64).map(|i| i * 30 + (i % 3) * 9).collect();
         assert_eq!(densest_block(&ids, &mut st).0, 100);
         assert_eq!(densest_block(&[7], &mut st), (1, 7, 7));
+    }
+
+    #[test]
+    fn distinct_since_agrees_with_analyse() {
+        let mut r = Ring::default();
+        for i in 0..300u64 {
+            r.push(
+                Lookup {
+                    ts: i as i64,
+                    id: i % 37 + (i / 100) * 1000,
+                    who: 0,
+                    ua: 1,
+                    not_found: false,
+                },
+                256,
+            );
+        }
+        let mut s = Scratch::default();
+        for since in [0, 100, 250, 299, 400] {
+            let a = analyse(&r, since, true, &mut s);
+            assert_eq!(
+                distinct_since(&r, since, &mut s),
+                a.distinct,
+                "since {since}"
+            );
+        }
+        assert_eq!(distinct_since(&r, 400, &mut s), 0);
     }
 
     #[test]

@@ -306,9 +306,8 @@ impl Doorkeeper {
             self.dirty = Some(std::mem::take(&mut self.dirty).unwrap_or_default());
             self.cleared_at = now;
         }
-        let h = hll::mix(h);
-        let n = self.bits.len() as u64 * 64;
-        let i = (h % n) as usize;
+        // The bitmap's size is a power of two: mask, don't divide.
+        let i = (hll::mix(h) & (self.bits.len() as u64 * 64 - 1)) as usize;
         let (w, b) = (i / 64, 1u64 << (i % 64));
         let seen = self.bits[w] & b != 0;
         if self.bits[w] == 0
