@@ -3,7 +3,8 @@
 //! a reason. Allowlisted requests skip the detectors but are counted per
 //! entry, so the run summary shows what was waved through.
 
-use std::collections::HashMap;
+/// Lookups on every record: a fast keyed hash rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -25,8 +26,8 @@ impl Allowlist {
     pub fn new(entries: &[Allow]) -> Self {
         let mut a = Allowlist {
             nets: Vec::new(),
-            principals: HashMap::new(),
-            keys: HashMap::new(),
+            principals: HashMap::default(),
+            keys: HashMap::default(),
             uas: Vec::new(),
             ua_cache: BoundedMap::new(4096),
             reasons: Vec::new(),

@@ -8,7 +8,8 @@
 //! table is full, unseen templates share one overflow route per method, so a
 //! scanner spraying random paths cannot grow it.
 
-use std::collections::HashMap;
+/// Lookups on every record: a fast keyed hash rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 use serde::Serialize;
 
@@ -117,7 +118,7 @@ pub const DEFAULT_MAX_ROUTES: usize = 5000;
 impl Router {
     pub fn new(rules: Vec<RouteRule>, strip_prefixes: Vec<String>, cap: usize) -> Self {
         Router {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             routes: Vec::new(),
             rules,
             strip_prefixes: strip_prefixes.into_iter().map(String::into_bytes).collect(),

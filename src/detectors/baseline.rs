@@ -4,7 +4,8 @@
 //! multiple of the baseline's high percentile, once the baseline has seen
 //! enough actor windows to mean anything.
 
-use std::collections::HashMap;
+/// Lookups on every record: a fast keyed hash rather than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,7 @@ mod histograms {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
         let flat: Flat = Flat::deserialize(d)?;
-        let mut m = Map::new();
+        let mut m = Map::default();
         for (k, pairs) in flat {
             let mut h = new_histogram();
             for (v, c) in pairs {
@@ -112,7 +113,7 @@ impl Baselines {
     pub fn new(cfg: &Config) -> Self {
         Baselines {
             cfg: cfg.clone(),
-            h: HashMap::new(),
+            h: HashMap::default(),
         }
     }
 

@@ -7,25 +7,29 @@ use serde::{Deserialize, Serialize};
 const P: u32 = 8;
 const M: usize = 1 << P;
 
+/// Registers are inline (256 bytes), not on the heap: trackers holding
+/// several are created and evicted all the time, and an allocation each
+/// showed in profiles.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Hll {
-    #[serde(with = "serde_bytes_vec")]
-    regs: Vec<u8>,
+    #[serde(with = "serde_regs")]
+    regs: [u8; M],
 }
 
-mod serde_bytes_vec {
+/// Kept in state files as a string of hex digits, one per register.
+mod serde_regs {
     use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: &[u8; super::M], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&v.iter().map(|b| format!("{b:x}")).collect::<String>())
     }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; super::M], D::Error> {
         let s = String::deserialize(d)?;
-        let v: Vec<u8> = s
-            .chars()
-            .map(|c| c.to_digit(16).unwrap_or(0) as u8)
-            .collect();
-        if v.len() != super::M {
+        if s.chars().count() != super::M {
             return Err(serde::de::Error::custom("bad HLL register count"));
+        }
+        let mut v = [0u8; super::M];
+        for (r, c) in v.iter_mut().zip(s.chars()) {
+            *r = c.to_digit(16).unwrap_or(0) as u8;
         }
         Ok(v)
     }
@@ -33,7 +37,7 @@ mod serde_bytes_vec {
 
 impl Default for Hll {
     fn default() -> Self {
-        Hll { regs: vec![0; M] }
+        Hll { regs: [0; M] }
     }
 }
 
@@ -112,5 +116,8 @@ mod tests {
         a.merge(&b);
         let c = a.count() as f64;
         assert!((c - 750.0).abs() / 750.0 < 0.2, "{c}");
+        let back: Hll = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back.count(), a.count(), "state files keep every register");
+        assert!(serde_json::from_str::<Hll>(r#"{"regs":"12"}"#).is_err());
     }
 }

@@ -51,11 +51,36 @@ impl From<LookupRow> for Lookup {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "RingData")]
 pub struct Ring {
     buf: VecDeque<Lookup>,
     /// Lookups ever pushed (for "analyse every k").
     pub pushed: u64,
     pub analysed_at: u64,
+    /// The newest lookup's time, kept beside the buffer: baseline sampling
+    /// and expiry ask it of hundreds of rings at a time, and reading it from
+    /// the buffer cost a cache miss each.
+    #[serde(skip)]
+    last: Option<i64>,
+}
+
+/// What a state file holds of a ring.
+#[derive(Deserialize)]
+struct RingData {
+    buf: VecDeque<Lookup>,
+    pushed: u64,
+    analysed_at: u64,
+}
+
+impl From<RingData> for Ring {
+    fn from(d: RingData) -> Ring {
+        Ring {
+            last: d.buf.back().map(|l| l.ts),
+            buf: d.buf,
+            pushed: d.pushed,
+            analysed_at: d.analysed_at,
+        }
+    }
 }
 
 impl Ring {
@@ -64,6 +89,7 @@ impl Ring {
             self.buf.pop_front();
         }
         self.buf.push_back(l);
+        self.last = Some(l.ts);
         self.pushed += 1;
     }
 
@@ -95,13 +121,16 @@ impl Ring {
     }
 
     pub fn last_ts(&self) -> Option<i64> {
-        self.buf.back().map(|l| l.ts)
+        self.last
     }
 
     /// Drop entries older than `since`.
     pub fn expire(&mut self, since: i64) {
         while self.buf.front().is_some_and(|l| l.ts < since) {
             self.buf.pop_front();
+        }
+        if self.buf.is_empty() {
+            self.last = None;
         }
     }
 
@@ -411,6 +440,19 @@ mod tests {
             );
         }
         assert_eq!(distinct_since(&r, 400, &mut s), 0);
+    }
+
+    #[test]
+    fn last_time_follows_pushes_expiry_and_state_files() {
+        let mut r = ring(&[5, 6, 7], 0);
+        assert_eq!(r.last_ts(), Some(2));
+        let back: Ring = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.last_ts(), Some(2));
+        assert_eq!(back.len(), 3);
+        r.expire(2);
+        assert_eq!(r.last_ts(), Some(2), "the newest is still there");
+        r.expire(3);
+        assert_eq!(r.last_ts(), None);
     }
 
     #[test]
