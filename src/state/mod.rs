@@ -28,7 +28,11 @@ pub fn stable_hash(b: &[u8]) -> u64 {
 #[derive(Clone)]
 pub struct BoundedMap<K, V> {
     index: HashMap<K, u32, ahash::RandomState>,
-    slots: Vec<Slot<K, V>>,
+    slots: Vec<Option<(K, V)>>,
+    /// Each slot's neighbours in recency order, apart from the entries:
+    /// relinking and walking then touch this small array, not the (large)
+    /// values.
+    links: Vec<Link>,
     /// Slots emptied by `remove` or expiry, reused before the slab grows.
     free: Vec<u32>,
     /// Most and least recently used slots (`NIL` when empty).
@@ -40,9 +44,8 @@ pub struct BoundedMap<K, V> {
 
 const NIL: u32 = u32::MAX;
 
-#[derive(Clone)]
-struct Slot<K, V> {
-    entry: Option<(K, V)>,
+#[derive(Clone, Copy)]
+struct Link {
     /// Towards the newest and the oldest neighbour.
     newer: u32,
     older: u32,
@@ -53,6 +56,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         BoundedMap {
             index: HashMap::with_hasher(ahash::RandomState::new()),
             slots: Vec::new(),
+            links: Vec::new(),
             free: Vec::new(),
             newest: NIL,
             oldest: NIL,
@@ -76,14 +80,12 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
 
     fn value(&self, i: u32) -> &(K, V) {
         self.slots[i as usize]
-            .entry
             .as_ref()
             .expect("linked slot is full")
     }
 
     fn value_mut(&mut self, i: u32) -> &mut V {
         &mut self.slots[i as usize]
-            .entry
             .as_mut()
             .expect("linked slot is full")
             .1
@@ -139,11 +141,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 
     fn insert(&mut self, k: K, v: V) -> u32 {
-        let slot = Slot {
-            entry: Some((k.clone(), v)),
-            newer: NIL,
-            older: NIL,
-        };
+        let slot = Some((k.clone(), v));
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
@@ -151,6 +149,10 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             }
             None => {
                 self.slots.push(slot);
+                self.links.push(Link {
+                    newer: NIL,
+                    older: NIL,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -163,37 +165,30 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     fn release(&mut self, i: u32) -> (K, V) {
         self.unlink(i);
         self.free.push(i);
-        self.slots[i as usize]
-            .entry
-            .take()
-            .expect("linked slot is full")
+        self.slots[i as usize].take().expect("linked slot is full")
     }
 
     fn unlink(&mut self, i: u32) {
-        let (newer, older) = {
-            let s = &self.slots[i as usize];
-            (s.newer, s.older)
-        };
+        let Link { newer, older } = self.links[i as usize];
         match newer {
             NIL => self.newest = older,
-            n => self.slots[n as usize].older = older,
+            n => self.links[n as usize].older = older,
         }
         match older {
             NIL => self.oldest = newer,
-            o => self.slots[o as usize].newer = newer,
+            o => self.links[o as usize].newer = newer,
         }
     }
 
     fn link_newest(&mut self, i: u32) {
         let old_newest = self.newest;
-        {
-            let s = &mut self.slots[i as usize];
-            s.newer = NIL;
-            s.older = old_newest;
-        }
+        self.links[i as usize] = Link {
+            newer: NIL,
+            older: old_newest,
+        };
         match old_newest {
             NIL => self.oldest = i,
-            n => self.slots[n as usize].newer = i,
+            n => self.links[n as usize].newer = i,
         }
         self.newest = i;
     }
@@ -210,22 +205,22 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         if i == NIL {
             return None;
         }
-        let (k, _) = self.slots[i as usize].entry.as_ref().expect("linked");
+        let (k, _) = self.slots[i as usize].as_ref().expect("linked");
         self.index.remove(k);
         self.evicted += 1;
         Some(self.release(i))
     }
 
     /// Walk the recency list from slot `start`, following `next`.
-    fn walk(&self, start: u32, next: fn(&Slot<K, V>) -> u32) -> impl Iterator<Item = (&K, &V)> {
+    fn walk(&self, start: u32, next: fn(&Link) -> u32) -> impl Iterator<Item = (&K, &V)> {
         let mut i = start;
         std::iter::from_fn(move || {
             if i == NIL {
                 return None;
             }
-            let s = &self.slots[i as usize];
-            i = next(s);
-            s.entry.as_ref().map(|(k, v)| (k, v))
+            let at = i as usize;
+            i = next(&self.links[at]);
+            self.slots[at].as_ref().map(|(k, v)| (k, v))
         })
     }
 
@@ -244,7 +239,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.slots
             .iter_mut()
-            .filter_map(|s| s.entry.as_mut().map(|(_, v)| v))
+            .filter_map(|s| s.as_mut().map(|(_, v)| v))
     }
 
     /// Remove idle entries from the least recently used end: stop at the
