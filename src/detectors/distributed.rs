@@ -96,10 +96,11 @@ struct RouteState {
     buckets: u64,
     hits: u64,
     sweeps: Vec<Sweep>,
-    /// Runs recently looked at and found not to be sweeps (bucket range,
-    /// when): not looked at again for [`REFRESH_SECS`]. One fast walker
-    /// fills a dense bucket every few seconds, and gathering its whole run
-    /// on every eighth hit cost more than all the rest of the detector.
+    /// Runs recently looked at and found to be one actor's walk or
+    /// customers' own records (bucket range, when): not looked at again for
+    /// [`REFRESH_SECS`]. One fast walker fills a dense bucket every few
+    /// seconds, and gathering its whole run on every eighth hit cost more
+    /// than all the rest of the detector.
     #[serde(default)]
     rejected: Vec<(u64, u64, i64)>,
 }
@@ -372,15 +373,18 @@ impl Detector for Distributed {
         let cfg = &self.cfg;
         let per_addr = r.hits as f64 / r.addrs.len().max(1) as f64;
         let own_records = r.principals.len() * 2 >= r.addrs.len();
-        if r.hits < cfg.min_hits
-            || r.addrs.len() < cfg.min_addresses
-            || per_addr > cfg.max_per_address
-            || own_records
-        {
+        // Only a run that is one actor's walk or customers' own records is
+        // set aside for a while: one still too small to judge is looked at
+        // again on its next dense hit, since a short sweep may have only a
+        // few of those left.
+        if per_addr > cfg.max_per_address || own_records {
             if st.rejected.len() >= MAX_REJECTED {
                 st.rejected.remove(0);
             }
             st.rejected.push((r.lo, r.hi, now));
+            return;
+        }
+        if r.hits < cfg.min_hits || r.addrs.len() < cfg.min_addresses {
             return;
         }
         let sev = if r.addrs.len() >= cfg.critical_addresses {
@@ -476,5 +480,68 @@ impl Detector for Distributed {
 
     fn entries(&self) -> (usize, u64) {
         (self.buckets.len(), self.buckets.evicted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::shard::Partition;
+    use crate::routes::Router;
+
+    /// A lookup of customer `id` from address 203.0.113.`addr`, routed by a
+    /// real router (route 0 is the customers lookup route).
+    fn lookup(router: &mut Router, ts: i64, addr: u8, id: u64) -> Event {
+        let path = format!("/api/v1/customers/{id}");
+        let r = router.route(b"GET", path.as_bytes(), b"");
+        Event {
+            ts: Timestamp::from_secs(ts),
+            ip: Some(std::net::IpAddr::from([203, 0, 113, addr])),
+            principal: None,
+            api_key: None,
+            ua: 1,
+            route: r.route,
+            object: r.object,
+            page: None,
+            search: false,
+            status: 200,
+            part: Partition::default(),
+        }
+    }
+
+    fn run(events: impl Iterator<Item = (i64, u8, u64)>) -> (Distributed, Vec<Finding>) {
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let mut d = Distributed::new(Config::default(), 1024);
+        let mut out = Vec::new();
+        for (ts, addr, id) in events {
+            let ev = lookup(&mut router, ts, addr, id);
+            assert!(router.info(ev.route).lookup);
+            d.observe(&ev, 0, &router, &mut out);
+        }
+        (d, out)
+    }
+
+    /// A short, fast sweep: 20 addresses take turns over two buckets in
+    /// under ten seconds. The first look (20 hits) is too small to judge;
+    /// it must not stop the later looks that see the whole sweep.
+    #[test]
+    fn a_short_sweep_is_not_hidden_by_an_early_small_look() {
+        let base = 64 * 1000;
+        let (_, out) =
+            run((0..128u64).map(|i| (1_000 + (i / 16) as i64, (i % 20) as u8, base + i)));
+        assert!(!out.is_empty(), "the sweep is reported");
+        let ActorRef::Addresses(a) = &out[out.len() - 1].actor else {
+            panic!("a crowd")
+        };
+        assert_eq!(a.len(), 20);
+    }
+
+    /// One fast walker is set aside after a look, and is not a sweep.
+    #[test]
+    fn one_walker_is_set_aside_and_not_a_sweep() {
+        let (d, out) = run((0..2_000u64).map(|i| (1_000 + (i / 100) as i64, 7, 64_000 + i)));
+        assert!(out.is_empty());
+        let st = d.routes.get(&0).expect("route state");
+        assert!(!st.rejected.is_empty(), "the walk was set aside");
     }
 }
