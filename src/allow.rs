@@ -3,19 +3,17 @@
 //! a reason. Allowlisted requests skip the detectors but are counted per
 //! entry, so the run summary shows what was waved through.
 
-/// Lookups on every record: a fast keyed hash rather than SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use crate::config::{Allow, AllowMatch};
-use crate::state::{BoundedMap, stable_hash};
+use crate::state::{BoundedMap, FastMap, stable_hash};
 
 pub struct Allowlist {
     nets: Vec<(IpNet, usize)>,
-    principals: HashMap<u64, usize>,
-    keys: HashMap<u64, usize>,
+    principals: FastMap<u64, usize>,
+    keys: FastMap<u64, usize>,
     uas: Vec<(regex::bytes::Regex, usize)>,
     ua_cache: BoundedMap<u64, Option<usize>>,
     reasons: Vec<String>,
@@ -26,8 +24,8 @@ impl Allowlist {
     pub fn new(entries: &[Allow]) -> Self {
         let mut a = Allowlist {
             nets: Vec::new(),
-            principals: HashMap::default(),
-            keys: HashMap::default(),
+            principals: FastMap::default(),
+            keys: FastMap::default(),
             uas: Vec::new(),
             ua_cache: BoundedMap::new(4096),
             reasons: Vec::new(),

@@ -8,13 +8,10 @@
 //! table is full, unseen templates share one overflow route per method, so a
 //! scanner spraying random paths cannot grow it.
 
-/// Lookups on every record: a fast keyed hash rather than SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
-
 use serde::Serialize;
 
 use crate::config::RouteRule;
-use crate::state::stable_hash;
+use crate::state::{FastMap, stable_hash};
 
 pub type RouteId = u32;
 
@@ -103,7 +100,7 @@ pub struct Routed {
 }
 
 pub struct Router {
-    ids: HashMap<Vec<u8>, RouteId>,
+    ids: FastMap<Vec<u8>, RouteId>,
     routes: Vec<RouteInfo>,
     rules: Vec<RouteRule>,
     strip_prefixes: Vec<Vec<u8>>,
@@ -118,7 +115,7 @@ pub const DEFAULT_MAX_ROUTES: usize = 5000;
 impl Router {
     pub fn new(rules: Vec<RouteRule>, strip_prefixes: Vec<String>, cap: usize) -> Self {
         Router {
-            ids: HashMap::default(),
+            ids: FastMap::default(),
             routes: Vec::new(),
             rules,
             strip_prefixes: strip_prefixes.into_iter().map(String::into_bytes).collect(),

@@ -4,13 +4,11 @@
 //! multiple of the baseline's high percentile, once the baseline has seen
 //! enough actor windows to mean anything.
 
-/// Lookups on every record: a fast keyed hash rather than SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
-
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::routes::RouteId;
+use crate::state::FastMap;
 
 /// Actors sampled (the most recently active) per shard each time a
 /// baseline is refreshed, from at most four times as many most recently
@@ -59,7 +57,7 @@ pub struct Baselines {
     #[serde(skip)]
     cfg: Config,
     #[serde(with = "histograms")]
-    h: HashMap<(RouteId, u8), Histogram<u32>>,
+    h: FastMap<(RouteId, u8), Histogram<u32>>,
 }
 
 /// Histograms are kept in state files as their recorded (value, count)
@@ -68,7 +66,7 @@ mod histograms {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    type Map = HashMap<(RouteId, u8), Histogram<u32>>;
+    type Map = FastMap<(RouteId, u8), Histogram<u32>>;
     type Flat = Vec<((RouteId, u8), Vec<(u64, u64)>)>;
 
     pub fn serialize<S: Serializer>(m: &Map, s: S) -> Result<S::Ok, S::Error> {
@@ -113,7 +111,7 @@ impl Baselines {
     pub fn new(cfg: &Config) -> Self {
         Baselines {
             cfg: cfg.clone(),
-            h: HashMap::default(),
+            h: FastMap::default(),
         }
     }
 

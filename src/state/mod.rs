@@ -13,6 +13,11 @@ pub mod lookups;
 use std::collections::HashMap;
 use std::hash::Hash;
 
+/// A hash map with a fast, randomly seeded keyed hash (ahash) instead of
+/// SipHash: for maps looked up on every record. Random seeds keep crafted
+/// keys from colliding; nothing may depend on its iteration order.
+pub type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
 /// Stable 64-bit hash of identity strings (principals, API keys, user
 /// agents, non-numeric object ids). Stable across runs and machines, because
 /// `check` keeps these keys in its state file.
@@ -27,7 +32,7 @@ pub fn stable_hash(b: &[u8]) -> u64 {
 /// machine.
 #[derive(Clone)]
 pub struct BoundedMap<K, V> {
-    index: HashMap<K, u32, ahash::RandomState>,
+    index: FastMap<K, u32>,
     slots: Vec<Option<(K, V)>>,
     /// Each slot's neighbours in recency order, apart from the entries:
     /// relinking and walking then touch this small array, not the (large)
@@ -54,7 +59,7 @@ struct Link {
 impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     pub fn new(cap: usize) -> Self {
         BoundedMap {
-            index: HashMap::with_hasher(ahash::RandomState::new()),
+            index: FastMap::default(),
             slots: Vec::new(),
             links: Vec::new(),
             free: Vec::new(),
@@ -168,6 +173,13 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         self.slots[i as usize].take().expect("linked slot is full")
     }
 
+    /// Release slot `i` and drop its key from the index.
+    fn take(&mut self, i: u32) -> (K, V) {
+        let (k, v) = self.release(i);
+        self.index.remove(&k);
+        (k, v)
+    }
+
     fn unlink(&mut self, i: u32) {
         let Link { newer, older } = self.links[i as usize];
         match newer {
@@ -205,10 +217,8 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         if i == NIL {
             return None;
         }
-        let (k, _) = self.slots[i as usize].as_ref().expect("linked");
-        self.index.remove(k);
         self.evicted += 1;
-        Some(self.release(i))
+        Some(self.take(i))
     }
 
     /// Walk the recency list from slot `start`, following `next`.
@@ -254,9 +264,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
             if !idle(k, v) {
                 break;
             }
-            let k = k.clone();
-            self.index.remove(&k);
-            out.push(self.release(i));
+            out.push(self.take(i));
         }
         out
     }
@@ -296,9 +304,11 @@ impl Doorkeeper {
         if now.saturating_sub(self.cleared_at) >= self.period {
             match &mut self.dirty {
                 Some(words) => words.drain(..).for_each(|w| self.bits[w as usize] = 0),
-                None => self.bits.iter_mut().for_each(|w| *w = 0),
+                None => {
+                    self.bits.fill(0);
+                    self.dirty = Some(Vec::new());
+                }
             }
-            self.dirty = Some(std::mem::take(&mut self.dirty).unwrap_or_default());
             self.cleared_at = now;
         }
         // The bitmap's size is a power of two: mask, don't divide.
