@@ -433,7 +433,17 @@ pub fn classify(seg: &[u8]) -> Option<ObjectId> {
     if n == 0 || n > 256 {
         return None;
     }
-    let digits = seg.iter().filter(|c| c.is_ascii_digit()).count();
+    // One pass for what the common case needs: most segments are words
+    // ("v1", "customers") and, with no digit, can only be a UUID or an email.
+    let (mut digits, mut at, mut pct) = (0usize, false, false);
+    for &c in seg {
+        digits += c.is_ascii_digit() as usize;
+        at |= c == b'@';
+        pct |= c == b'%';
+    }
+    if digits == 0 && n != 36 && !at && !pct {
+        return None;
+    }
     if digits == n {
         return Some(match n {
             1..=10 => ObjectId {
@@ -470,7 +480,14 @@ pub fn classify(seg: &[u8]) -> Option<ObjectId> {
             value: stable_hash(&lower36(seg)),
         });
     }
-    if let Some(at) = memchr::memchr(b'@', seg).or_else(|| memchr::memmem::find(seg, b"%40"))
+    let at = if at {
+        memchr::memchr(b'@', seg)
+    } else if pct {
+        memchr::memmem::find(seg, b"%40")
+    } else {
+        None
+    };
+    if let Some(at) = at
         && at > 0
         && memchr::memchr(b'.', &seg[at..]).is_some()
     {

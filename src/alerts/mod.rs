@@ -279,11 +279,9 @@ impl Incidents {
         }
         if let crate::detectors::ActorRef::Addresses(v) = &inc.finding.actor {
             // Participant lists only grow: the block list needs everyone.
-            let mut all = std::mem::take(&mut inc.crowd);
-            all.extend_from_slice(v);
-            all.sort_unstable();
-            all.dedup();
-            inc.crowd = all;
+            // Both lists are sorted (a sweep refreshes every few seconds
+            // with its whole crowd), so merge rather than sort again.
+            inc.crowd = merge_sorted(&inc.crowd, v);
         }
         transition.map(|t| (t, &*inc))
     }
@@ -326,6 +324,22 @@ impl Incidents {
     }
 }
 
+/// The union of two sorted, deduplicated lists, sorted and deduplicated.
+fn merge_sorted(a: &[u128], b: &[u128]) -> Vec<u128> {
+    debug_assert!(a.is_sorted() && b.is_sorted());
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        out.push(x);
+        i += (a[i] == x) as usize;
+        j += (b[j] == x) as usize;
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
 /// The incident key for a finding: detector scope (actor or crowd) and the
 /// route, by its template rather than its table position, so the key is the
 /// same whatever lines were read first (a tail started mid-file, a check
@@ -335,4 +349,25 @@ pub fn incident_key(f: &Finding, route_label: &str) -> u64 {
     buf.extend_from_slice(&f.scope_key.to_le_bytes());
     buf.extend_from_slice(route_label.as_bytes());
     stable_hash(&buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_sorted;
+
+    #[test]
+    fn merging_crowds_keeps_one_sorted_copy_of_each() {
+        let cases: [(&[u128], &[u128]); 4] = [
+            (&[], &[]),
+            (&[1, 5, 9], &[]),
+            (&[1, 5, 9], &[0, 5, 10, 11]),
+            (&[2, 3], &[2, 3]),
+        ];
+        for (a, b) in cases {
+            let mut want: Vec<u128> = a.iter().chain(b).copied().collect();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(merge_sorted(a, b), want);
+        }
+    }
 }

@@ -97,16 +97,48 @@ struct RouteState {
     hits: u64,
     sweeps: Vec<Sweep>,
     /// Runs recently looked at and found to be one actor's walk or
-    /// customers' own records (bucket range, when): not looked at again for
-    /// [`REFRESH_SECS`]. One fast walker fills a dense bucket every few
+    /// customers' own records: not looked at again until they may have
+    /// changed (see [`SetAside`]). One walker fills a dense bucket every few
     /// seconds, and gathering its whole run on every eighth hit cost more
     /// than all the rest of the detector.
     #[serde(default)]
-    rejected: Vec<(u64, u64, i64)>,
+    set_aside: Vec<SetAside>,
+}
+
+/// A run judged not to be a sweep. Gathering a run costs its size, so it is
+/// looked at again only once it has grown by about a quarter (counted in
+/// dense-bucket looks, each of which stands for 8 new hits), or after a hold
+/// that also grows with its size (10 s for one bucket, at most 10 minutes):
+/// the work per hit stays constant however long the walk, and a verdict is
+/// never older than ten minutes.
+#[derive(Clone, Serialize, Deserialize)]
+struct SetAside {
+    lo: u64,
+    hi: u64,
+    at: i64,
+    hits: u64,
+    looks: u64,
+}
+
+impl SetAside {
+    fn expired(&self, now: i64) -> bool {
+        now - self.at >= (REFRESH_SECS * self.hits as i64 / WIDTH as i64).clamp(REFRESH_SECS, 600)
+    }
+    fn covers(&self, key: u64) -> bool {
+        self.lo <= key + 1 && key <= self.hi + 1
+    }
+    /// One more look at the run, at bucket `key`: true when it has grown
+    /// enough to gather. A walk grows at its edge, so the range follows it.
+    fn grown(&mut self, key: u64) -> bool {
+        self.lo = self.lo.min(key);
+        self.hi = self.hi.max(key);
+        self.looks += 1;
+        self.looks * 8 >= self.hits.max(8)
+    }
 }
 
 const MAX_SWEEPS: usize = 64;
-const MAX_REJECTED: usize = 8;
+const MAX_SET_ASIDE: usize = 8;
 /// How often a reported sweep is re-examined: each look adds the addresses
 /// in the buckets still held, so the block list stays complete even when
 /// old buckets are evicted under memory pressure.
@@ -338,7 +370,7 @@ impl Detector for Distributed {
             buckets: 0,
             hits: 0,
             sweeps: Vec::new(),
-            rejected: Vec::new(),
+            set_aside: Vec::new(),
         });
         if new_bucket {
             st.buckets += 1;
@@ -361,13 +393,12 @@ impl Detector for Distributed {
         {
             return;
         }
-        st.rejected.retain(|r| now - r.2 < REFRESH_SECS);
-        if st
-            .rejected
-            .iter()
-            .any(|&(lo, hi, _)| lo <= key + 1 && key <= hi + 1)
-        {
-            return;
+        st.set_aside.retain(|s| !s.expired(now));
+        if let Some(i) = st.set_aside.iter().position(|s| s.covers(key)) {
+            if !st.set_aside[i].grown(key) {
+                return;
+            }
+            st.set_aside.remove(i);
         }
         let r = gather(&self.buckets, ev.route, key, thr);
         let cfg = &self.cfg;
@@ -378,10 +409,16 @@ impl Detector for Distributed {
         // again on its next dense hit, since a short sweep may have only a
         // few of those left.
         if per_addr > cfg.max_per_address || own_records {
-            if st.rejected.len() >= MAX_REJECTED {
-                st.rejected.remove(0);
+            if st.set_aside.len() >= MAX_SET_ASIDE {
+                st.set_aside.remove(0);
             }
-            st.rejected.push((r.lo, r.hi, now));
+            st.set_aside.push(SetAside {
+                lo: r.lo,
+                hi: r.hi,
+                at: now,
+                hits: r.hits,
+                looks: 0,
+            });
             return;
         }
         if r.hits < cfg.min_hits || r.addrs.len() < cfg.min_addresses {
@@ -542,6 +579,11 @@ mod tests {
         let (d, out) = run((0..2_000u64).map(|i| (1_000 + (i / 100) as i64, 7, 64_000 + i)));
         assert!(out.is_empty());
         let st = d.routes.get(&0).expect("route state");
-        assert!(!st.rejected.is_empty(), "the walk was set aside");
+        // One entry that followed the walk to its last bucket, so the run
+        // was not gathered again at every new bucket.
+        assert_eq!(st.set_aside.len(), 1, "the walk was set aside once");
+        let s = &st.set_aside[0];
+        assert!(s.lo <= 64_000 / WIDTH + 1 && s.hi >= (64_000 + 1_999) / WIDTH - 1);
+        assert!(s.looks > 0);
     }
 }
