@@ -105,6 +105,9 @@ impl Shard {
                 continue;
             }
             d.observe(ev, me, routes, scratch);
+            if scratch.is_empty() {
+                continue;
+            }
             out.extend(scratch.drain(..).map(|finding| Tagged {
                 event: pos,
                 detector: i as u8,
