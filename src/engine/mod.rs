@@ -26,14 +26,9 @@ use crate::detectors::{ActorRef, Finding};
 use crate::event::Event;
 use crate::formats::{Record, Timestamp};
 use crate::routes::{DEFAULT_MAX_ROUTES, Router, classify};
-use crate::state::{BoundedMap, stable_hash};
+use crate::state::stable_hash;
 use shard::{Partition, SHARDS, Shard, Tagged};
 
-/// Display names of principals and API keys kept (escaped, by hash): one
-/// per 2.5 KB of the memory ceiling, 10,000 to 100,000.
-fn max_names(max_memory: u64) -> usize {
-    (max_memory / 2560).clamp(10_000, 100_000) as usize
-}
 const SAMPLE_LINE_BYTES: usize = 300;
 
 /// The engine's own state in `check`'s state file (the detectors' states
@@ -42,7 +37,6 @@ const SAMPLE_LINE_BYTES: usize = 300;
 struct MetaOut<'a> {
     routes: Vec<crate::routes::RouteInfo>,
     routes_overflowed: u64,
-    names: &'a BoundedMap<u64, String>,
     clock: Timestamp,
     last_tick: i64,
     incidents: &'a Incidents,
@@ -54,7 +48,6 @@ struct MetaOut<'a> {
 struct MetaIn {
     routes: Vec<crate::routes::RouteInfo>,
     routes_overflowed: u64,
-    names: BoundedMap<u64, String>,
     clock: Timestamp,
     last_tick: i64,
     incidents: Incidents,
@@ -75,7 +68,6 @@ pub struct Front {
     resolver: ClientResolver,
     pub router: Router,
     allow: Allowlist,
-    names: BoundedMap<u64, String>,
     clock: Timestamp,
     last_tick: i64,
     pub allowlisted: u64,
@@ -132,13 +124,10 @@ impl Front {
         }
     }
 
-    fn name(&mut self, raw: &[u8]) -> Option<u64> {
-        if raw.is_empty() {
-            return None;
-        }
-        let h = stable_hash(raw);
-        self.names.touch(&h, || escape(raw, 120));
-        Some(h)
+    fn name(&self, raw: &[u8]) -> Option<u64> {
+        // Only the hash: an alert names an actor from the line that raised
+        // it (see [`Shown`]), so no table of display names is kept.
+        (!raw.is_empty()).then(|| stable_hash(raw))
     }
 }
 
@@ -171,16 +160,12 @@ impl Engine {
                     DEFAULT_MAX_ROUTES,
                 ),
                 allow: Allowlist::new(&cfg.allow),
-                names: BoundedMap::new(max_names(cfg.max_memory)),
                 clock: Timestamp::default(),
                 last_tick: i64::MIN,
                 allowlisted: 0,
             },
             shards: (0..SHARDS)
-                .map(|i| Shard {
-                    index: i as u8,
-                    detectors: cfg.detect.build(per_shard, budget),
-                })
+                .map(|i| Shard::new(i as u8, cfg.detect.build(per_shard, budget)))
                 .collect(),
             incidents: Incidents::default(),
             scratch: Vec::new(),
@@ -196,7 +181,6 @@ impl Engine {
         let meta = MetaOut {
             routes,
             routes_overflowed,
-            names: &self.front.names,
             clock: self.front.clock,
             last_tick: self.front.last_tick,
             incidents: &self.incidents,
@@ -227,7 +211,6 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let m = MetaIn::deserialize(&mut *de)?;
         self.front.router.load(m.routes, m.routes_overflowed);
-        self.front.names = m.names;
         self.front.clock = m.clock;
         self.front.last_tick = m.last_tick;
         self.incidents = m.incidents;
@@ -283,8 +266,6 @@ impl Engine {
         }
         let r = &self.front.router;
         v.push(("routes".into(), r.len(), r.overflowed()));
-        let n = &self.front.names;
-        v.push(("names".into(), n.len(), n.evicted()));
         v
     }
 
@@ -319,7 +300,7 @@ impl Engine {
         }
         let mut tagged = std::mem::take(&mut self.tagged);
         shard::sort(&mut tagged);
-        let r = self.apply(tagged.drain(..), line, object_text(rec), sink);
+        let r = self.apply(tagged.drain(..), line, Shown::of(rec), sink);
         self.tagged = tagged;
         r
     }
@@ -329,7 +310,7 @@ impl Engine {
         &mut self,
         findings: impl Iterator<Item = Tagged>,
         line: &[u8],
-        object_text: Option<String>,
+        shown: Shown,
         sink: &mut dyn AlertSink,
     ) -> io::Result<()> {
         let sample = escape(line, SAMPLE_LINE_BYTES);
@@ -338,12 +319,12 @@ impl Engine {
             let f = t.finding;
             let key = incident_key(&f, &front.router.info(f.route).label());
             let label = match f.actor {
-                ActorRef::One(a) => Some(actor_label(&front.names, a)),
+                ActorRef::One(a) => Some(shown.label(a)),
                 ActorRef::Addresses(_) => None,
             };
             if let Some((t, inc)) =
                 self.incidents
-                    .apply(f, key, Some(sample.clone()), object_text.clone(), label)
+                    .apply(f, key, Some(sample.clone()), shown.object.clone(), label)
             {
                 let a = render(&front.router, inc, t, inc.finding.ts);
                 sink.emit(&a)?;
@@ -377,13 +358,45 @@ impl Engine {
     }
 }
 
-fn actor_label(names: &BoundedMap<u64, String>, a: ActorKey) -> String {
-    match a {
-        ActorKey::Addr(x) => addr_label(x),
-        ActorKey::Principal(h) | ActorKey::ApiKey(h) => names
-            .get(&h)
-            .cloned()
-            .unwrap_or_else(|| format!("#{h:016x}")),
+/// What an alert shows of the line that raised it: the object id as written,
+/// and the (escaped) principal and API key. Every finding about one actor is
+/// raised by a line of that actor, so its name is always at hand there.
+pub(crate) struct Shown {
+    object: Option<String>,
+    principal: Option<(u64, String)>,
+    api_key: Option<(u64, String)>,
+}
+
+impl Shown {
+    pub(crate) fn of(rec: &Record<'_>) -> Shown {
+        let name = |raw: &[u8]| (!raw.is_empty()).then(|| (stable_hash(raw), escape(raw, 120)));
+        Shown {
+            object: object_text(rec),
+            principal: name(rec.principal),
+            api_key: name(rec.api_key),
+        }
+    }
+
+    /// A line that no longer parses (it always does: it parsed before).
+    pub(crate) fn none() -> Shown {
+        Shown {
+            object: None,
+            principal: None,
+            api_key: None,
+        }
+    }
+
+    fn label(&self, a: ActorKey) -> String {
+        let named = |n: &Option<(u64, String)>, h: u64| {
+            n.as_ref()
+                .filter(|(k, _)| *k == h)
+                .map_or_else(|| format!("#{h:016x}"), |(_, s)| s.clone())
+        };
+        match a {
+            ActorKey::Addr(x) => addr_label(x),
+            ActorKey::Principal(h) => named(&self.principal, h),
+            ActorKey::ApiKey(h) => named(&self.api_key, h),
+        }
     }
 }
 
@@ -465,4 +478,27 @@ fn object_text(rec: &Record<'_>) -> Option<String> {
                 .find(|v| classify(v).is_some())
         })?;
     Some(escape(seg, 80))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An alert names a principal or key from its line, escaped; a hash the
+    /// line does not carry is shown as the hash.
+    #[test]
+    fn actors_are_named_from_the_line_that_raised_the_alert() {
+        let rec = Record {
+            principal: b"eve\x1b[2J",
+            api_key: b"k-1",
+            path: b"/api/v1/customers/42",
+            ..Default::default()
+        };
+        let shown = Shown::of(&rec);
+        let p = shown.label(ActorKey::Principal(stable_hash(b"eve\x1b[2J")));
+        assert!(p.starts_with("eve") && !p.contains('\x1b'), "{p}");
+        assert_eq!(shown.label(ActorKey::ApiKey(stable_hash(b"k-1"))), "k-1");
+        assert_eq!(shown.label(ActorKey::ApiKey(7)), format!("#{:016x}", 7));
+        assert_eq!(shown.object.as_deref(), Some("42"));
+    }
 }

@@ -20,7 +20,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use super::shard::{self, SHARDS, Shard, Tagged};
-use super::{Engine, object_text};
+use super::{Engine, Shown};
 use crate::alerts::AlertSink;
 use crate::detectors::{Finding, Routes};
 use crate::event::Event;
@@ -278,8 +278,10 @@ impl Parallel {
                     }
                     let start = if e == 0 { 0 } else { held.ends[e as usize - 1] };
                     let line = &held.lines[start..held.ends[e as usize]];
-                    let text = parser.parse(line).ok().and_then(|r| object_text(&r));
-                    engine.apply(group.into_iter(), line, text, sink)?;
+                    let shown = parser
+                        .parse(line)
+                        .map_or_else(|_| Shown::none(), |r| Shown::of(&r));
+                    engine.apply(group.into_iter(), line, shown, sink)?;
                 }
                 (None, None) => break,
                 (Some(_), None) => unreachable!("handled by the first arm"),

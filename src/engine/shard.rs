@@ -67,6 +67,8 @@ impl Partition {
 pub struct Shard {
     pub index: u8,
     pub detectors: Vec<Box<dyn Detector>>,
+    /// Each detector's scope, asked once rather than per event.
+    scopes: Vec<Scope>,
 }
 
 /// A finding with where it came from, for a deterministic merge: event
@@ -79,6 +81,15 @@ pub struct Tagged {
 }
 
 impl Shard {
+    pub fn new(index: u8, detectors: Vec<Box<dyn Detector>>) -> Shard {
+        let scopes = detectors.iter().map(|d| d.scope()).collect();
+        Shard {
+            index,
+            detectors,
+            scopes,
+        }
+    }
+
     /// Hand `ev` to the detectors that own a part of it. Findings are
     /// appended to `out` tagged with `pos`.
     pub fn observe(
@@ -96,8 +107,8 @@ impl Shard {
         if !actor && !route {
             return;
         }
-        for (i, d) in self.detectors.iter_mut().enumerate() {
-            let mine = match d.scope() {
+        for (i, (d, scope)) in self.detectors.iter_mut().zip(&self.scopes).enumerate() {
+            let mine = match scope {
                 Scope::Actor => actor,
                 Scope::Route => route,
             };
