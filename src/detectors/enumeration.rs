@@ -126,11 +126,17 @@ impl Enumeration {
     }
 
     /// Judge one window; returns (severity, reason) when it fires.
-    fn judge(&self, a: &Analysis, wi: usize, route: RouteId) -> Option<(Severity, String)> {
-        let w = self.cfg.windows[wi];
-        let block_floor = self.cfg.block_floors.get(wi).copied().unwrap_or(w.distinct);
-        let threshold = self.baselines.threshold(route, wi as u8, w.distinct);
-        let crit = self.cfg.critical_factor;
+    fn judge(
+        cfg: &Config,
+        baselines: &Baselines,
+        a: &Analysis,
+        wi: usize,
+        route: RouteId,
+    ) -> Option<(Severity, String)> {
+        let w = cfg.windows[wi];
+        let block_floor = cfg.block_floors.get(wi).copied().unwrap_or(w.distinct);
+        let threshold = baselines.threshold(route, wi as u8, w.distinct);
+        let crit = cfg.critical_factor;
         let block = a.block_count();
         if block >= block_floor {
             let sev = if block as f64 >= crit * block_floor as f64 {
@@ -146,9 +152,7 @@ impl Enumeration {
                 ),
             ));
         }
-        if a.distinct >= threshold
-            && a.per_identity(self.cfg.ua_per_identity) >= self.cfg.per_identity
-        {
+        if a.distinct >= threshold && a.per_identity(cfg.ua_per_identity) >= cfg.per_identity {
             let sev = if a.distinct as f64 >= crit * threshold as f64 {
                 Severity::Critical
             } else {
@@ -163,7 +167,7 @@ impl Enumeration {
             ));
         }
         let probe_floor = threshold / 2;
-        if a.distinct >= probe_floor && a.not_found_ratio() >= self.cfg.probe_not_found_ratio {
+        if a.distinct >= probe_floor && a.not_found_ratio() >= cfg.probe_not_found_ratio {
             let sev = if a.distinct as f64 >= crit * probe_floor as f64 {
                 Severity::Critical
             } else {
@@ -263,9 +267,8 @@ impl Detector for Enumeration {
         let numeric = obj.kind.numeric();
         let mut best: Option<(Severity, String, Analysis, i64)> = None;
         for (wi, w) in self.cfg.windows.iter().enumerate() {
-            let t = self.trackers.get(&(addr, ev.route)).expect("just touched");
             let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
-            if let Some((sev, why)) = self.judge(&a, wi, ev.route)
+            if let Some((sev, why)) = Self::judge(&self.cfg, &self.baselines, &a, wi, ev.route)
                 && best.as_ref().is_none_or(|b| sev > b.0)
             {
                 best = Some((sev, why, a, w.secs));
@@ -274,10 +277,6 @@ impl Detector for Enumeration {
         let Some((sev, why, a, wsecs)) = best else {
             return;
         };
-        let t = self
-            .trackers
-            .get_mut(&(addr, ev.route))
-            .expect("just touched");
         if !should_emit(sev, t.severity, t.last_emit, now) {
             return;
         }
