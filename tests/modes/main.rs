@@ -53,7 +53,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -62,7 +62,7 @@ impl Rng {
     }
     /// Uniform in `lo..hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
+        lo + self.next_u64() % (hi - lo)
     }
 }
 
@@ -187,19 +187,17 @@ pub fn perf(line: &str) -> BTreeMap<String, i64> {
 
 /// A long-running apiwatch child whose stdout and stderr lines are collected
 /// (with arrival times) by background threads.
+/// Lines a child process wrote, each with when it was read.
+pub type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
 pub struct Running {
     pub child: Child,
-    pub out: Arc<Mutex<Vec<(Instant, String)>>>,
-    pub err: Arc<Mutex<Vec<(Instant, String)>>>,
+    pub out: Lines,
+    pub err: Lines,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(
-    r: impl std::io::Read + Send + 'static,
-) -> (
-    Arc<Mutex<Vec<(Instant, String)>>>,
-    std::thread::JoinHandle<()>,
-) {
+fn collect(r: impl std::io::Read + Send + 'static) -> (Lines, std::thread::JoinHandle<()>) {
     let v = Arc::new(Mutex::new(Vec::new()));
     let v2 = v.clone();
     let h = std::thread::spawn(move || {
