@@ -106,11 +106,13 @@ struct RouteState {
 }
 
 /// A run judged not to be a sweep. Gathering a run costs its size, so it is
-/// looked at again only once it has grown by about a quarter (counted in
-/// dense-bucket looks, each of which stands for 8 new hits), or after a hold
+/// gathered again only once it has about doubled (counted in dense-bucket
+/// looks, each of which stands for at least 8 new hits), or after a hold
 /// that also grows with its size (10 s for one bucket, at most 10 minutes):
-/// the work per hit stays constant however long the walk, and a verdict is
-/// never older than ten minutes.
+/// the work per hit stays constant however long the walk. A look at a
+/// bucket that on its own looks like a crowd's (see [`crowd_like`]) gathers
+/// at once: a crowd carrying on where a walker stopped is judged as it
+/// goes, not when the hold ends.
 #[derive(Clone, Serialize, Deserialize)]
 struct SetAside {
     lo: u64,
@@ -193,6 +195,33 @@ struct Run {
     last: i64,
     lo: u64,
     hi: u64,
+}
+
+/// Whether one bucket, on its own, looks like part of a crowd's sweep: few
+/// lookups per address, and not customers reading their own records. A
+/// bucket holds at most 64 entries (one per id), so this is cheap.
+fn crowd_like(b: &Bucket, max_per_address: f64) -> bool {
+    let mut addrs = [0u128; WIDTH as usize];
+    let mut who = [0u128; WIDTH as usize];
+    let (mut n, mut m) = (0, 0);
+    for e in b.entries.iter().take(WIDTH as usize) {
+        addrs[n] = e.addr;
+        n += 1;
+        if e.who != 0 {
+            who[m] = e.who as u128;
+            m += 1;
+        }
+    }
+    let distinct = |v: &mut [u128]| {
+        v.sort_unstable();
+        v.iter()
+            .enumerate()
+            .filter(|&(i, x)| i == 0 || v[i - 1] != *x)
+            .count()
+    };
+    let addresses = distinct(&mut addrs[..n]);
+    let principals = distinct(&mut who[..m]);
+    addresses > 1 && n as f64 <= max_per_address * addresses as f64 && principals * 2 < addresses
 }
 
 /// Buckets a route must have touched before its mean occupancy is trusted:
@@ -395,7 +424,11 @@ impl Detector for Distributed {
         }
         st.set_aside.retain(|s| !s.expired(now));
         if let Some(i) = st.set_aside.iter().position(|s| s.covers(key)) {
-            if !st.set_aside[i].grown(key) {
+            let crowd = self
+                .buckets
+                .get(&(ev.route, key))
+                .is_some_and(|b| crowd_like(b, self.cfg.max_per_address));
+            if !crowd && !st.set_aside[i].grown(key) {
                 return;
             }
             st.set_aside.remove(i);
@@ -526,14 +559,19 @@ mod tests {
     use crate::engine::shard::Partition;
     use crate::routes::Router;
 
-    /// A lookup of customer `id` from address 203.0.113.`addr`, routed by a
-    /// real router (route 0 is the customers lookup route).
-    fn lookup(router: &mut Router, ts: i64, addr: u8, id: u64) -> Event {
+    /// A lookup of customer `id` from address 10.0.`addr`, routed by a real
+    /// router (route 0 is the customers lookup route).
+    fn lookup(router: &mut Router, ts: i64, addr: u16, id: u64) -> Event {
         let path = format!("/api/v1/customers/{id}");
         let r = router.route(b"GET", path.as_bytes(), b"");
         Event {
             ts: Timestamp::from_secs(ts),
-            ip: Some(std::net::IpAddr::from([203, 0, 113, addr])),
+            ip: Some(std::net::IpAddr::from([
+                10,
+                0,
+                (addr >> 8) as u8,
+                addr as u8,
+            ])),
             principal: None,
             api_key: None,
             ua: 1,
@@ -546,7 +584,7 @@ mod tests {
         }
     }
 
-    fn run(events: impl Iterator<Item = (i64, u8, u64)>) -> (Distributed, Vec<Finding>) {
+    fn run(events: impl Iterator<Item = (i64, u16, u64)>) -> (Distributed, Vec<Finding>) {
         let mut router = Router::new(Vec::new(), Vec::new(), 100);
         let mut d = Distributed::new(Config::default(), 1024);
         let mut out = Vec::new();
@@ -565,12 +603,32 @@ mod tests {
     fn a_short_sweep_is_not_hidden_by_an_early_small_look() {
         let base = 64 * 1000;
         let (_, out) =
-            run((0..128u64).map(|i| (1_000 + (i / 16) as i64, (i % 20) as u8, base + i)));
+            run((0..128u64).map(|i| (1_000 + (i / 16) as i64, (i % 20) as u16, base + i)));
         assert!(!out.is_empty(), "the sweep is reported");
         let ActorRef::Addresses(a) = &out[out.len() - 1].actor else {
             panic!("a crowd")
         };
         assert_eq!(a.len(), 20);
+    }
+
+    /// A walker probes a range, then a crowd of 1,000 addresses (one lookup
+    /// each) carries on right where it stopped. The walk is set aside, but
+    /// the crowd's buckets must still be looked at and the sweep reported.
+    #[test]
+    fn a_crowd_continuing_a_set_aside_walk_is_reported() {
+        let base = 64 * 1000;
+        let walk = (0..3_200u64).map(|i| (1_000 + (i / 53) as i64, 7u16, base + i));
+        let crowd =
+            (0..1_000u64).map(|j| (1_061 + (j / 10) as i64, 1_000 + j as u16, base + 3_200 + j));
+        let (_, out) = run(walk.chain(crowd));
+        let named = out
+            .iter()
+            .filter_map(|f| match &f.actor {
+                ActorRef::Addresses(a) => Some(a.len()),
+                _ => None,
+            })
+            .max();
+        assert!(named.is_some_and(|n| n >= 400), "sweep reported: {named:?}");
     }
 
     /// One fast walker is set aside after a look, and is not a sweep.

@@ -250,8 +250,8 @@ impl Engine {
         self.front.allow.counts()
     }
 
-    /// (entries, evictions) of every detector (summed over shards), the
-    /// route table and names.
+    /// (entries, evictions) of every detector (summed over shards)
+    /// and the route table.
     pub fn state_report(&self) -> Vec<(String, usize, u64)> {
         let mut v: Vec<(String, usize, u64)> = Vec::new();
         for s in &self.shards {

@@ -66,6 +66,7 @@ impl Partition {
 /// One shard: an instance of every enabled detector.
 pub struct Shard {
     pub index: u8,
+    /// Fixed at [`Shard::new`]: `scopes` follows it index for index.
     pub detectors: Vec<Box<dyn Detector>>,
     /// Each detector's scope, asked once rather than per event.
     scopes: Vec<Scope>,
