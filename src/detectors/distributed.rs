@@ -111,8 +111,9 @@ struct RouteState {
 /// that also grows with its size (10 s for one bucket, at most 10 minutes):
 /// the work per hit stays constant however long the walk. A look at a
 /// bucket that on its own looks like a crowd's (see [`crowd_like`]) gathers
-/// at once: a crowd carrying on where a walker stopped is judged as it
-/// goes, not when the hold ends.
+/// once [`REFRESH_SECS`] have passed since the run was set aside: a crowd
+/// carrying on where a walker stopped is judged as it goes (every 10 s, as
+/// before there was a set-aside rule), not when the hold ends.
 #[derive(Clone, Serialize, Deserialize)]
 struct SetAside {
     lo: u64,
@@ -157,6 +158,9 @@ pub struct Distributed {
     /// capacity: many busy routes cannot multiply the memory.
     buckets: BoundedMap<(RouteId, u64), Bucket>,
     last_expire: i64,
+    /// Runs gathered in this process (what the set-aside rules save).
+    #[serde(skip)]
+    gathers: u64,
 }
 
 impl Distributed {
@@ -182,6 +186,7 @@ impl Distributed {
             routes: BoundedMap::new(crate::routes::DEFAULT_MAX_ROUTES + 64),
             buckets: BoundedMap::new(budget.max(256)),
             last_expire: 0,
+            gathers: 0,
         }
     }
 }
@@ -424,15 +429,19 @@ impl Detector for Distributed {
         }
         st.set_aside.retain(|s| !s.expired(now));
         if let Some(i) = st.set_aside.iter().position(|s| s.covers(key)) {
-            let crowd = self
-                .buckets
-                .get(&(ev.route, key))
-                .is_some_and(|b| crowd_like(b, self.cfg.max_per_address));
+            // At most once per REFRESH_SECS: a crowd working next to a huge
+            // walk must not make every one of its looks gather the walk.
+            let crowd = now - st.set_aside[i].at >= REFRESH_SECS
+                && self
+                    .buckets
+                    .get(&(ev.route, key))
+                    .is_some_and(|b| crowd_like(b, self.cfg.max_per_address));
             if !crowd && !st.set_aside[i].grown(key) {
                 return;
             }
             st.set_aside.remove(i);
         }
+        self.gathers += 1;
         let r = gather(&self.buckets, ev.route, key, thr);
         let cfg = &self.cfg;
         let per_addr = r.hits as f64 / r.addrs.len().max(1) as f64;
@@ -620,7 +629,12 @@ mod tests {
         let walk = (0..3_200u64).map(|i| (1_000 + (i / 53) as i64, 7u16, base + i));
         let crowd =
             (0..1_000u64).map(|j| (1_061 + (j / 10) as i64, 1_000 + j as u16, base + 3_200 + j));
-        let (_, out) = run(walk.chain(crowd));
+        let (d, out) = run(walk.chain(crowd));
+        // The crowd's ~100 looks in 100 s gather at most every 10 s (as a
+        // set-aside walk, then as a reported sweep), not on every look.
+        let (walk_only, _) = run((0..3_200u64).map(|i| (1_000 + (i / 53) as i64, 7u16, base + i)));
+        let crowd_gathers = d.gathers - walk_only.gathers;
+        assert!(crowd_gathers <= 30, "{crowd_gathers} gathers for the crowd");
         let named = out
             .iter()
             .filter_map(|f| match &f.actor {
