@@ -93,8 +93,8 @@ impl Front {
             None
         };
         let ip = self.resolver.resolve(rec);
-        let principal = self.name(rec.principal);
-        let api_key = self.name(rec.api_key);
+        let principal = identity(rec.principal);
+        let api_key = identity(rec.api_key);
         let ua = if rec.user_agent.is_empty() {
             0
         } else {
@@ -123,12 +123,13 @@ impl Front {
             event: Some(event),
         }
     }
+}
 
-    fn name(&self, raw: &[u8]) -> Option<u64> {
-        // Only the hash: an alert names an actor from the line that raised
-        // it (see [`Shown`]), so no table of display names is kept.
-        (!raw.is_empty()).then(|| stable_hash(raw))
-    }
+/// A principal or API key as its hash (none when absent). Only the hash: an
+/// alert names an actor from the line that raised it (see [`Shown`]), so no
+/// table of display names is kept.
+fn identity(raw: &[u8]) -> Option<u64> {
+    (!raw.is_empty()).then(|| stable_hash(raw))
 }
 
 /// Records in, alerts out: [`Front`], then every [`Shard`], then incidents.
@@ -361,6 +362,7 @@ impl Engine {
 /// What an alert shows of the line that raised it: the object id as written,
 /// and the (escaped) principal and API key. Every finding about one actor is
 /// raised by a line of that actor, so its name is always at hand there.
+#[derive(Default)]
 pub(crate) struct Shown {
     object: Option<String>,
     principal: Option<(u64, String)>,
@@ -369,20 +371,11 @@ pub(crate) struct Shown {
 
 impl Shown {
     pub(crate) fn of(rec: &Record<'_>) -> Shown {
-        let name = |raw: &[u8]| (!raw.is_empty()).then(|| (stable_hash(raw), escape(raw, 120)));
+        let name = |raw: &[u8]| identity(raw).map(|h| (h, escape(raw, 120)));
         Shown {
             object: object_text(rec),
             principal: name(rec.principal),
             api_key: name(rec.api_key),
-        }
-    }
-
-    /// A line that no longer parses (it always does: it parsed before).
-    pub(crate) fn none() -> Shown {
-        Shown {
-            object: None,
-            principal: None,
-            api_key: None,
         }
     }
 

@@ -252,7 +252,7 @@ impl Parallel {
         parser: &mut dyn LineParser,
         sink: &mut dyn AlertSink,
     ) -> io::Result<()> {
-        let held = self.pending.pop_front().expect("a batch in flight");
+        let mut held = self.pending.pop_front().expect("a batch in flight");
         let mut found = Vec::new();
         for w in &self.workers {
             match w.rx.recv().map_err(|_| worker_died())? {
@@ -280,14 +280,14 @@ impl Parallel {
                     let line = &held.lines[start..held.ends[e as usize]];
                     let shown = parser
                         .parse(line)
-                        .map_or_else(|_| Shown::none(), |r| Shown::of(&r));
+                        // It parsed before; Shown::default() if it no longer does.
+                        .map_or_else(|_| Shown::default(), |r| Shown::of(&r));
                     engine.apply(group.into_iter(), line, shown, sink)?;
                 }
                 (None, None) => break,
                 (Some(_), None) => unreachable!("handled by the first arm"),
             }
         }
-        let mut held = held;
         held.ticks.clear();
         held.lines.clear();
         held.ends.clear();
