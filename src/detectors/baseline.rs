@@ -16,16 +16,27 @@ use crate::state::FastMap;
 /// one analysis per tracked actor.
 pub const SAMPLE_ACTORS: usize = 128;
 
+/// How far out of time order lines may come (merged files, clock skew)
+/// for the newest-first walk of [`sample`] to still find every tracker seen
+/// since the window start.
+const OUT_OF_ORDER_SECS: i64 = 300;
+
 /// The trackers a baseline refresh learns from: up to [`SAMPLE_ACTORS`] of
 /// the `4 * SAMPLE_ACTORS` most recently seen for which `teaches` holds
-/// (attackers and idle actors don't teach the baseline).
+/// (attackers and idle actors don't teach the baseline). The walk goes
+/// newest first and stops at a tracker `last_seen` well before `since`:
+/// older ones could not teach either, and on a quiet API the walk would
+/// otherwise touch hundreds of cold trackers per refresh.
 pub fn sample<'a, K: std::hash::Hash + Eq + Clone, T>(
     trackers: &'a crate::state::BoundedMap<K, T>,
+    last_seen: impl Fn(&T) -> Option<i64> + 'a,
+    since: i64,
     teaches: impl Fn(&T) -> bool + 'a,
 ) -> impl Iterator<Item = (&'a K, &'a T)> + 'a {
     trackers
         .iter_recent()
         .take(4 * SAMPLE_ACTORS)
+        .take_while(move |(_, t)| last_seen(t).is_none_or(|l| l >= since - OUT_OF_ORDER_SECS))
         .filter(move |(_, t)| teaches(t))
         .take(SAMPLE_ACTORS)
 }

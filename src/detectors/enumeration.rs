@@ -241,8 +241,8 @@ impl Detector for Enumeration {
                     now,
                 )
             },
-            || Tracker {
-                ring: Ring::default(),
+            |old| Tracker {
+                ring: old.map(|o| o.ring.recycled()).unwrap_or_default(),
                 severity: None,
                 last_emit: i64::MIN / 2,
             },
@@ -318,7 +318,9 @@ impl Detector for Enumeration {
             let teaches = |t: &Tracker| {
                 t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
             };
-            for ((_, route), t) in super::baseline::sample(&self.trackers, teaches) {
+            for ((_, route), t) in
+                super::baseline::sample(&self.trackers, |t| t.ring.last_ts(), now - w.secs, teaches)
+            {
                 let d = distinct_since(&t.ring, now - w.secs, &mut self.scratch);
                 if d > 0 {
                     rec.push((*route, d));
