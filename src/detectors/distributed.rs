@@ -21,7 +21,7 @@ use crate::alerts::{DetectorKind, IdStats, Severity};
 use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
-use crate::state::{BoundedMap, stable_hash};
+use crate::state::{BoundedMap, emptied, stable_hash};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -376,11 +376,15 @@ impl Detector for Distributed {
         let key = obj.value / WIDTH;
         let bit = 1u64 << (obj.value % WIDTH);
         let addr = crate::actors::addr_key(ip);
-        let (b, victim) = self.buckets.touch(&(ev.route, key), || Bucket {
+        let (b, mut victim) = self.buckets.touch(&(ev.route, key), || Bucket {
             first: now,
             ..Default::default()
         });
         let new_bucket = b.hits == 0;
+        if let Some((_, v)) = &mut victim {
+            // Buckets come and go all the time: reuse the evicted one's list.
+            b.entries = emptied(std::mem::take(&mut v.entries));
+        }
         b.last = b.last.max(now);
         let fresh = b.bits & bit == 0;
         if fresh {

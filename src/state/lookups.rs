@@ -263,12 +263,8 @@ pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analy
     s.ids.sort_unstable();
     s.ids.dedup();
     a.distinct = s.ids.len() as u64;
-    s.who.sort_unstable();
-    s.who.dedup();
-    a.principals = s.who.len() as u64;
-    s.ua.sort_unstable();
-    s.ua.dedup();
-    a.user_agents = s.ua.len() as u64;
+    a.principals = count_distinct(&mut s.who);
+    a.user_agents = count_distinct(&mut s.ua);
     if numeric {
         a.min = s.ids[0];
         a.max = *s.ids.last().expect("non-empty");
@@ -284,6 +280,27 @@ pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analy
         }
     }
     a
+}
+
+/// Distinct values in `v` (which it may reorder). Behind one actor there
+/// are nearly always a handful of principals and user agents: those are
+/// counted in one pass, and only more than that falls back to a sort.
+fn count_distinct(v: &mut [u32]) -> u64 {
+    const FEW: usize = 8;
+    let mut seen = [0u32; FEW];
+    let mut n = 0;
+    for &x in v.iter() {
+        if seen[..n].contains(&x) {
+            continue;
+        }
+        if n == FEW {
+            v.sort_unstable();
+            return v.chunk_by(|a, b| a == b).count() as u64;
+        }
+        seen[n] = x;
+        n += 1;
+    }
+    n as u64
 }
 
 /// The largest set of consecutive sorted ids whose average gap is at most
@@ -386,6 +403,28 @@ mod tests {
         assert!(a.block_count() < 5, "{}", a.block_count());
         assert!((a.not_found_ratio() - 0.25).abs() < 0.01);
         assert_eq!(a.user_agents, 3);
+    }
+
+    #[test]
+    fn distinct_count_with_and_without_the_sort() {
+        for (n, modulo) in [
+            (0u32, 1u32),
+            (50, 1),
+            (50, 8),
+            (50, 9),
+            (300, 40),
+            (300, 300),
+        ] {
+            let mut v: Vec<u32> = (0..n).map(|i| (i * 7919) % modulo).collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(
+                count_distinct(&mut v),
+                want.len() as u64,
+                "{n} mod {modulo}"
+            );
+        }
     }
 
     #[test]
