@@ -281,8 +281,14 @@ impl SlowSweep {
         }
         // Long volume.
         if fired.is_none() {
-            let day = t.day_distinct(now);
             let active = t.active_hours(now);
+            // Counting the day's sketch is the costly part: only once the
+            // cheap condition holds.
+            let day = if active >= cfg.min_active_hours {
+                t.day_distinct(now)
+            } else {
+                0
+            };
             let identities = match actor {
                 ActorKey::ApiKey(_) => t.addrs.len().max(t.principals.len()),
                 _ => t.principals.len().max(t.uas.len() / 3),

@@ -63,7 +63,8 @@ impl Hll {
         let mut sum = 0.0;
         let mut zeros = 0;
         for &r in &self.regs {
-            sum += 1.0 / (1u64 << r) as f64;
+            // 2^-r built from its exponent bits: exact, and no division.
+            sum += f64::from_bits((1023 - r as u64) << 52);
             if r == 0 {
                 zeros += 1;
             }
@@ -101,6 +102,13 @@ mod tests {
             let c = h.count() as f64;
             let err = (c - n as f64).abs() / n as f64;
             assert!(err < 0.2, "n={n} est={c}");
+        }
+    }
+
+    #[test]
+    fn register_weight_is_an_exact_power_of_two() {
+        for r in 0u64..64 {
+            assert_eq!(f64::from_bits((1023 - r) << 52), 1.0 / (1u64 << r) as f64);
         }
     }
 
