@@ -19,10 +19,10 @@ use crate::alerts::{DetectorKind, Severity};
 use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
+use crate::state::BoundedMap;
 use crate::state::crowd::Crowds;
 use crate::state::hll::{Hll, mix};
 use crate::state::lookups::{Lookup, Ring, Scratch, analyse, distinct_since};
-use crate::state::{BoundedMap, emptied};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -130,21 +130,15 @@ impl Bola {
         let Some(t) = self.trackers.touch_if(
             &actor,
             || door.admit(actor_scope_key(actor), now),
-            |old| {
-                let (ring, identities) = match old {
-                    Some(o) => (o.ring.recycled(), emptied(o.identities)),
-                    None => Default::default(),
-                };
-                Tracker {
-                    ring,
-                    days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
-                    last_search: i64::MIN / 2,
-                    explained: 0,
-                    route: ev.route,
-                    identities,
-                    severity: None,
-                    last_emit: i64::MIN / 2,
-                }
+            || Tracker {
+                ring: Ring::default(),
+                days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
+                last_search: i64::MIN / 2,
+                explained: 0,
+                route: ev.route,
+                identities: Vec::new(),
+                severity: None,
+                last_emit: i64::MIN / 2,
             },
         ) else {
             return;

@@ -241,8 +241,8 @@ impl Detector for Enumeration {
                     now,
                 )
             },
-            |old| Tracker {
-                ring: old.map(|o| o.ring.recycled()).unwrap_or_default(),
+            || Tracker {
+                ring: Ring::default(),
                 severity: None,
                 last_emit: i64::MIN / 2,
             },

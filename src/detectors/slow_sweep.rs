@@ -22,10 +22,10 @@ use crate::alerts::{DetectorKind, Severity};
 use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
+use crate::state::BoundedMap;
 use crate::state::crowd::Crowds;
 use crate::state::hll::{Hll, mix};
 use crate::state::lookups::{Lookup, Ring, Scratch, analyse};
-use crate::state::{BoundedMap, emptied};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -94,24 +94,14 @@ struct Tracker {
 }
 
 impl Tracker {
-    /// A fresh tracker, in the buffers of an evicted one if there is one.
-    fn new(old: Option<Tracker>) -> Self {
-        let (ring, principals, uas, addrs) = match old {
-            Some(o) => (
-                o.ring.recycled(),
-                emptied(o.principals),
-                emptied(o.uas),
-                emptied(o.addrs),
-            ),
-            None => Default::default(),
-        };
+    fn new() -> Self {
         Tracker {
-            ring,
+            ring: Ring::default(),
             days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
             hours: [(i64::MIN, 0); 24],
-            principals,
-            uas,
-            addrs,
+            principals: Vec::new(),
+            uas: Vec::new(),
+            addrs: Vec::new(),
             severity: None,
             last_emit: i64::MIN / 2,
         }

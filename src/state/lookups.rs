@@ -93,16 +93,6 @@ impl Ring {
         self.pushed += 1;
     }
 
-    /// An empty ring that keeps this one's buffer (see
-    /// [`BoundedMap::touch_if`](crate::state::BoundedMap::touch_if)).
-    pub fn recycled(mut self) -> Ring {
-        self.buf.clear();
-        Ring {
-            buf: self.buf,
-            ..Ring::default()
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.buf.len()
     }

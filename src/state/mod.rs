@@ -122,16 +122,13 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 
     /// Like [`touch`](Self::touch) for a key already present; a new key is
-    /// created only when `admit` says so (admission control). `make` is
-    /// handed the evicted value, if one had to go, so that it can reuse its
-    /// buffers: trackers are evicted and created all the time, and
-    /// allocating (then growing) their rings afresh each time cost more
-    /// than the detectors' logic.
+    /// created only when `admit` says so (admission control), and its victim,
+    /// if any, is dropped.
     pub fn touch_if(
         &mut self,
         k: &K,
         admit: impl FnOnce() -> bool,
-        make: impl FnOnce(Option<V>) -> V,
+        make: impl FnOnce() -> V,
     ) -> Option<&mut V> {
         if let Some(&i) = self.index.get(k) {
             self.promote(i);
@@ -140,13 +137,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         if !admit() {
             return None;
         }
-        let victim = if self.index.len() >= self.cap {
-            self.evict_one().map(|(_, v)| v)
-        } else {
-            None
-        };
-        let i = self.insert(k.clone(), make(victim));
-        Some(self.value_mut(i))
+        Some(self.touch(k, make).0)
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
@@ -279,7 +270,7 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 }
 
-/// `v` emptied, keeping its allocation (for recycling evicted trackers).
+/// `v` emptied, keeping its allocation (for recycling evicted entries).
 pub fn emptied<T>(mut v: Vec<T>) -> Vec<T> {
     v.clear();
     v
@@ -459,31 +450,11 @@ mod tests {
         assert_eq!(m.len(), 2);
         // Admission: a present key is touched whatever `admit` says; an
         // absent one only when admitted.
-        assert!(m.touch_if(&7, || false, |_| 70).is_none());
-        assert_eq!(m.touch_if(&1, || false, |_| 0).copied(), Some(10));
-        assert_eq!(m.touch_if(&7, || true, |_| 70).copied(), Some(70));
+        assert!(m.touch_if(&7, || false, || 70).is_none());
+        assert_eq!(m.touch_if(&1, || false, || 0).copied(), Some(10));
+        assert_eq!(m.touch_if(&7, || true, || 70).copied(), Some(70));
         let recent: Vec<i32> = m.iter_recent().map(|(k, _)| *k).collect();
         assert_eq!(recent, [7, 1, 5]);
-        // Once full, `make` is handed the evicted value to recycle.
-        let mut handed = vec![];
-        m.touch_if(
-            &8,
-            || true,
-            |old| {
-                handed.push(old);
-                80
-            },
-        );
-        m.touch_if(
-            &9,
-            || true,
-            |old| {
-                handed.push(old);
-                90
-            },
-        );
-        assert_eq!(handed, [None, Some(50)], "the least recently used goes");
-        assert_eq!(m.get(&9), Some(&90));
     }
 
     #[test]
