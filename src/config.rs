@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub routing: RoutingSection,
     pub detectors: DetectConfig,
     pub limits: LimitsSection,
+    pub live: LiveSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +62,15 @@ pub struct NetworkSection {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
     pub max_memory: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveSection {
+    /// `tail` and `check`: wall-clock seconds a log may stay silent before
+    /// event time is taken to run on with the wall clock (to close quiet
+    /// incidents). Default [`DEFAULT_SILENCE_GRACE_SECS`].
+    pub silence_grace_secs: Option<i64>,
 }
 
 /// An allowlist entry: exactly one matcher and a reason.
@@ -129,7 +139,13 @@ pub struct Config {
     pub max_memory: u64,
     /// Detection threads for `scan` (0: one per core).
     pub threads: usize,
+    /// See [`LiveSection::silence_grace_secs`].
+    pub silence_grace_secs: i64,
 }
+
+/// Five minutes: more than nginx's longest usual buffered-log flush, so a
+/// line that reaches the file late still finds its incident open.
+pub const DEFAULT_SILENCE_GRACE_SECS: i64 = 300;
 
 pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
 pub const MIN_MAX_MEMORY: u64 = 32 << 20;
@@ -225,6 +241,13 @@ impl Config {
             );
         }
         file.detectors.validate()?;
+        let silence_grace_secs = file
+            .live
+            .silence_grace_secs
+            .unwrap_or(DEFAULT_SILENCE_GRACE_SECS);
+        if silence_grace_secs < 0 {
+            bail!("[live] silence_grace_secs must not be negative");
+        }
         Ok(Config {
             format,
             format_opts,
@@ -241,6 +264,7 @@ impl Config {
             detect: file.detectors,
             max_memory,
             threads: a.threads,
+            silence_grace_secs,
         })
     }
 }

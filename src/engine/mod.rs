@@ -40,6 +40,7 @@ struct MetaOut<'a> {
     clock: Timestamp,
     last_tick: i64,
     incidents: &'a Incidents,
+    silence: Silence,
     /// How many (detector header, detector state) pairs follow.
     detector_states: usize,
 }
@@ -51,6 +52,9 @@ struct MetaIn {
     clock: Timestamp,
     last_tick: i64,
     incidents: Incidents,
+    /// Absent from state files written before it existed.
+    #[serde(default)]
+    silence: Silence,
     detector_states: usize,
 }
 
@@ -139,8 +143,18 @@ pub struct Engine {
     pub front: Front,
     shards: Vec<Shard>,
     pub incidents: Incidents,
+    silence: Silence,
     scratch: Vec<Finding>,
     tagged: Vec<Tagged>,
+}
+
+/// When event time last moved, on the wall clock: see
+/// [`Engine::close_silent`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Silence {
+    clock: Timestamp,
+    /// Unix seconds; 0 before the first look.
+    wall: i64,
 }
 
 impl Engine {
@@ -169,6 +183,7 @@ impl Engine {
                 .map(|i| Shard::new(i as u8, cfg.detect.build(per_shard, budget)))
                 .collect(),
             incidents: Incidents::default(),
+            silence: Silence::default(),
             scratch: Vec::new(),
             tagged: Vec::new(),
         }
@@ -185,6 +200,7 @@ impl Engine {
             clock: self.front.clock,
             last_tick: self.front.last_tick,
             incidents: &self.incidents,
+            silence: self.silence,
             detector_states: self.shards.iter().map(|s| s.detectors.len()).sum(),
         };
         serde_json::to_writer(&mut *w, &meta)?;
@@ -215,6 +231,7 @@ impl Engine {
         self.front.clock = m.clock;
         self.front.last_tick = m.last_tick;
         self.incidents = m.incidents;
+        self.silence = m.silence;
         for _ in 0..m.detector_states {
             let head = DetectorHead::deserialize(&mut *de)?;
             // One detector's state at a time: bounded by its table sizes.
@@ -332,6 +349,42 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// A live log gone silent (`tail`, `check`): event time stands still,
+    /// so an incident would stay open until the next line. Once event time
+    /// has not moved for `grace` seconds of wall time (`wall_now`, Unix
+    /// seconds), it is taken to run on with the wall clock, and incidents
+    /// whose quiet period ends by then are closed: with the same closing
+    /// time a replay gives them. The grace covers lines that reach the file
+    /// late (buffered logging). Only incidents are closed; event time
+    /// itself, and with it every detector's state, stays with the lines.
+    pub fn close_silent(
+        &mut self,
+        wall_now: i64,
+        grace: i64,
+        sink: &mut dyn AlertSink,
+    ) -> io::Result<()> {
+        let clock = self.front.clock;
+        if self.silence.wall == 0 || self.silence.clock != clock {
+            self.silence = Silence {
+                clock,
+                wall: wall_now,
+            };
+            return Ok(());
+        }
+        let silent = wall_now
+            .saturating_sub(self.silence.wall)
+            .saturating_sub(grace);
+        if silent <= 0 {
+            return Ok(());
+        }
+        let now = Timestamp(
+            clock
+                .0
+                .saturating_add(silent.saturating_mul(Timestamp::MICROS)),
+        );
+        self.expire(now, sink)
     }
 
     /// Close incidents quiet at event time `now`.

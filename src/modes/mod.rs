@@ -33,6 +33,21 @@ const MAX_HEAD_LINES: usize = 100_000;
 pub type Pumped = (Option<Box<dyn LineParser>>, Option<std::io::Error>);
 
 /// Everything a run carries from input to input.
+/// Wall-clock Unix seconds, for [`Engine::close_silent`](crate::engine::Engine::close_silent).
+/// `APIWATCH_NOW` (Unix seconds) stands in for the clock, so that tests can
+/// show what a run after hours of silence does.
+pub fn wall_now() -> i64 {
+    if let Some(n) = std::env::var("APIWATCH_NOW")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return n;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 pub struct Pump {
     pub cfg: Config,
     pub engine: Engine,

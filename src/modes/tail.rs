@@ -88,6 +88,9 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
         for fw in followed.iter_mut() {
             poll_one(&mut pump, fw, sink.as_mut())?;
         }
+        let grace = pump.cfg.silence_grace_secs;
+        pump.engine
+            .close_silent(super::wall_now(), grace, sink.as_mut())?;
         sink.flush()?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -101,7 +104,9 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
     }
     tracing::info!("Stopping.");
     // Read what is there, then stop; open incidents stay open (a later run
-    // or check continues them), so nothing is closed artificially.
+    // or check continues them), so nothing is closed artificially. While
+    // running, incidents of a log gone silent are closed once their quiet
+    // period has passed on the wall clock (`Engine::close_silent`).
     for fw in followed.iter_mut() {
         poll_one(&mut pump, fw, sink.as_mut())?;
         flush_head(&mut pump, fw, sink.as_mut())?;

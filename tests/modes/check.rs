@@ -158,6 +158,76 @@ fn check_ok_then_critical_then_still_open() {
     );
 }
 
+/// A log that falls silent does not hold its incidents open for ever: once
+/// event time has stood still for the grace period (5 min) plus an
+/// incident's quiet period on the wall clock, the incident closes, with
+/// the closing time a replay would give it. `APIWATCH_NOW` stands in for
+/// the wall clock.
+#[test]
+fn check_closes_the_incidents_of_a_silent_log() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(
+        &log,
+        enumeration("203.0.113.50", 7200, 5000, 300).as_bytes(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = |secs: u64, extra: &[&str]| {
+        let t = (now + secs).to_string();
+        let mut args = vec!["--from-start"];
+        args.extend_from_slice(extra);
+        let o = apiwatch()
+            .arg("check")
+            .args(&args)
+            .arg("--state")
+            .arg(&state)
+            .arg(&log)
+            .env("APIWATCH_NOW", &t)
+            .output()
+            .expect("run apiwatch check");
+        Out {
+            code: o.status.code().expect("exited normally"),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    };
+    let o = at(0, &[]);
+    assert_alerting(&o);
+    // Ten minutes of silence: the enumeration's 15-minute quiet period has
+    // not run out on top of the grace, so it is still open.
+    let o = at(600, &[]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("closed"), 0, "{}", o.line());
+    // A day later, nothing new: every incident closed, at its last signal
+    // plus its quiet period (event time, not the wall clock).
+    let o = at(86_400, &["-o", "json"]);
+    assert_eq!(o.code, 0, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    let alerts = crate::json_lines(o.stdout.as_bytes());
+    let closed: Vec<_> = alerts.iter().filter(|a| a["event"] == "closed").collect();
+    assert!(
+        closed
+            .iter()
+            .any(|a| a["detector"] == "enumeration" && a["actor"][0] == "203.0.113.50"),
+        "{alerts:?}"
+    );
+    // The log's last line is at 02:02 on 2 March: every closing time is
+    // that plus a quiet period (at most 2 h), not the wall clock's.
+    for a in &closed {
+        let at = a["detected_at"].as_str().unwrap_or_default();
+        assert!(
+            at.starts_with("2026-03-02T0"),
+            "closed at event time: {a:?}"
+        );
+    }
+    let o = at(2 * 86_400, &[]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(o.perf("incidents"), 0, "{}", o.line());
+}
+
 #[test]
 fn check_json_prints_the_alerts() {
     let d = tempfile::tempdir().unwrap();

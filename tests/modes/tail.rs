@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{Running, append, benign, enumeration, serial};
+use crate::{Running, append, benign, combined, enumeration, serial};
 
 fn opened_by(ip: &str) -> impl Fn(&str) -> bool + '_ {
     move |l: &str| l.contains("\"event\":\"opened\"") && l.contains(ip)
@@ -253,4 +253,72 @@ fn tail_is_idle_when_nothing_happens() {
     assert!(cb < 0.2, "idle tail --poll used {cb} s of CPU in 3 s");
     stop(&mut a, "TERM");
     stop(&mut b, "TERM");
+}
+
+/// A log that falls silent does not hold its incidents open: once event
+/// time has stood still on the wall clock for the grace period plus an
+/// incident's quiet period, tail closes it (here with no grace and a
+/// 2-second quiet period, so the test need not wait minutes).
+#[test]
+fn tail_closes_incidents_when_the_log_falls_silent() {
+    let _g = serial();
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let cfg = d.path().join("apiwatch.toml");
+    std::fs::write(
+        &cfg,
+        "[live]\nsilence_grace_secs = 0\n[detectors.enumeration]\nquiet_secs = 2\n",
+    )
+    .unwrap();
+    append(&log, benign(1, 3600, 20).as_bytes());
+    let mut t = Running::spawn(&[
+        "tail",
+        "-v",
+        "-o",
+        "json",
+        "-c",
+        cfg.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    t.started();
+    // A burst within one second: event time stops where the incident
+    // opened, so only the wall clock can see its quiet period pass.
+    let ip = "203.0.113.60";
+    let burst: String = (0..80)
+        .map(|i| {
+            combined(
+                ip,
+                3700,
+                &format!("/api/v1/customers/{}", 1000 + i),
+                200,
+                "curl/8.5",
+            )
+        })
+        .collect();
+    append(&log, burst.as_bytes());
+    t.wait_out(opened_by(ip), Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no alert for {ip}; stderr:\n{}", t.stderr_text()));
+    // No more lines: every enumeration incident opened must close.
+    let ids = |event: &str| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .json()
+            .iter()
+            .filter(|a| a["event"] == event && a["detector"] == "enumeration")
+            .map(|a| a["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids("closed") != ids("opened") {
+        assert!(
+            Instant::now() < deadline,
+            "opened {:?} but closed only {:?}; stderr:\n{}",
+            ids("opened"),
+            ids("closed"),
+            t.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(&mut t, "TERM");
 }
