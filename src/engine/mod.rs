@@ -148,13 +148,17 @@ pub struct Engine {
     tagged: Vec<Tagged>,
 }
 
-/// When event time last moved, on the wall clock: see
+/// When the log was last heard from, on the wall clock: see
 /// [`Engine::close_silent`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Silence {
     clock: Timestamp,
     /// Unix seconds; 0 before the first look.
     wall: i64,
+    /// A record was fed since the last look (lines older than the clock
+    /// leave it where it is, but the log is not silent).
+    #[serde(skip)]
+    fed: bool,
 }
 
 impl Engine {
@@ -294,6 +298,7 @@ impl Engine {
         line: &[u8],
         sink: &mut dyn AlertSink,
     ) -> io::Result<()> {
+        self.silence.fed = true;
         let step = self.front.step(rec);
         if let Some(now) = step.tick {
             for s in self.shards.iter_mut() {
@@ -352,13 +357,15 @@ impl Engine {
     }
 
     /// A live log gone silent (`tail`, `check`): event time stands still,
-    /// so an incident would stay open until the next line. Once event time
-    /// has not moved for `grace` seconds of wall time (`wall_now`, Unix
-    /// seconds), it is taken to run on with the wall clock, and incidents
-    /// whose quiet period ends by then are closed: with the same closing
-    /// time a replay gives them. The grace covers lines that reach the file
-    /// late (buffered logging). Only incidents are closed; event time
-    /// itself, and with it every detector's state, stays with the lines.
+    /// so an incident would stay open until the next line. Once no record
+    /// has come for `grace` seconds of wall time (`wall_now`, Unix seconds),
+    /// event time is taken to run on with the wall clock from there, and
+    /// incidents whose quiet period ends by then are closed, with the same
+    /// closing time a replay gives them. The grace covers lines that reach
+    /// the file late (buffered logging). Only incidents are closed; event
+    /// time itself, and with it every detector's state, stays with the
+    /// lines. Callers skip this while an input cannot be read: that is not
+    /// silence.
     pub fn close_silent(
         &mut self,
         wall_now: i64,
@@ -366,10 +373,13 @@ impl Engine {
         sink: &mut dyn AlertSink,
     ) -> io::Result<()> {
         let clock = self.front.clock;
-        if self.silence.wall == 0 || self.silence.clock != clock {
+        let s = self.silence;
+        // Heard from (or first look, or a wall clock set back): restart.
+        if s.fed || s.wall == 0 || s.clock != clock || wall_now < s.wall {
             self.silence = Silence {
                 clock,
                 wall: wall_now,
+                fed: false,
             };
             return Ok(());
         }
@@ -546,5 +556,60 @@ mod tests {
         assert_eq!(shown.label(ActorKey::ApiKey(stable_hash(b"k-1"))), "k-1");
         assert_eq!(shown.label(ActorKey::ApiKey(7)), format!("#{:016x}", 7));
         assert_eq!(shown.object.as_deref(), Some("42"));
+    }
+
+    /// `close_silent`: lines keep a log from being silent even when they
+    /// are older than event time; once silent for longer than the grace,
+    /// an incident closes at its last signal plus its quiet period.
+    #[test]
+    fn a_silent_log_closes_its_incidents_and_a_heard_one_does_not() {
+        use crate::alerts::sink::VecSink;
+        let cfg = Config::from_args(&crate::cli::CommonArgs::default()).unwrap();
+        let mut e = Engine::new(&cfg);
+        let mut sink = VecSink::default();
+        let t0 = 1_770_000_000;
+        let feed = |e: &mut Engine, secs: i64, path: &str, sink: &mut VecSink| {
+            let rec = Record {
+                ts: Timestamp::from_secs(secs),
+                client: Some("203.0.113.9".parse().unwrap()),
+                method: b"GET",
+                path: path.as_bytes(),
+                status: 200,
+                ..Default::default()
+            };
+            e.feed(&rec, b"-", sink).unwrap();
+        };
+        for i in 0..80 {
+            feed(
+                &mut e,
+                t0,
+                &format!("/api/v1/customers/{}", 1000 + i),
+                &mut sink,
+            );
+        }
+        let opened = sink.0.len();
+        assert!(opened >= 1 && sink.0.iter().all(|a| a.event == Transition::Opened));
+        let closed = |s: &VecSink| s.0.iter().filter(|a| a.event == Transition::Closed).count();
+        // First look; then a line every 10,000 s, older than event time.
+        let mut wall = 5_000;
+        e.close_silent(wall, 300, &mut sink).unwrap();
+        for _ in 0..3 {
+            wall += 10_000;
+            feed(&mut e, t0 - 60, "/api/v1/me", &mut sink);
+            e.close_silent(wall, 300, &mut sink).unwrap();
+        }
+        assert_eq!(closed(&sink), 0, "heard from: not silent");
+        // 1,000 s of silence: the 900 s quiet period is over only once the
+        // 300 s grace is counted too.
+        e.close_silent(wall + 1_000, 300, &mut sink).unwrap();
+        assert_eq!(closed(&sink), 0, "within the grace");
+        e.close_silent(wall + 1_300, 300, &mut sink).unwrap();
+        assert_eq!(closed(&sink), opened);
+        let at = Timestamp::from_secs(t0 + 900);
+        assert!(
+            sink.0
+                .iter()
+                .any(|a| a.event == Transition::Closed && a.detected_at == at.rfc3339())
+        );
     }
 }

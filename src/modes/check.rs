@@ -133,10 +133,13 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         tracing::debug!(input = %name, from = p.start, to = consumed, "Read.");
         checkpoints.push(p.id.checkpoint(&p.path, consumed));
     }
-    // A log silent for long enough no longer holds incidents open.
-    let grace = pump.cfg.silence_grace_secs;
-    pump.engine
-        .close_silent(super::wall_now(), grace, &mut sink)?;
+    // A log silent for long enough no longer holds incidents open; one
+    // that could not be read is not silent.
+    if pump.stats.input_errors.is_empty() {
+        let grace = pump.cfg.silence_grace_secs;
+        pump.engine
+            .close_silent(super::wall_now(), grace, &mut sink)?;
+    }
     checkpoint::write_state(a.state, &checkpoints, |w| pump.engine.save(w))?;
     pump.stats.allowlisted = pump.engine.allowlisted();
 

@@ -32,7 +32,6 @@ const MAX_HEAD_LINES: usize = 100_000;
 /// (every line before it was processed).
 pub type Pumped = (Option<Box<dyn LineParser>>, Option<std::io::Error>);
 
-/// Everything a run carries from input to input.
 /// Wall-clock Unix seconds, for [`Engine::close_silent`](crate::engine::Engine::close_silent).
 /// `APIWATCH_NOW` (Unix seconds) stands in for the clock, so that tests can
 /// show what a run after hours of silence does.
@@ -48,6 +47,7 @@ pub fn wall_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Everything a run carries from input to input.
 pub struct Pump {
     pub cfg: Config,
     pub engine: Engine,

@@ -85,12 +85,16 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
             }
             first = false;
         }
+        let mut readable = true;
         for fw in followed.iter_mut() {
-            poll_one(&mut pump, fw, sink.as_mut())?;
+            readable &= poll_one(&mut pump, fw, sink.as_mut())?;
         }
-        let grace = pump.cfg.silence_grace_secs;
-        pump.engine
-            .close_silent(super::wall_now(), grace, sink.as_mut())?;
+        // A file that cannot be read is not a silent log.
+        if readable {
+            let grace = pump.cfg.silence_grace_secs;
+            pump.engine
+                .close_silent(super::wall_now(), grace, sink.as_mut())?;
+        }
         sink.flush()?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -153,11 +157,12 @@ fn watch(
     Some(w)
 }
 
+/// Read what is new in one file; false when reading it failed.
 fn poll_one(
     pump: &mut Pump,
     fw: &mut Followed,
     sink: &mut dyn crate::alerts::AlertSink,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let name = fw.f.path.display().to_string();
     let mut batch: Vec<u8> = Vec::new();
     let mut ends: Vec<(usize, Option<u64>)> = Vec::new();
@@ -173,9 +178,13 @@ fn poll_one(
         }
         Tailed::Note(n) => tracing::info!("{}", escape(n.as_bytes(), 500)),
     });
-    if let Err(e) = res {
-        tracing::warn!(input = %name, error = %e, "Read error; will retry.");
-    }
+    let readable = match res {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(input = %name, error = %e, "Read error; will retry.");
+            false
+        }
+    };
     let mut start = 0;
     for (end, long) in ends {
         let line = &batch[start..end];
@@ -211,7 +220,7 @@ fn poll_one(
     {
         flush_head(pump, fw, sink)?;
     }
-    Ok(())
+    Ok(readable)
 }
 
 /// Recognise the format from the held lines and process them.

@@ -198,10 +198,14 @@ fn check_closes_the_incidents_of_a_silent_log() {
     let o = at(0, &[]);
     assert_alerting(&o);
     // Ten minutes of silence: the enumeration's 15-minute quiet period has
-    // not run out on top of the grace, so it is still open.
+    // not run out, so it is still open.
     let o = at(600, &[]);
     assert_alerting(&o);
     assert_eq!(o.perf("closed"), 0, "{}", o.line());
+    // 1,000 s: past the quiet period, but not past it plus the grace.
+    let o = at(1000, &[]);
+    assert_alerting(&o);
+    assert_eq!(o.perf("closed"), 0, "the grace holds: {}", o.line());
     // A day later, nothing new: every incident closed, at its last signal
     // plus its quiet period (event time, not the wall clock).
     let o = at(86_400, &["-o", "json"]);
