@@ -220,15 +220,16 @@ impl SlowSweep {
         t.ring.analysed_at = t.ring.pushed;
         let cfg = &self.cfg;
         let mut fired: Option<(Severity, String, Evidence)> = None;
-        // Slow block.
-        if numeric {
+        // Slow block. An actor faster than that is enumeration's case:
+        // asked first, it spares most analyses of busy actors.
+        let recent = t.ring.iter().filter(|l| l.ts >= now - 600).count() as u64;
+        if numeric && recent <= cfg.max_per_10min {
             let a = analyse(
                 &t.ring,
                 now - cfg.block_window_secs,
                 true,
                 &mut self.scratch,
             );
-            let recent = t.ring.iter().filter(|l| l.ts >= now - 600).count() as u64;
             let (n, lo, hi) = a.block.unwrap_or((0, 0, 0));
             let distinct_share = a.distinct as f64 / a.requests.max(1) as f64;
             // The block itself must be built slowly and still be growing:
