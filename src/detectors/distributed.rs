@@ -353,6 +353,9 @@ fn gather(
     r
 }
 
+/// Entry lists at most this long are reused from evicted buckets.
+const REUSE_ENTRIES: usize = 8;
+
 impl Detector for Distributed {
     fn kind(&self) -> DetectorKind {
         DetectorKind::DistributedSweep
@@ -381,8 +384,12 @@ impl Detector for Distributed {
             ..Default::default()
         });
         let new_bucket = b.hits == 0;
-        if let Some((_, v)) = &mut victim {
-            // Buckets come and go all the time: reuse the evicted one's list.
+        if let Some((_, v)) = &mut victim
+            && v.entries.capacity() <= REUSE_ENTRIES
+        {
+            // Buckets come and go all the time (an address flood): reuse
+            // the evicted one's list. Only a short one, or every bucket
+            // slot would come to hold a full 64-entry list.
             b.entries = emptied(std::mem::take(&mut v.entries));
         }
         b.last = b.last.max(now);

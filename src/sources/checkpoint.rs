@@ -211,7 +211,10 @@ pub fn write_state(
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        let gz = flate2::write::GzEncoder::new(io::BufWriter::new(f), flate2::Compression::fast());
+        // Level 2: zlib-rs's level 1 is a faster, coarser deflate that made
+        // the busiest state files 40% larger (29.7 vs 20.8 MB, measured on
+        // 110 MB of state JSON); level 2 costs 0.3 s more there.
+        let gz = flate2::write::GzEncoder::new(io::BufWriter::new(f), flate2::Compression::new(2));
         // serde_json writes in small pieces: buffer them before deflate.
         let mut w = io::BufWriter::with_capacity(1 << 16, gz);
         let head = HeadOut {
