@@ -16,27 +16,36 @@ use crate::state::FastMap;
 /// one analysis per tracked actor.
 pub const SAMPLE_ACTORS: usize = 128;
 
-/// How far out of time order lines may come (merged files, clock skew)
-/// for the newest-first walk of [`sample`] to still find every tracker seen
-/// since the window start.
-const OUT_OF_ORDER_SECS: i64 = 300;
+/// When a tracker was last touched, as its detector's latest event time
+/// then. That never decreases from one touch to the next, so it never
+/// increases along the recency list (newest first), and a tracker's last
+/// lookup is never later than it. State files written before it existed
+/// give `i64::MAX`, which never ends a walk early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Touched(pub i64);
+
+impl Default for Touched {
+    fn default() -> Self {
+        Touched(i64::MAX)
+    }
+}
 
 /// The trackers a baseline refresh learns from: up to [`SAMPLE_ACTORS`] of
 /// the `4 * SAMPLE_ACTORS` most recently seen for which `teaches` holds
 /// (attackers and idle actors don't teach the baseline). The walk goes
-/// newest first and stops at a tracker `last_seen` well before `since`:
-/// older ones could not teach either, and on a quiet API the walk would
-/// otherwise touch hundreds of cold trackers per refresh.
+/// newest first and stops at the first tracker `touched` before `since`:
+/// none behind it can have a lookup in the window, and on a quiet API the
+/// walk would otherwise touch hundreds of cold trackers per refresh.
 pub fn sample<'a, K: std::hash::Hash + Eq + Clone, T>(
     trackers: &'a crate::state::BoundedMap<K, T>,
-    last_seen: impl Fn(&T) -> Option<i64> + 'a,
+    touched: impl Fn(&T) -> Touched + 'a,
     since: i64,
     teaches: impl Fn(&T) -> bool + 'a,
 ) -> impl Iterator<Item = (&'a K, &'a T)> + 'a {
     trackers
         .iter_recent()
         .take(4 * SAMPLE_ACTORS)
-        .take_while(move |(_, t)| last_seen(t).is_none_or(|l| l >= since - OUT_OF_ORDER_SECS))
+        .take_while(move |(_, t)| touched(t).0 >= since)
         .filter(move |(_, t)| teaches(t))
         .take(SAMPLE_ACTORS)
 }
@@ -158,6 +167,23 @@ impl Baselines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tracker touched lately whose last lookup is old (a BOLA actor
+    /// browsing search pages) must not end the walk: only one touched
+    /// before the window does.
+    #[test]
+    fn sampling_walks_past_recent_trackers_with_old_lookups() {
+        // (touched, last lookup)
+        let mut m = crate::state::BoundedMap::new(16);
+        m.touch(&1, || (Touched(500), 500)); // oldest: touched before the window
+        m.touch(&2, || (Touched(1_000), 990)); // in the window
+        m.touch(&3, || (Touched(1_010), 100)); // touched lately, lookup old
+        m.touch(&4, || (Touched(i64::MAX), 995)); // from an old state file
+        let keys: Vec<i32> = sample(&m, |t| t.0, 900, |t| t.1 >= 900)
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(keys, [4, 2]);
+    }
 
     #[test]
     fn floor_until_warm_then_learned() {

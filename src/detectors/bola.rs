@@ -73,6 +73,9 @@ const BASELINE_ROUTE: RouteId = RouteId::MAX;
 #[derive(Serialize, Deserialize)]
 struct Tracker {
     ring: Ring,
+    /// For baseline sampling (see [`baseline::Touched`]).
+    #[serde(default)]
+    touched: baseline::Touched,
     days: [(i64, Hll); 4],
     last_search: i64,
     explained: u64,
@@ -93,6 +96,9 @@ pub struct Bola {
     crowds: Crowds,
     last_baseline: Vec<i64>,
     last_expire: i64,
+    /// The latest event time this detector has seen.
+    #[serde(default)]
+    latest: i64,
     door: crate::state::Doorkeeper,
 }
 
@@ -112,6 +118,7 @@ impl Bola {
             scratch: Scratch::default(),
             crowds: Crowds::new(budget),
             last_expire: 0,
+            latest: 0,
             door: crate::state::Doorkeeper::new(22, 3600),
         }
     }
@@ -124,6 +131,8 @@ impl Bola {
         out: &mut Vec<Finding>,
     ) {
         let now = ev.ts.secs();
+        self.latest = self.latest.max(now);
+        let touched = baseline::Touched(self.latest);
         let info = routes.info(ev.route);
         // Admission: a principal or key gets a tracker on its second request.
         let door = &mut self.door;
@@ -132,6 +141,7 @@ impl Bola {
             || door.admit(actor_scope_key(actor), now),
             || Tracker {
                 ring: Ring::default(),
+                touched,
                 days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
                 last_search: i64::MIN / 2,
                 explained: 0,
@@ -143,6 +153,7 @@ impl Bola {
         ) else {
             return;
         };
+        t.touched = touched;
         if ev.search {
             t.last_search = now;
             return;
@@ -306,7 +317,7 @@ impl Detector for Bola {
                 t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
             };
             for (_, t) in
-                super::baseline::sample(&self.trackers, |t| t.ring.last_ts(), now - w.secs, teaches)
+                super::baseline::sample(&self.trackers, |t| t.touched, now - w.secs, teaches)
             {
                 let d = distinct_since(&t.ring, now - w.secs, &mut self.scratch);
                 if d > 0 {

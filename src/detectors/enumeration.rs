@@ -79,6 +79,9 @@ impl Default for Config {
 #[derive(Serialize, Deserialize)]
 struct Tracker {
     ring: Ring,
+    /// For baseline sampling (see [`baseline::Touched`]).
+    #[serde(default)]
+    touched: baseline::Touched,
     severity: Option<Severity>,
     last_emit: i64,
 }
@@ -93,6 +96,9 @@ pub struct Enumeration {
     scratch: Scratch,
     last_baseline: Vec<i64>,
     last_expire: i64,
+    /// The latest event time this detector has seen.
+    #[serde(default)]
+    latest: i64,
     min_floor: u64,
     door: crate::state::Doorkeeper,
 }
@@ -116,6 +122,7 @@ impl Enumeration {
         Enumeration {
             last_baseline: vec![0; cfg.windows.len()],
             last_expire: 0,
+            latest: 0,
             door: crate::state::Doorkeeper::new(22, 600),
             trackers: BoundedMap::new(budget),
             baselines: Baselines::new(base),
@@ -230,6 +237,8 @@ impl Detector for Enumeration {
             return;
         }
         let now = ev.ts.secs();
+        self.latest = self.latest.max(now);
+        let touched = baseline::Touched(self.latest);
         let cap = self.cfg.ring;
         // Admission: an address gets a tracker on its second lookup.
         let door = &mut self.door;
@@ -243,12 +252,14 @@ impl Detector for Enumeration {
             },
             || Tracker {
                 ring: Ring::default(),
+                touched,
                 severity: None,
                 last_emit: i64::MIN / 2,
             },
         ) else {
             return;
         };
+        t.touched = touched;
         t.ring.push(
             Lookup {
                 ts: now,
@@ -319,7 +330,7 @@ impl Detector for Enumeration {
                 t.severity.is_none() && t.ring.last_ts().is_some_and(|l| l >= now - w.secs)
             };
             for ((_, route), t) in
-                super::baseline::sample(&self.trackers, |t| t.ring.last_ts(), now - w.secs, teaches)
+                super::baseline::sample(&self.trackers, |t| t.touched, now - w.secs, teaches)
             {
                 let d = distinct_since(&t.ring, now - w.secs, &mut self.scratch);
                 if d > 0 {
