@@ -38,12 +38,17 @@ impl Out {
 }
 
 fn check(state: &Path, files: &[&Path], extra: &[&str]) -> Out {
+    check_env(state, files, extra, &[])
+}
+
+fn check_env(state: &Path, files: &[&Path], extra: &[&str], env: &[(&str, &str)]) -> Out {
     let o = apiwatch()
         .arg("check")
         .args(extra)
         .arg("--state")
         .arg(state)
         .args(files)
+        .envs(env.iter().copied())
         .output()
         .expect("run apiwatch check");
     Out {
@@ -180,20 +185,7 @@ fn check_closes_the_incidents_of_a_silent_log() {
         let t = (now + secs).to_string();
         let mut args = vec!["--from-start"];
         args.extend_from_slice(extra);
-        let o = apiwatch()
-            .arg("check")
-            .args(&args)
-            .arg("--state")
-            .arg(&state)
-            .arg(&log)
-            .env("APIWATCH_NOW", &t)
-            .output()
-            .expect("run apiwatch check");
-        Out {
-            code: o.status.code().expect("exited normally"),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        check_env(&state, &[&log], &args, &[("APIWATCH_NOW", &t)])
     };
     let o = at(0, &[]);
     assert_alerting(&o);
