@@ -637,13 +637,13 @@ mod tests {
     #[test]
     fn a_crowd_continuing_a_set_aside_walk_is_reported() {
         let base = 64 * 1000;
-        let walk = (0..3_200u64).map(|i| (1_000 + (i / 53) as i64, 7u16, base + i));
+        let walk = || (0..3_200u64).map(|i| (1_000 + (i / 53) as i64, 7u16, base + i));
         let crowd =
             (0..1_000u64).map(|j| (1_061 + (j / 10) as i64, 1_000 + j as u16, base + 3_200 + j));
-        let (d, out) = run(walk.chain(crowd));
+        let (d, out) = run(walk().chain(crowd));
         // The crowd's ~100 looks in 100 s gather at most every 10 s (as a
         // set-aside walk, then as a reported sweep), not on every look.
-        let (walk_only, _) = run((0..3_200u64).map(|i| (1_000 + (i / 53) as i64, 7u16, base + i)));
+        let (walk_only, _) = run(walk());
         let crowd_gathers = d.gathers - walk_only.gathers;
         assert!(crowd_gathers <= 30, "{crowd_gathers} gathers for the crowd");
         let named = out
