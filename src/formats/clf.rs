@@ -43,6 +43,10 @@ impl LineParser for ClfParser {
     fn parse<'a>(&'a mut self, line: &'a [u8]) -> ParseResult<'a> {
         parse(self.variant, line)
     }
+
+    fn costly(&self) -> bool {
+        false
+    }
 }
 
 fn parse(variant: Variant, line: &[u8]) -> ParseResult<'_> {

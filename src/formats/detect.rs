@@ -143,6 +143,10 @@ impl LineParser for Chain {
         }
         Err(first.unwrap_or(super::fields::LAYOUT))
     }
+
+    fn costly(&self) -> bool {
+        self.parsers.iter().any(|p| p.costly())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod fields;
 pub mod haproxy;
 pub mod json;
 pub mod logformat;
+pub mod pool;
 pub mod time;
 
 use std::net::IpAddr;
@@ -149,6 +150,14 @@ pub type ParseResult<'a> = Result<Record<'a>, Malformed>;
 pub trait LineParser: Send {
     /// Parse one line (without its line terminator).
     fn parse<'a>(&'a mut self, line: &'a [u8]) -> ParseResult<'a>;
+
+    /// Whether a line costs enough to parse that `scan` should parse on
+    /// worker threads ([`pool`]). Handing a line to another core and back
+    /// costs about as much as parsing a CLF line: measured, that made gzip
+    /// 6% slower and plain CLF no faster, while JSON went 16% faster.
+    fn costly(&self) -> bool {
+        true
+    }
 }
 
 /// Options that shape how formats map fields, from the CLI or config file.

@@ -18,7 +18,8 @@ use crate::config::{Config, FormatChoice};
 use crate::engine::Engine;
 use crate::engine::parallel::Parallel;
 use crate::formats::detect::detect;
-use crate::formats::{FormatSpec, LineParser};
+use crate::formats::pool::{self, Outcome, ParsePool, Recipe, Screen};
+use crate::formats::{FormatSpec, LineParser, Record};
 use crate::sources::{Input, Line, LineReader};
 use crate::stats::Stats;
 
@@ -54,6 +55,8 @@ pub struct Pump {
     pub stats: Stats,
     /// Detection on worker threads (`scan`), else on this thread.
     pub parallel: Option<Parallel>,
+    /// Parsing on worker threads (`scan`), else on this thread.
+    pool: Option<ParsePool>,
     /// An input whose format was recognised before (`check` reading what
     /// was appended): new lines that match no format are malformed lines
     /// of that input, not an unknown format.
@@ -85,6 +88,7 @@ impl Pump {
             engine,
             stats: Stats::default(),
             parallel: None,
+            pool: None,
             seen_before: false,
         }
     }
@@ -98,6 +102,7 @@ impl Pump {
         };
         if n > 1 {
             self.parallel = Some(Parallel::start(&mut self.engine, n));
+            self.pool = Some(ParsePool::start(n));
         }
     }
 
@@ -117,6 +122,7 @@ impl Pump {
 
     /// End of input: stop the workers and close every open incident.
     pub fn finish(&mut self, sink: &mut dyn AlertSink) -> anyhow::Result<()> {
+        self.pool = None;
         if let Some(p) = self.parallel.take() {
             p.stop(&mut self.engine)?;
         }
@@ -130,12 +136,14 @@ impl Pump {
         name: &str,
         samples: &[&[u8]],
     ) -> anyhow::Result<Box<dyn LineParser>> {
-        match &self.cfg.format {
+        let opts = self.cfg.format_opts.clone();
+        let recipe: Recipe = match &self.cfg.format {
             FormatChoice::Fixed(spec) => {
                 self.stats
                     .formats
                     .push((name.to_owned(), spec.name().to_owned()));
-                spec.build(&self.cfg.format_opts)
+                let spec = spec.clone();
+                Box::new(move || spec.build(&opts))
             }
             FormatChoice::Auto => {
                 let Some(d) = detect(samples, &self.cfg.format_opts) else {
@@ -153,9 +161,18 @@ impl Pump {
                 };
                 tracing::info!(input = %name, format = %d.describe(), "Detected log format.");
                 self.stats.formats.push((name.to_owned(), d.describe()));
-                d.build(&self.cfg.format_opts)
+                Box::new(move || d.build(&opts))
+            }
+        };
+        let parser = recipe()?;
+        if let Some(pool) = self.pool.as_mut() {
+            if parser.costly() {
+                pool.begin(recipe);
+            } else {
+                pool.end();
             }
         }
+        Ok(parser)
     }
 
     /// Read every line of `lines`, detecting the format first if needed.
@@ -170,6 +187,12 @@ impl Pump {
     ) -> anyhow::Result<Pumped> {
         let mut line_no = 0u64;
         let mut parser = parser;
+        if parser.is_some()
+            && let Some(pool) = self.pool.as_mut()
+        {
+            // Not made by parser_for: parse on this thread.
+            pool.end();
+        }
         if parser.is_none() {
             // Buffer the first lines (once per input) to recognise the format.
             let mut head: Vec<Vec<u8>> = Vec::new();
@@ -239,6 +262,7 @@ impl Pump {
             for (i, l) in head.iter().enumerate() {
                 line_no += 1;
                 if let Some((_, h, len)) = too_long.iter().find(|t| t.0 == i as u64) {
+                    self.settle(name, p.as_mut(), sink, true)?;
                     self.stats.lines += 1;
                     self.stats.bytes += len + 1;
                     self.stats.too_long(name, line_no, h, *len);
@@ -247,6 +271,7 @@ impl Pump {
                 self.one(name, line_no, l, p.as_mut(), sink)?;
             }
             if let Some(e) = err {
+                self.settle(name, p.as_mut(), sink, true)?;
                 return Ok((Some(p), Some(e)));
             }
             parser = Some(p);
@@ -260,12 +285,20 @@ impl Pump {
                 }
                 Ok(Some(Line::TooLong { head, len })) => {
                     line_no += 1;
+                    // Reported in line order, after the lines before it.
+                    self.settle(name, p.as_mut(), sink, true)?;
                     self.stats.lines += 1;
                     self.stats.bytes += len + 1;
                     self.stats.too_long(name, line_no, head, len);
                 }
-                Ok(None) => return Ok((Some(p), None)),
-                Err(e) => return Ok((Some(p), Some(e))),
+                Ok(None) => {
+                    self.settle(name, p.as_mut(), sink, true)?;
+                    return Ok((Some(p), None));
+                }
+                Err(e) => {
+                    self.settle(name, p.as_mut(), sink, true)?;
+                    return Ok((Some(p), Some(e)));
+                }
             }
         }
     }
@@ -282,39 +315,90 @@ impl Pump {
         let st = &mut self.stats;
         st.lines += 1;
         st.bytes += line.len() as u64 + 1;
-        if line.iter().all(|b| *b == b' ' || *b == b'\t') {
-            st.blank += 1;
+        if let Some(pool) = self.pool.as_mut().filter(|p| p.taking()) {
+            if pool.push(line_no, line) {
+                pool.send()?;
+                self.settle(name, parser, sink, false)?;
+            }
             return Ok(());
         }
-        if memchr::memchr(0, line).is_some() {
-            st.malformed(
-                crate::formats::Malformed::new(
-                    crate::formats::MalformedKind::Binary,
-                    "NUL bytes in line",
-                ),
-                name,
-                line_no,
-                line,
-            );
-            return Ok(());
+        match pool::screen(line) {
+            Screen::Blank => st.blank += 1,
+            Screen::Binary => st.malformed(pool::BINARY, name, line_no, line),
+            Screen::Text => match parser.parse(line) {
+                Ok(rec) => {
+                    st.parsed += 1;
+                    if feed(&mut self.engine, &mut self.parallel, &rec, line, sink)? {
+                        self.send_batch(parser, sink)?;
+                    }
+                }
+                Err(m) => st.malformed(m, name, line_no, line),
+            },
         }
-        match parser.parse(line) {
-            Ok(rec) => {
-                st.parsed += 1;
-                match self.parallel.as_mut() {
-                    None => self
-                        .engine
-                        .feed(&rec, line, sink)
-                        .context("writing alerts")?,
-                    Some(par) => {
-                        if par.push(&mut self.engine, &rec, line) {
-                            par.send(&mut self.engine, parser, sink)
-                                .context("writing alerts")?;
+        Ok(())
+    }
+
+    /// Account for and feed the lines parsed on worker threads, in order:
+    /// all of them (`all`), or the oldest batches until few enough are out.
+    fn settle(
+        &mut self,
+        name: &str,
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+        all: bool,
+    ) -> anyhow::Result<()> {
+        let Some(mut pool) = self.pool.take() else {
+            return Ok(());
+        };
+        let r = self.settle_from(&mut pool, name, parser, sink, all);
+        self.pool = Some(pool);
+        r
+    }
+
+    fn settle_from(
+        &mut self,
+        pool: &mut ParsePool,
+        name: &str,
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+        all: bool,
+    ) -> anyhow::Result<()> {
+        if all {
+            pool.send()?;
+        }
+        while pool.waiting() && (all || pool.due()) {
+            let b = pool.take()?;
+            for (i, o) in b.outcomes.iter().enumerate() {
+                b.prefetch(i + 4);
+                let line = b.line(i);
+                match o {
+                    Outcome::Blank => self.stats.blank += 1,
+                    Outcome::Malformed(m) => {
+                        self.stats.malformed(*m, name, b.first_no + i as u64, line)
+                    }
+                    Outcome::Parsed(p) => {
+                        self.stats.parsed += 1;
+                        let rec = b.record(p);
+                        if feed(&mut self.engine, &mut self.parallel, &rec, line, sink)? {
+                            self.send_batch(parser, sink)?;
                         }
                     }
                 }
             }
-            Err(m) => st.malformed(m, name, line_no, line),
+            pool.recycle(b);
+        }
+        Ok(())
+    }
+
+    /// Hand the full batch of events to the detector workers.
+    fn send_batch(
+        &mut self,
+        parser: &mut dyn LineParser,
+        sink: &mut dyn AlertSink,
+    ) -> anyhow::Result<()> {
+        if let Some(par) = self.parallel.as_mut() {
+            par.send(&mut self.engine, parser, sink)
+                .context("writing alerts")?;
         }
         Ok(())
     }
@@ -348,6 +432,24 @@ impl Pump {
             }
         }
         Ok(())
+    }
+}
+
+/// Run one record through the engine, or queue it for the detector
+/// workers. True when their batch is full (see [`Pump::send_batch`]).
+fn feed(
+    engine: &mut Engine,
+    parallel: &mut Option<Parallel>,
+    rec: &Record<'_>,
+    line: &[u8],
+    sink: &mut dyn AlertSink,
+) -> anyhow::Result<bool> {
+    match parallel.as_mut() {
+        None => {
+            engine.feed(rec, line, sink).context("writing alerts")?;
+            Ok(false)
+        }
+        Some(par) => Ok(par.push(engine, rec, line)),
     }
 }
 

@@ -379,3 +379,90 @@ fn scan_output_is_the_same_on_any_number_of_threads() {
         );
     }
 }
+
+/// Damaged lines are accounted for the same way on one thread and on
+/// several (where worker threads parse JSON): the same counts, and the same
+/// samples with the same line numbers, in line order. Blank, binary,
+/// over-long and unparsable lines are spread over many parse batches, and
+/// the second input is a gzip file cut short.
+#[test]
+fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
+    let d = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    let start = 1_700_000_000_000u64;
+    for i in 0..9_000u64 {
+        text.extend_from_slice(
+            format!(
+                r#"{{"requestTimeEpoch":{},"ip":"203.0.113.9","httpMethod":"GET","path":"\/api\/v1\/customers\/{}","status":{},"userAgent":"python-requests/2.31.0"}}"#,
+                start + i * 20,
+                10_000 + i,
+                if i % 9 == 0 { 404 } else { 200 }
+            )
+            .as_bytes(),
+        );
+        text.push(b'\n');
+        match i % 997 {
+            13 => text.extend_from_slice(b"   \n"),
+            101 => text.extend_from_slice(b"{\"ip\":\"1.2.3.4\0\"}\n"),
+            202 => text.extend_from_slice(format!("garbage line {i}\n").as_bytes()),
+            303 => text.extend_from_slice(&[b'x'; 5_000]),
+            _ => continue,
+        }
+        if i % 997 == 303 {
+            text.push(b'\n');
+        }
+    }
+    let plain = d.path().join("access.log.1");
+    std::fs::write(&plain, &text).unwrap();
+    let gz = d.path().join("access.log.2.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &text).unwrap();
+    let bytes = enc.finish().unwrap();
+    std::fs::write(&gz, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let run = |threads: &str| {
+        let o = apiwatch()
+            .args(["scan", "-o", "json", "--stats", "--max-line-bytes", "2000"])
+            .args(["--threads", threads])
+            .arg(&plain)
+            .arg(&gz)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "a cut gzip file is an input error"
+        );
+        let mut v = json_lines(&o.stdout);
+        let summary = v.pop().unwrap();
+        let mut s = summary.as_object().unwrap().clone();
+        for k in ["lines_per_sec", "mb_per_sec", "wall_secs"] {
+            s.remove(k);
+        }
+        (v, Value::Object(s))
+    };
+    let (alerts, one) = run("1");
+    assert!(!alerts.is_empty(), "the walk is reported");
+    let by = &one["malformed_by_reason"];
+    assert!(by.as_object().unwrap().len() >= 3, "{one}");
+    for (kind, v) in by.as_object().unwrap() {
+        let samples = v["samples"].as_array().unwrap();
+        assert!(!samples.is_empty(), "{kind}: {one}");
+        // "FILE:LINE: why: line", per file in line order.
+        let at: Vec<(&str, u64)> = samples
+            .iter()
+            .map(|s| {
+                let mut f = s.as_str().unwrap().split(':');
+                (f.next().unwrap(), f.next().unwrap().parse().unwrap())
+            })
+            .collect();
+        for w in at.windows(2) {
+            assert!(w[0].0 != w[1].0 || w[0].1 < w[1].1, "{kind}: {at:?}");
+        }
+    }
+    assert!(one["blank"].as_u64().unwrap() >= 9, "{one}");
+    for t in ["2", "3"] {
+        let (a, s) = run(t);
+        assert!(a == alerts, "--threads {t}: other alerts");
+        assert_eq!(s, one, "--threads {t}: other statistics");
+    }
+}
