@@ -17,6 +17,9 @@ use crate::detectors::DetectConfig;
 use crate::formats::{FormatOptions, FormatSpec};
 use crate::sources::reader::DEFAULT_MAX_LINE;
 
+/// The longest line `--max-line-bytes` may allow.
+const MAX_MAX_LINE: usize = 1 << 30;
+
 /// The config file, as written (see `apiwatch.example.toml`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -248,13 +251,18 @@ impl Config {
         if silence_grace_secs < 0 {
             bail!("[live] silence_grace_secs must not be negative");
         }
+        let max_line = a
+            .max_line_bytes
+            .or(f.max_line_bytes)
+            .unwrap_or(DEFAULT_MAX_LINE);
+        // Parsed fields are located by 32-bit offsets (formats::pool).
+        if max_line > MAX_MAX_LINE {
+            bail!("--max-line-bytes must be at most 1G (1073741824); got {max_line}");
+        }
         Ok(Config {
             format,
             format_opts,
-            max_line: a
-                .max_line_bytes
-                .or(f.max_line_bytes)
-                .unwrap_or(DEFAULT_MAX_LINE),
+            max_line,
             output,
             stats: a.stats,
             trusted,

@@ -78,4 +78,9 @@ fn usage_errors_exit_2() {
         .arg(sample()));
     assert_eq!(r.code, 2, "{}", r.stderr_str());
     assert!(r.stderr_str().contains("nmae"), "{}", r.stderr_str());
+    let r = run(apiwatch()
+        .args(["scan", "--max-line-bytes", "2000000000"])
+        .arg(sample()));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
+    assert!(r.stderr_str().contains("at most 1G"), "{}", r.stderr_str());
 }
