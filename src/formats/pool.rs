@@ -94,8 +94,8 @@ pub struct Batch {
     ends: Vec<usize>,
     pub outcomes: Vec<Outcome>,
     arena: Vec<u8>,
-    /// The parser that reads it, and the input generation it was built for.
-    parser: Option<(u64, Box<dyn LineParser>)>,
+    /// The parser that reads it (on its way to and from a worker).
+    parser: Option<Box<dyn LineParser>>,
 }
 
 impl Batch {
@@ -151,8 +151,9 @@ impl Batch {
         if let Some(o) = self.outcomes.get(i) {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
             let p = (o as *const Outcome).cast::<i8>();
-            // SAFETY: prefetching is a hint, valid for any address; these
-            // point into a live element.
+            // SAFETY: a prefetch is only a hint and never faults, whatever
+            // the address (the last two may lie past the element or the
+            // vector; `wrapping_add` keeps computing them defined).
             unsafe {
                 _mm_prefetch::<_MM_HINT_T0>(p);
                 _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
@@ -166,6 +167,13 @@ impl Batch {
     }
 
     fn clear(&mut self) {
+        // Do not keep the room a very long line took.
+        if self.bytes.capacity() > 2 * BATCH_BYTES {
+            self.bytes = Vec::new();
+        }
+        if self.arena.capacity() > 2 * BATCH_BYTES {
+            self.arena = Vec::new();
+        }
         self.bytes.clear();
         self.ends.clear();
         self.outcomes.clear();
@@ -182,7 +190,7 @@ impl Batch {
             parser,
             ..
         } = self;
-        let parser = &mut parser.as_mut().expect("a batch is sent with its parser").1;
+        let parser = parser.as_mut().expect("a batch is sent with its parser");
         outcomes.clear();
         arena.clear();
         let mut start = 0;
@@ -266,8 +274,6 @@ pub struct ParsePool {
     /// Parsers of the current input not out with a batch.
     parsers: Vec<Box<dyn LineParser>>,
     recipe: Option<Recipe>,
-    /// Counts inputs: a parser of an earlier one is dropped when it comes back.
-    generation: u64,
 }
 
 impl ParsePool {
@@ -298,15 +304,14 @@ impl ParsePool {
             spare: Vec::new(),
             parsers: Vec::new(),
             recipe: None,
-            generation: 0,
         }
     }
 
     /// A new input: its lines are parsed with parsers from `recipe`. Every
     /// line of the previous input must have been taken back.
     pub fn begin(&mut self, recipe: Recipe) {
-        debug_assert!(self.is_idle(), "lines of the previous input still out");
-        self.generation += 1;
+        // Else they would be counted under the new input's name.
+        assert!(self.is_idle(), "lines of the previous input still out");
         self.parsers.clear();
         self.recipe = Some(recipe);
     }
@@ -314,7 +319,7 @@ impl ParsePool {
     /// Stop taking lines (until the next [`begin`](Self::begin)): for inputs
     /// whose parser was not made here.
     pub fn end(&mut self) {
-        debug_assert!(self.is_idle(), "lines still out");
+        assert!(self.is_idle(), "lines still out");
         self.recipe = None;
         self.parsers.clear();
     }
@@ -352,7 +357,7 @@ impl ParsePool {
         };
         let next = self.spare.pop().unwrap_or_default();
         let mut b = std::mem::replace(&mut self.filling, next);
-        b.parser = Some((self.generation, parser));
+        b.parser = Some(parser);
         let w = self.next;
         self.next = (self.next + 1) % self.workers.len();
         self.workers[w].tx.send(b).map_err(|_| worker_died())?;
@@ -376,11 +381,8 @@ impl ParsePool {
     pub fn take(&mut self) -> anyhow::Result<Batch> {
         let w = self.out.pop_front().expect("a batch is out");
         let mut b = self.workers[w].rx.recv().map_err(|_| worker_died())?;
-        if let Some((generation, p)) = b.parser.take()
-            && generation == self.generation
-        {
-            self.parsers.push(p);
-        }
+        // Every batch out is of the current input (see `begin`).
+        self.parsers.extend(b.parser.take());
         Ok(b)
     }
 
@@ -480,22 +482,25 @@ mod tests {
     }
 
     #[test]
-    fn batches_of_an_earlier_input_do_not_give_their_parser_to_the_next() {
+    fn a_long_line_does_not_keep_its_room() {
         let mut pool = ParsePool::start(1);
         pool.begin(Box::new(|| {
             FormatSpec::Combined.build(&FormatOptions::default())
         }));
-        pool.push(1, b"x");
+        pool.push(1, &vec![b'x'; 3 * BATCH_BYTES]);
         pool.send().unwrap();
         let b = pool.take().unwrap();
+        assert!(matches!(b.outcomes[..], [Outcome::Malformed(_)]));
         pool.recycle(b);
-        assert_eq!(pool.parsers.len(), 1);
-        pool.begin(Box::new(|| {
-            FormatSpec::Alb.build(&FormatOptions::default())
-        }));
         assert!(
-            pool.parsers.is_empty(),
-            "a new input starts without parsers"
+            pool.spare
+                .iter()
+                .all(|b| b.bytes.capacity() <= 2 * BATCH_BYTES)
+        );
+        assert_eq!(
+            pool.parsers.len(),
+            1,
+            "the parser is kept for the next batch"
         );
     }
 }

@@ -93,13 +93,15 @@ impl Pump {
         }
     }
 
-    /// Run detection on `threads` worker threads (0: one per core). One
+    /// Run detection on `threads` worker threads (0: one per core; at most
+    /// one per shard), and parse costly formats on as many more. One
     /// thread keeps everything on the calling thread.
     pub fn start_threads(&mut self, threads: usize) {
         let n = match threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
-        };
+        }
+        .min(crate::engine::shard::SHARDS);
         if n > 1 {
             self.parallel = Some(Parallel::start(&mut self.engine, n));
             self.pool = Some(ParsePool::start(n));
@@ -303,6 +305,10 @@ impl Pump {
         }
     }
 
+    /// Account for one line and feed it. With parse workers (`scan`) the
+    /// line is only queued: it is parsed and fed, in order, when its batch
+    /// comes back, and [`Pump::pump`] settles every queued line before it
+    /// returns. `tail` and `check` have no parse workers.
     #[inline]
     pub fn one(
         &mut self,

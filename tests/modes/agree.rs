@@ -383,14 +383,16 @@ fn scan_output_is_the_same_on_any_number_of_threads() {
 /// Damaged lines are accounted for the same way on one thread and on
 /// several (where worker threads parse JSON): the same counts, and the same
 /// samples with the same line numbers, in line order. Blank, binary,
-/// over-long and unparsable lines are spread over many parse batches, and
-/// the second input is a gzip file cut short.
+/// over-long (one among the lines the format is recognised from) and
+/// unparsable lines are spread over a JSON file long enough to keep several
+/// parse batches out at once; a CLF file (parsed on the reading thread) and
+/// a file of no known format come between it and a cut-short gzip copy.
 #[test]
 fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
     let d = tempfile::tempdir().unwrap();
     let mut text = Vec::new();
     let start = 1_700_000_000_000u64;
-    for i in 0..9_000u64 {
+    for i in 0..30_000u64 {
         text.extend_from_slice(
             format!(
                 r#"{{"requestTimeEpoch":{},"ip":"203.0.113.9","httpMethod":"GET","path":"\/api\/v1\/customers\/{}","status":{},"userAgent":"python-requests/2.31.0"}}"#,
@@ -401,20 +403,24 @@ fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
             .as_bytes(),
         );
         text.push(b'\n');
-        match i % 997 {
+        match i % 9_973 {
+            5 => text.extend_from_slice(&[b'x'; 5_000]),
             13 => text.extend_from_slice(b"   \n"),
-            101 => text.extend_from_slice(b"{\"ip\":\"1.2.3.4\0\"}\n"),
-            202 => text.extend_from_slice(format!("garbage line {i}\n").as_bytes()),
-            303 => text.extend_from_slice(&[b'x'; 5_000]),
+            101 | 4_101 => text.extend_from_slice(b"{\"ip\":\"1.2.3.4\0\"}\n"),
+            202 | 5_202 => text.extend_from_slice(format!("garbage line {i}\n").as_bytes()),
             _ => continue,
         }
-        if i % 997 == 303 {
+        if i % 9_973 == 5 {
             text.push(b'\n');
         }
     }
-    let plain = d.path().join("access.log.1");
-    std::fs::write(&plain, &text).unwrap();
-    let gz = d.path().join("access.log.2.gz");
+    let json = d.path().join("a-json.log");
+    std::fs::write(&json, &text).unwrap();
+    let clf = d.path().join("b-clf.log");
+    std::fs::write(&clf, crate::enumeration("198.51.100.7", 7_200, 50_000, 300)).unwrap();
+    let junk = d.path().join("c-junk.log");
+    std::fs::write(&junk, "hello\nworld\n").unwrap();
+    let gz = d.path().join("d-json.log.gz");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, &text).unwrap();
     let bytes = enc.finish().unwrap();
@@ -423,14 +429,13 @@ fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
         let o = apiwatch()
             .args(["scan", "-o", "json", "--stats", "--max-line-bytes", "2000"])
             .args(["--threads", threads])
-            .arg(&plain)
-            .arg(&gz)
+            .args([&json, &clf, &junk, &gz])
             .output()
             .unwrap();
         assert_eq!(
             o.status.code(),
             Some(3),
-            "a cut gzip file is an input error"
+            "a cut gzip file and an unknown format are input errors"
         );
         let mut v = json_lines(&o.stdout);
         let summary = v.pop().unwrap();
@@ -459,7 +464,8 @@ fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
             assert!(w[0].0 != w[1].0 || w[0].1 < w[1].1, "{kind}: {at:?}");
         }
     }
-    assert!(one["blank"].as_u64().unwrap() >= 9, "{one}");
+    assert!(one["blank"].as_u64().unwrap() >= 4, "{one}");
+    assert_eq!(one["formats"].as_array().unwrap().len(), 3, "{one}");
     for t in ["2", "3"] {
         let (a, s) = run(t);
         assert!(a == alerts, "--threads {t}: other alerts");
