@@ -204,8 +204,19 @@ impl Node {
         node.leaf = Some((target, prio));
     }
 
+    /// Asked for every key of every line: most keys are not wanted, so
+    /// rule candidates out by length and last byte before comparing (keys
+    /// of a preset often share a prefix, seldom a length and an ending).
     fn child(&self, key: &str) -> Option<&Node> {
-        self.children.iter().find(|(k, _)| k == key).map(|(_, n)| n)
+        let key = key.as_bytes();
+        let last = key.last();
+        self.children
+            .iter()
+            .find(|(k, _)| {
+                let k = k.as_bytes();
+                k.len() == key.len() && k.last() == last && k == key
+            })
+            .map(|(_, n)| n)
     }
 }
 
