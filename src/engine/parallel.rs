@@ -11,7 +11,9 @@
 //! same order as in [`Engine::feed`], so the output is byte-identical.
 //!
 //! Up to `DEPTH` batches are in flight, so the reader keeps going while the
-//! workers catch up; memory is bounded by batch size times depth.
+//! workers catch up; memory is bounded by batch size times depth, and the
+//! batch size comes from the memory ceiling. Where batches are cut does not
+//! change the merge order, so it does not change any alert.
 
 use std::collections::VecDeque;
 use std::io;
@@ -27,10 +29,10 @@ use crate::event::Event;
 use crate::formats::{LineParser, Record, Timestamp};
 use crate::routes::{RouteId, RouteInfo};
 
-/// Events per batch.
+/// Events per batch, at most.
 const BATCH_EVENTS: usize = 4096;
-/// Raw line bytes per batch (kept for sample lines): caps a batch of huge
-/// lines.
+/// Raw line bytes per batch (kept for sample lines), at most: caps a batch
+/// of huge lines.
 const BATCH_BYTES: usize = 2 << 20;
 /// Batches sent but not yet merged.
 const DEPTH: usize = 4;
@@ -121,12 +123,18 @@ pub struct Parallel {
     /// cost page faults and regrowth on the reading thread.
     spare: Vec<Held>,
     routes_sent: usize,
+    batch_events: usize,
+    batch_bytes: usize,
 }
 
 impl Parallel {
     /// Move the engine's shards onto `threads` workers (at most one per
-    /// shard).
-    pub fn start(engine: &mut Engine, threads: usize) -> Parallel {
+    /// shard), with at most about `in_flight` bytes of batches out.
+    pub fn start(engine: &mut Engine, threads: usize, in_flight: usize) -> Parallel {
+        // Half of a batch's share for its events, half for its lines.
+        let share = in_flight / (DEPTH + 1) / 2;
+        let batch_events = (share / std::mem::size_of::<Event>()).clamp(256, BATCH_EVENTS);
+        let batch_bytes = share.clamp(64 << 10, BATCH_BYTES);
         let n = threads.clamp(1, SHARDS);
         let mut groups: Vec<Vec<Shard>> = (0..n).map(|_| Vec::new()).collect();
         for s in std::mem::take(&mut engine.shards) {
@@ -147,11 +155,13 @@ impl Parallel {
             .collect();
         Parallel {
             workers,
-            events: Vec::with_capacity(BATCH_EVENTS),
+            events: Vec::with_capacity(batch_events),
             held: Held::default(),
             pending: VecDeque::new(),
             spare: Vec::new(),
             routes_sent: 0,
+            batch_events,
+            batch_bytes,
         }
     }
 
@@ -168,9 +178,9 @@ impl Parallel {
             self.held.lines.extend_from_slice(line);
             self.held.ends.push(self.held.lines.len());
         }
-        self.events.len() >= BATCH_EVENTS
-            || self.held.ticks.len() >= BATCH_EVENTS
-            || self.held.lines.len() >= BATCH_BYTES
+        self.events.len() >= self.batch_events
+            || self.held.ticks.len() >= self.batch_events
+            || self.held.lines.len() >= self.batch_bytes
     }
 
     /// Send the current batch to the workers, merging the oldest batches
@@ -192,7 +202,7 @@ impl Parallel {
             .collect();
         self.routes_sent = router.len();
         let batch = Arc::new(Batch {
-            events: std::mem::replace(&mut self.events, Vec::with_capacity(BATCH_EVENTS)),
+            events: std::mem::replace(&mut self.events, Vec::with_capacity(self.batch_events)),
             ticks: self.held.ticks.clone(),
             new_routes,
         });

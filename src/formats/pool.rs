@@ -21,9 +21,10 @@ use std::thread::JoinHandle;
 
 use super::{LineParser, Malformed, MalformedKind, Record, Timestamp};
 
-/// Lines per batch.
+/// Lines per batch, at most.
 const BATCH_LINES: usize = 2048;
-/// Line bytes per batch (a batch always takes one line, however long).
+/// Line bytes per batch, at most (a batch always takes one line, however
+/// long).
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches out per worker: the reading thread keeps cutting lines while the
 /// workers parse.
@@ -162,10 +163,6 @@ impl Batch {
         }
     }
 
-    fn full(&self) -> bool {
-        self.ends.len() >= BATCH_LINES || self.bytes.len() >= BATCH_BYTES
-    }
-
     fn clear(&mut self) {
         // Do not keep the room a very long line took.
         if self.bytes.capacity() > 2 * BATCH_BYTES {
@@ -274,11 +271,21 @@ pub struct ParsePool {
     /// Parsers of the current input not out with a batch.
     parsers: Vec<Box<dyn LineParser>>,
     recipe: Option<Recipe>,
+    batch_lines: usize,
+    batch_bytes: usize,
 }
 
 impl ParsePool {
-    pub fn start(threads: usize) -> ParsePool {
-        let workers = (0..threads.max(1))
+    /// `threads` workers, with at most about `in_flight` bytes of batches
+    /// out or kept for reuse.
+    pub fn start(threads: usize, in_flight: usize) -> ParsePool {
+        let threads = threads.max(1);
+        // Batches out, the one being filled and one spare; half of a
+        // batch's share for its lines, half for their outcomes.
+        let share = in_flight / (threads * DEPTH_PER_WORKER + 2) / 2;
+        let batch_lines = (share / std::mem::size_of::<Outcome>()).clamp(64, BATCH_LINES);
+        let batch_bytes = share.clamp(16 << 10, BATCH_BYTES);
+        let workers = (0..threads)
             .map(|i| {
                 let (tx, wrx) = sync_channel::<Batch>(DEPTH_PER_WORKER);
                 let (wtx, rx) = sync_channel::<Batch>(DEPTH_PER_WORKER);
@@ -304,6 +311,8 @@ impl ParsePool {
             spare: Vec::new(),
             parsers: Vec::new(),
             recipe: None,
+            batch_lines,
+            batch_bytes,
         }
     }
 
@@ -343,7 +352,7 @@ impl ParsePool {
         }
         b.bytes.extend_from_slice(line);
         b.ends.push(b.bytes.len());
-        b.full()
+        b.ends.len() >= self.batch_lines || b.bytes.len() >= self.batch_bytes
     }
 
     /// Send the batch being filled (if any) to the next worker.
@@ -418,7 +427,7 @@ mod tests {
     fn same_as_inline(spec: FormatSpec, lines: &[&[u8]]) {
         let opts = FormatOptions::default();
         let mut inline = spec.build(&opts).unwrap();
-        let mut pool = ParsePool::start(2);
+        let mut pool = ParsePool::start(2, 1 << 20);
         let s2 = spec.clone();
         pool.begin(Box::new(move || s2.build(&FormatOptions::default())));
         let mut batches = Vec::new();
@@ -483,7 +492,7 @@ mod tests {
 
     #[test]
     fn a_long_line_does_not_keep_its_room() {
-        let mut pool = ParsePool::start(1);
+        let mut pool = ParsePool::start(1, 1 << 20);
         pool.begin(Box::new(|| {
             FormatSpec::Combined.build(&FormatOptions::default())
         }));

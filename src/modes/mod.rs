@@ -103,8 +103,12 @@ impl Pump {
         }
         .min(crate::engine::shard::SHARDS);
         if n > 1 {
-            self.parallel = Some(Parallel::start(&mut self.engine, n));
-            self.pool = Some(ParsePool::start(n));
+            // Batches between threads: a sixteenth of the memory ceiling
+            // each way (2 MB at the 32 MB floor). Detector tables are sized
+            // the same whatever the thread count, so alerts do not change.
+            let in_flight = (self.cfg.max_memory / 16) as usize;
+            self.parallel = Some(Parallel::start(&mut self.engine, n, in_flight));
+            self.pool = Some(ParsePool::start(n, in_flight));
         }
     }
 

@@ -387,6 +387,8 @@ fn scan_output_is_the_same_on_any_number_of_threads() {
 /// unparsable lines are spread over a JSON file long enough to keep several
 /// parse batches out at once; a CLF file (parsed on the reading thread) and
 /// a file of no known format come between it and a cut-short gzip copy.
+/// Batch sizes follow the memory ceiling; they must not change results
+/// either.
 #[test]
 fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
     let d = tempfile::tempdir().unwrap();
@@ -428,6 +430,9 @@ fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
     let run = |threads: &str| {
         let o = apiwatch()
             .args(["scan", "-o", "json", "--stats", "--max-line-bytes", "2000"])
+            // The floor: the smallest batches between threads, so the most
+            // batch boundaries.
+            .args(["--max-memory", "32M"])
             .args(["--threads", threads])
             .args([&json, &clf, &junk, &gz])
             .output()
