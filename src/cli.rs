@@ -112,10 +112,10 @@ pub struct CommonArgs {
     /// sizes of every table of detector state.
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<String>,
-    /// `scan` only: worker threads for detection (0: one per core; 1:
-    /// everything on one thread; at most 4, one per shard), and as many
-    /// again for parsing formats that are costly to parse (JSON, ALB, ...).
-    /// Alerts are the same for any value.
+    /// `scan` only: N threads for detection (0: one per core; 1:
+    /// everything on one thread; more than 4 counts as 4, one per shard).
+    /// Formats that are costly to parse (JSON, ALB, ...) get N parse
+    /// threads besides. Alerts are the same for any value.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 }

@@ -19,6 +19,8 @@ use crate::sources::reader::DEFAULT_MAX_LINE;
 
 /// The longest line `--max-line-bytes` may allow.
 const MAX_MAX_LINE: usize = 1 << 30;
+/// The least it may allow.
+const MIN_MAX_LINE: usize = 256;
 
 /// The config file, as written (see `apiwatch.example.toml`).
 #[derive(Debug, Default, Deserialize)]
@@ -256,8 +258,12 @@ impl Config {
             .or(f.max_line_bytes)
             .unwrap_or(DEFAULT_MAX_LINE);
         // Parsed fields are located by 32-bit offsets (formats::pool).
-        if max_line > MAX_MAX_LINE {
-            bail!("--max-line-bytes must be at most 1G (1073741824); got {max_line}");
+        // Below a few hundred bytes no access-log line fits, and every
+        // line would be skipped as too long: a run that reports nothing.
+        if !(MIN_MAX_LINE..=MAX_MAX_LINE).contains(&max_line) {
+            bail!(
+                "--max-line-bytes must be between {MIN_MAX_LINE} and {MAX_MAX_LINE} (1 GiB); got {max_line}"
+            );
         }
         Ok(Config {
             format,

@@ -82,5 +82,14 @@ fn usage_errors_exit_2() {
         .args(["scan", "--max-line-bytes", "2000000000"])
         .arg(sample()));
     assert_eq!(r.code, 2, "{}", r.stderr_str());
-    assert!(r.stderr_str().contains("at most 1G"), "{}", r.stderr_str());
+    assert!(
+        r.stderr_str().contains("between 256 and 1073741824"),
+        "{}",
+        r.stderr_str()
+    );
+    // 0 is not "unlimited": it would skip every line.
+    let r = run(apiwatch()
+        .args(["scan", "--max-line-bytes", "0"])
+        .arg(sample()));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
 }
