@@ -122,7 +122,7 @@ for line in open(out):
         caught |= actors & sweep
 if summary is None:
     sys.exit("no summary line in scan output")
-state = " ".join(f"{k} {n}/{e}" for k, n, e in summary["state"])
+state = " ".join(f"{k} {v['entries']}/{v['evicted']}" for k, v in summary["state"].items())
 print("\t".join(str(x) for x in [
     summary["lines"], round(summary["lines_per_sec"]), summary["malformed"],
     summary.get("incidents_opened", "?"),

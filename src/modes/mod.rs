@@ -425,7 +425,19 @@ impl Pump {
                 let mut v = self.stats.to_json();
                 v["incidents_opened"] = self.engine.incidents.opened.into();
                 v["allowlist"] = serde_json::to_value(self.engine.allow_counts())?;
-                v["state"] = serde_json::to_value(self.engine.state_report())?;
+                // {"bola": {"entries": N, "evicted": M}, ..., "routes": ...}
+                v["state"] = self
+                    .engine
+                    .state_report()
+                    .into_iter()
+                    .map(|(table, entries, evicted)| {
+                        (
+                            table,
+                            serde_json::json!({"entries": entries, "evicted": evicted}),
+                        )
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
                 serde_json::to_writer(&mut *out, &v)?;
                 out.write_all(b"\n")?;
             }

@@ -489,6 +489,12 @@ fn nginx_log_format_with_api_key_and_request_time() {
     assert_eq!(count(&s, "lines"), 200, "{s}");
     assert_eq!(count(&s, "parsed"), count(&s, "lines"), "{s}");
     assert_eq!(s["formats"][0][1], "nginx-log-format", "{s}");
+    // What the engine kept, by table: the walker has an enumeration tracker.
+    assert!(
+        s["state"]["enumeration"]["entries"].as_u64().unwrap() >= 1,
+        "{s}"
+    );
+    assert_eq!(s["state"]["routes"]["evicted"], 0, "{s}");
     // The key reached the engine: some incident is attributed to it.
     let alerts = r.json_lines();
     assert!(
