@@ -34,6 +34,14 @@ impl std::fmt::Display for Usage {
     }
 }
 
+/// `--threads` is shared by every command but only `scan` uses it: say so
+/// rather than ignore it silently.
+fn scan_only_threads(common: &cli::CommonArgs, command: &str) {
+    if common.threads != 0 {
+        tracing::warn!("--threads only applies to `scan`; `{command}` runs on one thread");
+    }
+}
+
 fn config(common: &cli::CommonArgs) -> anyhow::Result<Config> {
     Config::from_args(common).map_err(|e| e.context(Usage))
 }
@@ -52,6 +60,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
             poll,
             inputs,
         } => {
+            scan_only_threads(&common, "tail");
             let cfg = config(&common)?;
             let args = modes::tail::TailArgs {
                 inputs: &inputs,
@@ -67,6 +76,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
             reset_state,
             inputs,
         } => {
+            scan_only_threads(&common, "check");
             let json = common.output == Some(cli::OutputKind::Json);
             let cfg = match Config::from_args(&common) {
                 Ok(c) => c,

@@ -93,3 +93,27 @@ fn usage_errors_exit_2() {
         .arg(sample()));
     assert_eq!(r.code, 2, "{}", r.stderr_str());
 }
+
+/// `--threads` is accepted by every command (it is a common option) but
+/// only `scan` uses it: the others say so on stderr, and still run.
+#[test]
+fn threads_outside_scan_is_reported_not_silently_ignored() {
+    let d = tempfile::tempdir().unwrap();
+    let r = run(apiwatch()
+        .args(["check", "--from-start", "--threads", "2", "--state"])
+        .arg(d.path().join("s.state"))
+        .arg(sample()));
+    assert!(matches!(r.code, 0..=2), "{}", r.stderr_str());
+    assert!(
+        r.stderr_str().contains("--threads only applies to `scan`"),
+        "{}",
+        r.stderr_str()
+    );
+    let r = run(apiwatch().args(["scan", "--threads", "2"]).arg(sample()));
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+    assert!(
+        !r.stderr_str().contains("only applies"),
+        "{}",
+        r.stderr_str()
+    );
+}
