@@ -13,7 +13,7 @@
 //!
 //! A [`Record`] borrows from its line or from the parser's scratch space, so
 //! it cannot cross threads. A [`Parsed`] is its owned form: every byte field
-//! is a [`Span`] into the batch's lines or, for values the parser had to
+//! is a `Span` into the batch's lines or, for values the parser had to
 //! rewrite (unescaped JSON strings), into the batch's arena.
 
 use std::collections::VecDeque;
