@@ -383,9 +383,7 @@ impl Engine {
             };
             return Ok(());
         }
-        let silent = wall_now
-            .saturating_sub(self.silence.wall)
-            .saturating_sub(grace);
+        let silent = wall_now.saturating_sub(s.wall).saturating_sub(grace);
         if silent <= 0 {
             return Ok(());
         }

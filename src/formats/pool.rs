@@ -102,11 +102,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
@@ -341,7 +337,7 @@ impl ParsePool {
     }
 
     /// Nothing cut and not yet taken back.
-    pub fn is_idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         self.out.is_empty() && self.filling.is_empty()
     }
 
