@@ -177,15 +177,19 @@ enum Variant {
     Renamed,
     /// The same, but the search endpoint keeps a search-like word (`find`).
     RenamedFind,
+    Busy,
+    Quiet,
 }
 
 impl Variant {
-    const ALL: [Variant; 5] = [
+    const ALL: [Variant; 7] = [
         Variant::Seed2,
         Variant::Seed3,
         Variant::Nat5,
         Variant::Renamed,
         Variant::RenamedFind,
+        Variant::Busy,
+        Variant::Quiet,
     ];
 
     fn sim_config(self) -> SimConfig {
@@ -219,6 +223,16 @@ impl Variant {
                 },
                 ..Default::default()
             },
+            Variant::Busy => SimConfig {
+                seed: 4,
+                users: 100_000,
+                ..Default::default()
+            },
+            Variant::Quiet => SimConfig {
+                seed: 5,
+                users: 4_000,
+                ..Default::default()
+            },
             Variant::RenamedFind => {
                 let mut c = Variant::Renamed.sim_config();
                 c.names.search = "find";
@@ -237,7 +251,7 @@ impl Variant {
 }
 
 fn variant_run(v: Variant) -> &'static (Truth, Scan) {
-    static RUNS: [OnceLock<(Truth, Scan)>; 5] = [const { OnceLock::new() }; 5];
+    static RUNS: [OnceLock<(Truth, Scan)>; 7] = [const { OnceLock::new() }; 7];
     let i = Variant::ALL.iter().position(|x| *x == v).expect("known");
     RUNS[i].get_or_init(|| {
         let t = std::time::Instant::now();
@@ -598,6 +612,16 @@ fn generalises_to_seed_3() {
 #[test]
 fn generalises_to_crowded_carrier_nat() {
     variant(Variant::Nat5);
+}
+
+#[test]
+fn generalises_to_a_busy_api() {
+    variant(Variant::Busy);
+}
+
+#[test]
+fn generalises_to_a_quiet_api() {
+    variant(Variant::Quiet);
 }
 
 #[test]
