@@ -56,6 +56,9 @@ fn apiwatch_format(f: Format) -> Option<&'static str> {
         Format::TraefikClf => "traefik-clf",
         Format::NginxIngress => "nginx-ingress",
         Format::ElbClassic => "elb",
+        // Left to detection, as a user who does not know the name would.
+        Format::ApacheVhost => "auto",
+        Format::NpmProxy => "auto",
     })
 }
 
@@ -148,7 +151,7 @@ fn seed1() -> &'static Day {
 
 /// The default day in `fmt`, scanned with the default configuration, once.
 fn seed1_scan(fmt: Format) -> &'static Scan {
-    static SCANS: [OnceLock<Scan>; 11] = [const { OnceLock::new() }; 11];
+    static SCANS: [OnceLock<Scan>; 13] = [const { OnceLock::new() }; 13];
     let i = Format::ALL.iter().position(|f| *f == fmt).expect("known");
     SCANS[i].get_or_init(|| {
         let day = seed1();
@@ -511,6 +514,8 @@ per_format! {
     every_family_caught_no_benign_flagged_traefik_clf => Format::TraefikClf,
     every_family_caught_no_benign_flagged_nginx_ingress => Format::NginxIngress,
     every_family_caught_no_benign_flagged_elb_classic => Format::ElbClassic,
+    every_family_caught_no_benign_flagged_apache_vhost => Format::ApacheVhost,
+    every_family_caught_no_benign_flagged_npm_proxy => Format::NpmProxy,
 }
 
 // ================================================================ latency

@@ -269,10 +269,14 @@ pub enum Format {
     TraefikClf,
     NginxIngress,
     ElbClassic,
+    /// Apache `vhost_combined` (Debian's default): `%v:%p` before combined.
+    ApacheVhost,
+    /// Nginx Proxy Manager's `proxy` log_format (no user field).
+    NpmProxy,
 }
 
 impl Format {
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 13] = [
         Format::Combined,
         Format::NginxCustom,
         Format::Alb,
@@ -284,6 +288,8 @@ impl Format {
         Format::TraefikClf,
         Format::NginxIngress,
         Format::ElbClassic,
+        Format::ApacheVhost,
+        Format::NpmProxy,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -298,6 +304,8 @@ impl Format {
             Format::TraefikClf => "traefik_clf",
             Format::NginxIngress => "nginx_ingress",
             Format::ElbClassic => "elb_classic",
+            Format::ApacheVhost => "apache_vhost",
+            Format::NpmProxy => "npm_proxy",
         }
     }
     pub fn from_name(s: &str) -> Option<Format> {
@@ -314,6 +322,7 @@ impl Format {
                 | Format::TraefikJson
                 | Format::TraefikClf
                 | Format::NginxIngress
+                | Format::ApacheVhost
         )
     }
     /// Whether the rendered line carries the API key.
@@ -3325,6 +3334,53 @@ pub fn render(ev: &Event, fmt: Format) -> String {
                 }
                 s.push_str(&ev.request_id);
             }
+        }
+        Format::ApacheVhost => {
+            let _ = write!(s, "{}:443 {} - ", ev.host, ev.client_ip);
+            match &ev.principal {
+                Some(p) => esc_backslash(&mut s, p),
+                None => s.push('-'),
+            }
+            s.push_str(" [");
+            clf_time(&mut s, ev.ts_micros);
+            s.push_str("] \"");
+            esc_backslash(
+                &mut s,
+                &format!("{} {} {}", ev.method, ev.target, proto(ev)),
+            );
+            let _ = write!(s, "\" {} ", ev.status);
+            // Apache's %b: `-` for an empty body.
+            if ev.bytes == 0 {
+                s.push('-');
+            } else {
+                let _ = write!(s, "{}", ev.bytes);
+            }
+            s.push_str(" \"");
+            esc_backslash(&mut s, dash(&ev.referer));
+            s.push_str("\" \"");
+            esc_backslash(&mut s, dash(&ev.user_agent));
+            s.push('"');
+        }
+        Format::NpmProxy => {
+            s.push('[');
+            clf_time(&mut s, ev.ts_micros);
+            let _ = write!(
+                s,
+                "] - {} {} - {} https {} \"",
+                ev.status, ev.status, ev.method, ev.host
+            );
+            esc_nginx(&mut s, &ev.target);
+            let _ = write!(
+                s,
+                "\" [Client {}] [Length {}] [Gzip -] [Sent-to {}] \"",
+                ev.client_ip,
+                ev.bytes,
+                backend(ev)
+            );
+            esc_nginx(&mut s, dash(&ev.user_agent));
+            s.push_str("\" \"");
+            esc_nginx(&mut s, dash(&ev.referer));
+            s.push('"');
         }
         Format::Alb => {
             let h = rid_num(ev, 31);
