@@ -59,6 +59,7 @@ fn apiwatch_format(f: Format) -> Option<&'static str> {
         // Left to detection, as a user who does not know the name would.
         Format::ApacheVhost => "auto",
         Format::NpmProxy => "auto",
+        Format::EnvoyJson => "auto",
     })
 }
 
@@ -151,7 +152,7 @@ fn seed1() -> &'static Day {
 
 /// The default day in `fmt`, scanned with the default configuration, once.
 fn seed1_scan(fmt: Format) -> &'static Scan {
-    static SCANS: [OnceLock<Scan>; 13] = [const { OnceLock::new() }; 13];
+    static SCANS: [OnceLock<Scan>; 14] = [const { OnceLock::new() }; 14];
     let i = Format::ALL.iter().position(|f| *f == fmt).expect("known");
     SCANS[i].get_or_init(|| {
         let day = seed1();
@@ -516,6 +517,7 @@ per_format! {
     every_family_caught_no_benign_flagged_elb_classic => Format::ElbClassic,
     every_family_caught_no_benign_flagged_apache_vhost => Format::ApacheVhost,
     every_family_caught_no_benign_flagged_npm_proxy => Format::NpmProxy,
+    every_family_caught_no_benign_flagged_envoy_json => Format::EnvoyJson,
 }
 
 // ================================================================ latency
