@@ -161,14 +161,17 @@ struct Silence {
     fed: bool,
 }
 
+/// Tracked actors per per-actor detector (over all shards) that a memory
+/// ceiling pays for: a full tracker holds ~8 KB (a ring of 256 lookups plus
+/// sketches), four detectors keep per-actor trackers, and 60% of the
+/// ceiling goes to them (the rest: routes, buckets, buffers).
+pub fn tracker_budget(max_memory: u64) -> usize {
+    ((max_memory * 6 / 10) / 4 / (8 * 1024)) as usize
+}
+
 impl Engine {
     pub fn new(cfg: &Config) -> Engine {
-        // Tracked actors per detector from the memory ceiling: a full
-        // tracker holds ~8 KB (a ring of 256 lookups plus sketches), four
-        // detectors keep per-actor trackers, and 60% of the ceiling goes to
-        // them (the rest: routes, names, buckets, buffers). Each shard gets
-        // its share.
-        let budget = ((cfg.max_memory * 6 / 10) / 4 / (8 * 1024)) as usize;
+        let budget = tracker_budget(cfg.max_memory);
         let per_shard = (budget / SHARDS).max(64);
         Engine {
             front: Front {

@@ -117,3 +117,26 @@ fn threads_outside_scan_is_reported_not_silently_ignored() {
         r.stderr_str()
     );
 }
+
+#[test]
+fn a_ceiling_below_the_default_says_what_it_costs() {
+    let r = run(apiwatch()
+        .args(["scan", "--max-memory", "64M", "-o", "json"])
+        .arg(sample()));
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+    let err = r.stderr_str();
+    assert!(
+        err.contains("--max-memory 64 MB is below the default 256M")
+            && err.contains("1228 tracked actors per detector instead of 4915"),
+        "{err}"
+    );
+    let default = run(apiwatch().args(["scan", "-o", "json"]).arg(sample()));
+    assert!(
+        !default.stderr_str().contains("below the default"),
+        "{}",
+        default.stderr_str()
+    );
+    // The warning goes to stderr only; the sample's incidents are still
+    // reported on stdout.
+    assert_eq!(r.stdout, default.stdout);
+}
