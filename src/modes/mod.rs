@@ -20,13 +20,13 @@ use crate::engine::parallel::Parallel;
 use crate::formats::detect::detect;
 use crate::formats::pool::{self, Outcome, ParsePool, Recipe, Screen};
 use crate::formats::{FormatSpec, LineParser, Record};
-use crate::sources::{Input, Line, LineReader};
+use crate::sources::{Input, Line, LineSource};
 use crate::stats::Stats;
 
 /// Non-blank lines read to recognise a format.
-const DETECT_LINES: usize = 40;
+pub(crate) const DETECT_LINES: usize = 40;
 /// Lines (blank or not) buffered at most while looking for them.
-const MAX_HEAD_LINES: usize = 100_000;
+pub(crate) const MAX_HEAD_LINES: usize = 100_000;
 
 /// What [`Pump::pump`] leaves: the parser (for `tail` to keep using, and
 /// for draining the worker threads), and a reader failure part-way, if any
@@ -184,10 +184,10 @@ impl Pump {
     /// Read every line of `lines`, detecting the format first if needed.
     /// Returns the parser (so `tail` can keep using it) or, when the reader
     /// failed part-way, the error after all lines before it were processed.
-    pub fn pump<R: std::io::Read>(
+    pub fn pump<S: LineSource>(
         &mut self,
         name: &str,
-        lines: &mut LineReader<R>,
+        lines: &mut S,
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<Pumped> {

@@ -3,6 +3,7 @@
 //! (`tail`) and the checkpoints `check` keeps between runs.
 
 pub mod checkpoint;
+pub mod merge;
 pub mod reader;
 pub mod rotated;
 pub mod tail;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 
+pub use self::merge::LineSource;
 pub use self::reader::{Line, LineReader};
 
 /// One input as the user named it (after glob expansion).

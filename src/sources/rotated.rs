@@ -37,6 +37,12 @@ fn split(p: &std::path::Path) -> (String, i64) {
     (stem.to_owned(), 0)
 }
 
+/// The name a file's rotated set goes by (`access.log` for
+/// `access.log.2.gz`).
+pub fn base(p: &std::path::Path) -> String {
+    split(p).0
+}
+
 pub fn order(files: Vec<PathBuf>) -> Vec<PathBuf> {
     let mut groups: Vec<(String, Vec<(i64, PathBuf)>)> = Vec::new();
     for f in files {
