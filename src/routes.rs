@@ -10,6 +10,7 @@
 
 use serde::Serialize;
 
+use crate::alerts::escape::escape;
 use crate::config::RouteRule;
 use crate::state::{FastMap, stable_hash};
 
@@ -269,21 +270,14 @@ impl Router {
             if self.routes.len() >= self.cap + 16 {
                 return (self.cap - 1) as RouteId;
             }
-            return self.add(
-                k,
-                String::from_utf8_lossy(method).into_owned(),
-                "{overflow}".into(),
-                None,
-            );
+            return self.add(k, escape(method, usize::MAX), "{overflow}".into(), None);
         }
-        let template = String::from_utf8_lossy(&self.scratch[tmpl_start..tmpl_end]).into_owned();
+        // Templates are printed in alerts: escaped here, once, like
+        // everything else from a log line (a JSON log decodes `\u001b` into
+        // a real ESC byte in a path).
+        let template = escape(&self.scratch[tmpl_start..tmpl_end], usize::MAX);
         let kind = id_kind_of(&template);
-        self.add(
-            key,
-            String::from_utf8_lossy(method).into_owned(),
-            template,
-            kind,
-        )
+        self.add(key, escape(method, usize::MAX), template, kind)
     }
 
     fn add(
@@ -561,6 +555,16 @@ mod tests {
     fn t(r: &mut Router, m: &str, p: &str, q: &str) -> (String, Option<ObjectId>, Option<Page>) {
         let x = r.route(m.as_bytes(), p.as_bytes(), q.as_bytes());
         (r.info(x.route).template.clone(), x.object, x.page)
+    }
+
+    #[test]
+    fn templates_are_escaped_for_printing() {
+        let mut r = Router::new(vec![], vec![], 100);
+        let x = r.route(b"G\x1bT", "/api/\x1b[31m\u{202e}red\r/7000".as_bytes(), b"");
+        let info = r.info(x.route);
+        assert_eq!(info.template, "/api/\\x1B[31m\\u{202e}red\\r/{int}");
+        assert_eq!(info.method, "G\\x1BT");
+        assert!(x.object.is_some());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::alerts::escape::escape;
 use crate::alerts::sink::VecSink;
 use crate::alerts::{AlertSink, Transition};
 use crate::cli::OutputKind;
@@ -85,9 +86,11 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     let (inputs, problems) = sources::expand(a.inputs)?;
     let mut pump = Pump::new(cfg);
     let mut status = Status::Ok;
+    // A glob that matches nothing is a check watching nothing: UNKNOWN.
     for p in problems {
-        tracing::warn!("{p}");
+        tracing::error!("{p}");
         pump.stats.input_errors.push(p);
+        status = Status::Unknown;
     }
     let mut first_run = first_run;
     let old_files = match previous {
@@ -103,12 +106,21 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         },
         None => Vec::new(),
     };
-    // A named log that is not there is a problem to report, not an OK.
+    // A named log that is not there, or cannot be read, is a problem to
+    // report, not an OK.
     for i in &inputs {
-        if let Input::File(p) = i
-            && !p.exists()
-        {
-            let msg = format!("{} does not exist", p.display());
+        let Input::File(p) = i else { continue };
+        let problem = if !p.exists() {
+            Some("does not exist".to_owned())
+        } else if p.is_dir() {
+            Some("is a directory, not a log file".to_owned())
+        } else {
+            std::fs::File::open(p)
+                .err()
+                .map(|e| format!("cannot be read ({e})"))
+        };
+        if let Some(why) = problem {
+            let msg = format!("{} {why}", escape(p.as_os_str().as_encoded_bytes(), 300));
             tracing::error!("{msg}");
             pump.stats.input_errors.push(msg);
             status = Status::Unknown;

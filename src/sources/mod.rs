@@ -58,7 +58,9 @@ pub fn expand(args: &[String]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
             }
             continue;
         }
-        if a.contains(['*', '?', '[']) {
+        // An existing file is taken as named, even with glob characters
+        // in its name (`access[1].log`).
+        if a.contains(['*', '?', '[']) && !Path::new(a).exists() {
             let mut n = 0;
             for p in glob::glob(a).with_context(|| format!("bad glob {a:?}"))? {
                 let p = p.with_context(|| format!("reading glob {a:?}"))?;

@@ -199,6 +199,18 @@ fn rotated_set_is_read_oldest_first_whatever_the_argument_order() {
     assert_eq!(count(&s, "parsed"), 40);
 }
 
+/// A file whose name holds glob characters is read when named as it is.
+#[test]
+fn an_existing_file_with_glob_characters_in_its_name_is_read() {
+    let d = tmp();
+    let p = d.path().join("access[1].log");
+    write(&p, combined_lines(9, 0).as_bytes());
+    let r = scan_json([&p]);
+    let s = r.summary();
+    assert_clean_run(&r, &s);
+    assert_eq!(count(&s, "parsed"), 9, "{s}");
+}
+
 /// Naming a file twice (directly, or by a glob and by name) reads it once.
 #[test]
 

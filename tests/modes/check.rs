@@ -640,3 +640,35 @@ fn check_counts_appended_junk_as_malformed() {
     assert_eq!(o.perf("lines"), nlines(&b), "{}", o.line());
     assert_eq!(o.perf("malformed"), 0, "{}", o.line());
 }
+
+/// A check that cannot see one of its logs is UNKNOWN, not OK: a log that is
+/// gone, a directory named by mistake, a glob that matches nothing (a typo,
+/// or a rotation scheme that changed). The readable log is still read.
+#[test]
+fn check_unknown_when_a_named_log_cannot_be_read() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    append(&log, benign(6, 3600, 20).as_bytes());
+    let dir = d.path().join("adir");
+    std::fs::create_dir(&dir).unwrap();
+    let glob = d.path().join("nomatch*.log");
+    let missing = d.path().join("gone.log");
+    for (bad, says) in [
+        (&dir, "is a directory"),
+        (&glob, "no file matches"),
+        (&missing, "does not exist"),
+    ] {
+        let state = d.path().join("s.state");
+        let _ = std::fs::remove_file(&state);
+        for run in 0..2 {
+            let o = check(&state, &[&log, bad.as_path()], &["--from-start"]);
+            assert_eq!(o.code, 3, "run {run}: {}\n{}", o.stdout, o.stderr);
+            let l = o.line();
+            assert!(l.starts_with("APIWATCH UNKNOWN - "), "{l}");
+            assert!(l.contains(says), "{says}: {l}");
+            if run == 0 {
+                assert_eq!(o.perf("lines"), nlines(&benign(6, 3600, 20)), "{l}");
+            }
+        }
+    }
+}
