@@ -4,8 +4,33 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Whether the command line asks for `check` (its first word that is not
+/// an option).
+fn is_check() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        .is_some_and(|a| a == "check")
+}
+
 fn main() -> ExitCode {
-    let cli = apiwatch::cli::Cli::parse();
+    let cli = match apiwatch::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && is_check() => {
+            // Nagios reads exit 2 as CRITICAL: a check that cannot run is
+            // UNKNOWN (3), with a status line like every other check error.
+            let _ = e.print();
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            println!(
+                "APIWATCH UNKNOWN - invalid arguments: {}",
+                apiwatch::alerts::escape::escape(first.as_bytes(), 300)
+            );
+            return ExitCode::from(apiwatch::exit::Status::Unknown.code());
+        }
+        Err(e) => e.exit(),
+    };
     // scan and tail say on stderr what they are doing (the detected format,
     // files followed); check stays quiet unless something is wrong, because
     // cron mails whatever a job prints.

@@ -94,6 +94,38 @@ fn usage_errors_exit_2() {
     assert_eq!(r.code, 2, "{}", r.stderr_str());
 }
 
+/// `check` runs under Nagios, which reads exit 2 as CRITICAL: its argument
+/// errors are UNKNOWN (3) with a status line; other commands keep 2.
+#[test]
+fn check_argument_errors_are_unknown_for_nagios() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("s.state");
+    for args in [
+        vec!["check".to_owned(), sample().display().to_string()],
+        vec![
+            "check".to_owned(),
+            "--bogus".to_owned(),
+            "--state".to_owned(),
+            state.display().to_string(),
+            sample().display().to_string(),
+        ],
+    ] {
+        let r = run(apiwatch().args(&args));
+        assert_eq!(r.code, 3, "{args:?}: {}", r.stderr_str());
+        let out = r.stdout_str();
+        assert!(
+            out.starts_with("APIWATCH UNKNOWN - invalid arguments: "),
+            "{args:?}: {out}"
+        );
+        assert_eq!(out.lines().count(), 1, "{out}");
+    }
+    let r = run(apiwatch().args(["scan", "--bogus"]).arg(sample()));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
+    assert!(r.stdout.is_empty());
+    let r = run(apiwatch().args(["check", "--help"]));
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+}
+
 /// `--threads` is accepted by every command (it is a common option) but
 /// only `scan` uses it: the others say so on stderr, and still run.
 #[test]
