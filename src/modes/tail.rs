@@ -15,6 +15,7 @@ use crate::alerts::escape::escape;
 use crate::config::Config;
 use crate::exit::Status;
 use crate::formats::LineParser;
+use crate::sources::rotated;
 use crate::sources::tail::{Follower, Tailed, expand_pattern};
 
 use super::{Pump, sink};
@@ -35,6 +36,8 @@ struct Followed {
     /// First lines, kept until the format is recognised.
     head: Vec<Vec<u8>>,
     line_no: u64,
+    /// Reading failed at the last poll (said once, not every second).
+    failing: bool,
 }
 
 pub fn run(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -44,7 +47,39 @@ pub fn run(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::Result
     rt.block_on(follow(cfg, a, out))
 }
 
+/// Inputs `tail` cannot follow, refused before it starts waiting.
+fn check_inputs(inputs: &[String]) -> anyhow::Result<()> {
+    for i in inputs {
+        if i == "-" {
+            anyhow::bail!("tail follows files, not stdin; to read a stream, use `apiwatch scan -`");
+        }
+        let p = std::path::Path::new(i);
+        if !i.contains(['*', '?', '[']) && p.is_dir() {
+            anyhow::bail!(
+                "{} is a directory; name the log files (a quoted glob such as '{}/*.log' follows new ones too)",
+                escape(i.as_bytes(), 300),
+                escape(i.trim_end_matches('/').as_bytes(), 300)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Why a file a glob matched is not followed: a live log is neither
+/// compressed nor a rotated copy (whose lines were read under its live name;
+/// following it too would read them twice).
+fn not_live(p: &std::path::Path) -> Option<&'static str> {
+    if crate::sources::is_gzip(p).unwrap_or(false) {
+        Some("it is compressed (scan reads archives)")
+    } else if rotated::base(p) != p.to_string_lossy() {
+        Some("it is a rotated copy (its lines were read under the live name)")
+    } else {
+        None
+    }
+}
+
 async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
+    check_inputs(a.inputs).map_err(|e| e.context(crate::Usage))?;
     let mut pump = Pump::new(cfg);
     let mut sink = sink(&pump.cfg, Box::new(&mut *out), true);
     let (wake_tx, mut wake) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -67,18 +102,28 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
         if last_scan.elapsed() >= RESCAN {
             last_scan = Instant::now();
             for pat in a.inputs {
+                let glob = pat.contains(['*', '?', '[']);
                 for p in expand_pattern(pat) {
+                    if glob
+                        && !known.contains(&p)
+                        && let Some(why) = not_live(&p)
+                    {
+                        tracing::info!(path = %escape(p.as_os_str().as_encoded_bytes(), 300), "Not following: {why}.");
+                        known.push(p);
+                        continue;
+                    }
                     if !known.contains(&p) {
                         // Files present at start begin at their end (unless
                         // --from-start); files that appear later are new.
                         let from_end = first && !a.from_start;
-                        tracing::info!(path = %p.display(), from_end, "Following.");
+                        tracing::info!(path = %escape(p.as_os_str().as_encoded_bytes(), 300), from_end, "Following.");
                         known.push(p.clone());
                         followed.push(Followed {
                             f: Follower::new(p, from_end, pump.cfg.max_line),
                             parser: None,
                             head: Vec::new(),
                             line_no: 0,
+                            failing: false,
                         });
                     }
                 }
@@ -179,9 +224,16 @@ fn poll_one(
         Tailed::Note(n) => tracing::info!("{}", escape(n.as_bytes(), 500)),
     });
     let readable = match res {
-        Ok(_) => true,
+        Ok(_) => {
+            if std::mem::take(&mut fw.failing) {
+                tracing::info!(input = %escape(name.as_bytes(), 300), "Readable again.");
+            }
+            true
+        }
         Err(e) => {
-            tracing::warn!(input = %name, error = %e, "Read error; will retry.");
+            if !std::mem::replace(&mut fw.failing, true) {
+                tracing::warn!(input = %escape(name.as_bytes(), 300), error = %e, "Read error; will retry every poll, quietly.");
+            }
             false
         }
     };

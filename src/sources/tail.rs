@@ -92,10 +92,10 @@ impl Follower {
         });
         let current = fs::metadata(&self.path).ok();
         let Some(h) = self.cur.as_mut() else {
-            // Not there yet (or gone): open it when it appears.
-            if let Some(md) = current
-                && let Ok(file) = File::open(&self.path)
-            {
+            // Not there yet (or gone): open it when it appears. One that is
+            // there but cannot be opened is an error to report.
+            if let Some(md) = current {
+                let file = File::open(&self.path)?;
                 emit(Tailed::Note(format!(
                     "{} appeared; following it",
                     self.path.display()

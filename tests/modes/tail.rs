@@ -115,6 +115,59 @@ fn tail_glob_picks_up_new_files() {
     stop(&mut t, "TERM");
 }
 
+/// A glob wide enough to match rotated copies (`z.log*`): the copy renamed
+/// away is read through the live name's handle, not followed again from its
+/// start, and a compressed one is not read as text. Stdin and a directory
+/// are refused at once, not waited on.
+#[test]
+fn tail_glob_skips_rotated_and_compressed_copies() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("z.log");
+    append(&live, benign(5, 3600, 10).as_bytes());
+    let pat = format!("{}/z.log*", d.path().display());
+    let mut t = Running::spawn(&["tail", "-v", "--stats", "-o", "json", &pat]);
+    t.wait_err("Following.", 1, Duration::from_secs(10));
+    let body = benign(6, 3700, 20);
+    append(&live, body.as_bytes());
+    std::fs::rename(&live, d.path().join("z.log.1")).unwrap();
+    let after = benign(7, 3800, 20);
+    append(&live, after.as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, benign(8, 3900, 20).as_bytes()).unwrap();
+    std::fs::write(d.path().join("z.log.2.gz"), gz.finish().unwrap()).unwrap();
+    // Two rescans (every 2 s) see z.log.1 and z.log.2.gz.
+    t.wait_err("Not following", 2, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(&mut t, "TERM");
+    let summary = t
+        .out
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .find(|l| l.contains("\"lines\""))
+        .expect("summary line");
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let n = |s: &str| s.lines().count() as u64;
+    assert_eq!(
+        v["lines"].as_u64(),
+        Some(n(&body) + n(&after)),
+        "each appended line read once: {summary}\n{}",
+        t.stderr_text()
+    );
+    assert_eq!(t.err_count("Following."), 1, "{}", t.stderr_text());
+
+    for (arg, says) in [
+        ("-", "not stdin"),
+        (d.path().to_str().unwrap(), "is a directory"),
+    ] {
+        let mut t = Running::spawn(&["tail", arg]);
+        let (code, _) = t.wait(Duration::from_secs(10));
+        assert_eq!(code, Some(2), "{arg}: {}", t.stderr_text());
+        assert!(t.stderr_text().contains(says), "{}", t.stderr_text());
+    }
+}
+
 /// Rename rotation (the rest of the old file is read first), then delete and
 /// recreate, with notifications (no --poll): every line counted once.
 #[test]
