@@ -62,10 +62,37 @@ struct RouteState {
     last_eval: i64,
     window_start: i64,
     window_failures: u64,
+    /// Addresses named by the last finding: a finding is raised again as
+    /// soon as the burst has more (the incident's list is the union).
+    #[serde(default)]
+    named: usize,
 }
 
-/// How far before the first alert a burst is taken to have begun.
+/// How far before the first alert a burst is taken to have begun, at least.
 const BURST_LEAD_SECS: i64 = 120;
+
+/// When the burst that fires at `now` began: at least [`BURST_LEAD_SECS`]
+/// back, and further while earlier failures come at the burst's pace (gaps
+/// of at most three times its mean gap over the lead-in, 5 to 60 s). A slow
+/// start is still the burst; a customer's mistype minutes before is not.
+fn burst_start(failures: &VecDeque<(i64, u128)>, now: i64) -> i64 {
+    let lead = now - BURST_LEAD_SECS;
+    let recent = failures
+        .iter()
+        .rev()
+        .take_while(|f| f.0 >= lead)
+        .count()
+        .max(1);
+    let gap = (3 * BURST_LEAD_SECS / recent as i64).clamp(5, 60);
+    let mut start = lead;
+    for f in failures.iter().rev().skip_while(|f| f.0 >= lead) {
+        if start - f.0 > gap {
+            break;
+        }
+        start = f.0;
+    }
+    start
+}
 
 #[derive(Serialize, Deserialize)]
 pub struct Stuffing {
@@ -114,6 +141,7 @@ impl Detector for Stuffing {
             last_eval: i64::MIN / 2,
             window_start: now,
             window_failures: 0,
+            named: 0,
         });
         // Tumbling windows feed the baseline of failures per window.
         if now - st.window_start >= cfg.window_secs {
@@ -148,7 +176,10 @@ impl Detector for Stuffing {
         }
         let fails = st.failures.len() as u64;
         let thr = self.baselines.threshold(ev.route, 0, cfg.failure_floor);
-        if !failed || fails < thr || now - st.last_eval < 5 {
+        // Looked at every 5 s, and every second once reported, so that the
+        // addresses joining late are named too.
+        let every = if st.severity.is_some() { 1 } else { 5 };
+        if !failed || fails < thr || now - st.last_eval < every {
             return;
         }
         st.last_eval = now;
@@ -159,7 +190,9 @@ impl Detector for Stuffing {
         // Name the addresses of the burst: failures since it began (with a
         // short lead-in), minus addresses that also logged in successfully
         // in the window (people who mistyped, or a NAT full of customers).
-        let start = *st.burst_start.get_or_insert(now - BURST_LEAD_SECS);
+        let start = *st
+            .burst_start
+            .get_or_insert_with(|| burst_start(&st.failures, now));
         let mut ok: Vec<u128> = st.successes.iter().map(|s| s.1).collect();
         ok.sort_unstable();
         ok.dedup();
@@ -179,11 +212,14 @@ impl Detector for Stuffing {
         } else {
             Severity::Warning
         };
-        if !super::enumeration::should_emit(sev, st.severity, st.last_emit, now) {
+        if !super::enumeration::should_emit(sev, st.severity, st.last_emit, now)
+            && addrs.len() == st.named
+        {
             return;
         }
         st.severity = Some(st.severity.map_or(sev, |p| p.max(sev)));
         st.last_emit = now;
+        st.named = addrs.len();
         let first = st.failures.front().map_or(now, |f| f.0);
         let why = format!(
             "{fails} failed logins in {} s from {} addresses, {:.0}% of logins failing (threshold {thr})",
@@ -231,5 +267,82 @@ impl Detector for Stuffing {
     fn entries(&self) -> (usize, u64) {
         let n = self.routes.iter_lru().map(|(_, s)| s.failures.len()).sum();
         (n, self.routes.evicted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::shard::Partition;
+    use crate::routes::Router;
+
+    fn login(router: &mut Router, ts: i64, addr: u32, status: u16) -> Event {
+        let r = router.route(b"POST", b"/api/v1/auth/login", b"");
+        Event {
+            ts: Timestamp::from_secs(ts),
+            ip: Some(std::net::IpAddr::from(addr.to_be_bytes())),
+            principal: None,
+            api_key: None,
+            ua: 0,
+            route: r.route,
+            object: None,
+            page: None,
+            search: false,
+            status,
+            part: Partition::default(),
+        }
+    }
+
+    /// Everyone named: a burst that builds up for minutes before it crosses
+    /// the floor, and addresses that join after the first alert. A customer
+    /// who mistyped minutes before the burst is not named.
+    #[test]
+    fn the_whole_burst_is_named_and_an_earlier_mistype_is_not() {
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let mut d = Stuffing::new(Config::default(), &baseline::Config::default());
+        let mut out = Vec::new();
+        let mistyper = 0x0a00_0001;
+        d.observe(
+            &login(&mut router, 1_000, mistyper, 401),
+            0,
+            &router,
+            &mut out,
+        );
+        assert!(router.info(0).login);
+        // 120 failures, one address each, 3 s apart, from 5 minutes later.
+        for i in 0..120u32 {
+            let ts = 1_300 + 3 * i as i64;
+            d.observe(
+                &login(&mut router, ts, 0x0707_0000 + i, 401),
+                0,
+                &router,
+                &mut out,
+            );
+        }
+        assert!(!out.is_empty(), "the burst is reported");
+        let mut named: Vec<u128> = Vec::new();
+        for f in &out {
+            let ActorRef::Addresses(a) = &f.actor else {
+                panic!("a crowd")
+            };
+            named.extend(a);
+        }
+        named.sort_unstable();
+        named.dedup();
+        let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
+        let burst: Vec<u128> = (0..120u32).map(|i| addr(0x0707_0000 + i)).collect();
+        let missing: Vec<_> = burst.iter().filter(|a| !named.contains(a)).collect();
+        assert!(missing.is_empty(), "{} of 120 not named", missing.len());
+        // The first finding named only the lead-in: later ones the rest.
+        let ActorRef::Addresses(first) = &out[0].actor else {
+            panic!("a crowd")
+        };
+        assert!(first.len() < 120, "{}", first.len());
+        assert!(
+            !named.contains(&addr(mistyper)),
+            "the mistype is not the burst"
+        );
+        // Findings come again as the crowd grows, at most once a second.
+        assert!(out.windows(2).all(|w| w[1].ts.secs() > w[0].ts.secs()));
     }
 }
