@@ -28,6 +28,12 @@ pub fn escape(b: &[u8], max: usize) -> String {
     out
 }
 
+/// A file name as it may be printed: names come from the command line or a
+/// glob over a directory anyone may write to, so they are escaped too.
+pub fn path(p: impl AsRef<std::path::Path>) -> String {
+    escape(p.as_ref().as_os_str().as_encoded_bytes(), 1000)
+}
+
 /// Escape with an explicit total length for the "more bytes" note.
 pub fn escape_with_len(b: &[u8], max: usize, total: u64) -> String {
     let shown = b.len().min(max);

@@ -54,7 +54,7 @@ fn load(
     engine.load(&mut st.engine).map_err(|e| {
         anyhow::anyhow!(
             "state file {} is corrupt or incompatible (engine state: {e:#})",
-            path.display()
+            crate::alerts::escape::path(&path)
         )
     })?;
     let files = std::mem::take(&mut st.files);
@@ -212,7 +212,7 @@ fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool)
     for path in rotated::order(candidates) {
         let Ok(id) = FileId::of(&path) else {
             if named.contains(&path) {
-                tracing::warn!(path = %path.display(), "Cannot read file; will look again next run.");
+                tracing::warn!(path = %crate::alerts::escape::path(&path), "Cannot read file; will look again next run.");
             }
             continue;
         };
@@ -234,7 +234,7 @@ fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool)
                 used.insert(i);
                 let c = &old[i];
                 if !id.gzip && id.size < c.offset {
-                    tracing::warn!(path = %path.display(), "File was truncated; reading it from the start.");
+                    tracing::warn!(path = %crate::alerts::escape::path(&path), "File was truncated; reading it from the start.");
                     0
                 } else {
                     c.offset

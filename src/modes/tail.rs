@@ -194,7 +194,7 @@ fn watch(
         }
         if !dirs.contains(&dir) {
             if let Err(e) = w.watch(&dir, notify::RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %dir.display(), error = %e, "Cannot watch directory; polling it.");
+                tracing::warn!(dir = %crate::alerts::escape::path(&dir), error = %e, "Cannot watch directory; polling it.");
             }
             dirs.push(dir);
         }
@@ -208,7 +208,7 @@ fn poll_one(
     fw: &mut Followed,
     sink: &mut dyn crate::alerts::AlertSink,
 ) -> anyhow::Result<bool> {
-    let name = fw.f.path.display().to_string();
+    let name = crate::alerts::escape::path(&fw.f.path);
     let mut batch: Vec<u8> = Vec::new();
     let mut ends: Vec<(usize, Option<u64>)> = Vec::new();
     // Collect this poll's lines (one buffer, no per-line allocation).
@@ -284,7 +284,7 @@ fn flush_head(
     if fw.parser.is_some() || fw.head.is_empty() {
         return Ok(());
     }
-    let name = fw.f.path.display().to_string();
+    let name = crate::alerts::escape::path(&fw.f.path);
     let samples: Vec<&[u8]> = fw.head.iter().map(|l| l.as_slice()).collect();
     let mut parser = match pump.parser_for(&name, &samples) {
         Ok(p) => p,

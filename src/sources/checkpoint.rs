@@ -142,12 +142,12 @@ fn corrupt(path: &Path, e: serde_json::Error) -> anyhow::Error {
     if e.is_io() {
         anyhow::anyhow!(
             "state file {} is corrupt (not a complete gzip stream: {e})",
-            path.display()
+            crate::alerts::escape::path(&path)
         )
     } else {
         anyhow::anyhow!(
             "state file {} is corrupt (invalid JSON: {e})",
-            path.display()
+            crate::alerts::escape::path(&path)
         )
     }
 }
@@ -160,7 +160,12 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read state file {}", path.display()));
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot read state file {}",
+                    crate::alerts::escape::path(&path)
+                )
+            });
         }
     };
     let reader: Box<dyn Read> = Box::new(io::BufReader::new(flate2::read::GzDecoder::new(
@@ -169,13 +174,16 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     let head = HeadIn::deserialize(&mut de).map_err(|e| corrupt(path, e))?;
     if head.format.as_deref() != Some(MAGIC) {
-        bail!("{} is not an apiwatch state file", path.display());
+        bail!(
+            "{} is not an apiwatch state file",
+            crate::alerts::escape::path(&path)
+        );
     }
     let version = head.version.unwrap_or(0);
     if version != STATE_VERSION as u64 {
         bail!(
             "state file {} has version {version}, this apiwatch reads version {STATE_VERSION}",
-            path.display()
+            crate::alerts::escape::path(&path)
         );
     }
     let files = match head.files {
@@ -238,7 +246,12 @@ pub fn write_state(
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("cannot write state file {}", path.display()))
+    result.with_context(|| {
+        format!(
+            "cannot write state file {}",
+            crate::alerts::escape::path(&path)
+        )
+    })
 }
 
 /// An exclusive lock beside the state file, held for the whole run.
@@ -256,7 +269,12 @@ pub fn lock(state: &Path) -> anyhow::Result<Lock> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot open lock file {}",
+                crate::alerts::escape::path(&path)
+            )
+        })?;
     match file.try_lock() {
         Ok(()) => {
             let _ = file.set_len(0);
@@ -266,12 +284,12 @@ pub fn lock(state: &Path) -> anyhow::Result<Lock> {
         Err(fs::TryLockError::WouldBlock) => {
             bail!(
                 "another apiwatch check is running with state {} (lock {} is held)",
-                state.display(),
-                path.display()
+                crate::alerts::escape::path(&state),
+                crate::alerts::escape::path(&path)
             )
         }
         Err(fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            Err(e).with_context(|| format!("cannot lock {}", crate::alerts::escape::path(&path)))
         }
     }
 }

@@ -104,3 +104,47 @@ fn escapes_in_an_attack_are_escaped_in_alerts() {
         "a forged line reached the output:\n{out}"
     );
 }
+
+/// File names are printed escaped too: a glob over a directory anyone can
+/// write to may match a name carrying escapes. And raw control bytes in a
+/// path (JSON logs decode `\u001b` into one) stay escaped in the route
+/// template an alert prints.
+#[test]
+fn file_names_and_route_templates_are_escaped() {
+    let d = tempfile::tempdir().unwrap();
+    let evil = d.path().join("a\x1b[31mred\x07.log");
+    let mut body = String::new();
+    for i in 0..60u64 {
+        body.push_str(&format!(
+            "185.220.101.9 - - [{}] \"GET /api/\x1b[31m\u{202e}red\r/{} HTTP/1.1\" 200 10 \"-\" \"curl\"\n",
+            clf_time(i),
+            7000 + i
+        ));
+    }
+    write(&evil, body.as_bytes());
+    let missing = d.path().join("gone\x1b]0;t\x07.log");
+    for output in ["json", "text"] {
+        let r = run(apiwatch()
+            .args(["-v", "scan", "--stats", "-o", output])
+            .arg(&evil)
+            .arg(&missing));
+        assert_no_panic(&r);
+        assert_eq!(r.code, 3, "{}", r.stderr_str());
+        assert_printable(&format!("stdout ({output})"), &r.stdout);
+        assert_printable(&format!("stderr ({output})"), &r.stderr);
+        assert!(
+            r.stdout_str().contains("{int}"),
+            "the route is reported: {}",
+            r.stdout_str()
+        );
+    }
+    let state = d.path().join("s.state");
+    let r = run(apiwatch()
+        .args(["check", "--from-start", "--state"])
+        .arg(&state)
+        .arg(&evil)
+        .arg(&missing));
+    assert_eq!(r.code, 3, "{}", r.stderr_str());
+    assert_printable("check stdout", &r.stdout);
+    assert_printable("check stderr", &r.stderr);
+}
