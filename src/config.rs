@@ -285,9 +285,9 @@ impl Config {
 
 fn load_file(p: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(p)
-        .with_context(|| format!("cannot read config {}", crate::alerts::escape::path(&p)))?;
+        .with_context(|| format!("cannot read config {}", crate::alerts::escape::path(p)))?;
     toml::from_str(&text)
-        .with_context(|| format!("invalid config {}", crate::alerts::escape::path(&p)))
+        .with_context(|| format!("invalid config {}", crate::alerts::escape::path(p)))
 }
 
 fn parse_net(s: &str) -> anyhow::Result<IpNet> {

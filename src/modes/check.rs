@@ -54,7 +54,7 @@ fn load(
     engine.load(&mut st.engine).map_err(|e| {
         anyhow::anyhow!(
             "state file {} is corrupt or incompatible (engine state: {e:#})",
-            crate::alerts::escape::path(&path)
+            crate::alerts::escape::path(path)
         )
     })?;
     let files = std::mem::take(&mut st.files);

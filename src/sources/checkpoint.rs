@@ -142,12 +142,12 @@ fn corrupt(path: &Path, e: serde_json::Error) -> anyhow::Error {
     if e.is_io() {
         anyhow::anyhow!(
             "state file {} is corrupt (not a complete gzip stream: {e})",
-            crate::alerts::escape::path(&path)
+            crate::alerts::escape::path(path)
         )
     } else {
         anyhow::anyhow!(
             "state file {} is corrupt (invalid JSON: {e})",
-            crate::alerts::escape::path(&path)
+            crate::alerts::escape::path(path)
         )
     }
 }
@@ -163,7 +163,7 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
             return Err(e).with_context(|| {
                 format!(
                     "cannot read state file {}",
-                    crate::alerts::escape::path(&path)
+                    crate::alerts::escape::path(path)
                 )
             });
         }
@@ -176,14 +176,14 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
     if head.format.as_deref() != Some(MAGIC) {
         bail!(
             "{} is not an apiwatch state file",
-            crate::alerts::escape::path(&path)
+            crate::alerts::escape::path(path)
         );
     }
     let version = head.version.unwrap_or(0);
     if version != STATE_VERSION as u64 {
         bail!(
             "state file {} has version {version}, this apiwatch reads version {STATE_VERSION}",
-            crate::alerts::escape::path(&path)
+            crate::alerts::escape::path(path)
         );
     }
     let files = match head.files {
@@ -249,7 +249,7 @@ pub fn write_state(
     result.with_context(|| {
         format!(
             "cannot write state file {}",
-            crate::alerts::escape::path(&path)
+            crate::alerts::escape::path(path)
         )
     })
 }
@@ -284,7 +284,7 @@ pub fn lock(state: &Path) -> anyhow::Result<Lock> {
         Err(fs::TryLockError::WouldBlock) => {
             bail!(
                 "another apiwatch check is running with state {} (lock {} is held)",
-                crate::alerts::escape::path(&state),
+                crate::alerts::escape::path(state),
                 crate::alerts::escape::path(&path)
             )
         }

@@ -30,7 +30,7 @@ impl Input {
     pub fn display(&self) -> String {
         match self {
             Input::Stdin => "<stdin>".into(),
-            Input::File(p) => crate::alerts::escape::path(&p),
+            Input::File(p) => crate::alerts::escape::path(p),
         }
     }
 }
@@ -153,9 +153,9 @@ pub fn open(input: &Input, offset: u64, max_line: usize) -> anyhow::Result<Opene
         }
         Input::File(p) => {
             let gzip = is_gzip(p)
-                .with_context(|| format!("cannot open {}", crate::alerts::escape::path(&p)))?;
+                .with_context(|| format!("cannot open {}", crate::alerts::escape::path(p)))?;
             let mut f = File::open(p)
-                .with_context(|| format!("cannot open {}", crate::alerts::escape::path(&p)))?;
+                .with_context(|| format!("cannot open {}", crate::alerts::escape::path(p)))?;
             let start = if gzip { 0 } else { offset };
             if start > 0 {
                 f.seek(SeekFrom::Start(start))?;
