@@ -192,6 +192,8 @@ impl Distributed {
 }
 
 struct Run {
+    /// Each bucket of the run with the bits of the ids fetched in it.
+    bits: Vec<(u64, u64)>,
     hits: u64,
     not_found: u64,
     addrs: Vec<u128>,
@@ -276,6 +278,7 @@ fn gather(
     thr: u32,
 ) -> Run {
     let mut r = Run {
+        bits: Vec::new(),
         hits: 0,
         not_found: 0,
         addrs: Vec::new(),
@@ -287,7 +290,8 @@ fn gather(
     };
     let mut entries: Vec<Entry> = Vec::new();
     let mut ts: Vec<i64> = Vec::with_capacity(WIDTH as usize);
-    let mut add = |b: &Bucket, r: &mut Run| {
+    let mut add = |k: u64, b: &Bucket, r: &mut Run| {
+        r.bits.push((k, b.bits));
         r.hits += b.hits as u64;
         r.not_found += b.not_found as u64;
         wave(b, &mut ts, &mut entries);
@@ -298,13 +302,13 @@ fn gather(
     // dense threshold.
     let edge = (thr / 2).max(1);
     if let Some(b) = buckets.get(&(route, center)) {
-        add(b, &mut r);
+        add(center, b, &mut r);
     }
     let mut k = center;
     while k > 0 && center - k < MAX_WALK {
         match buckets.get(&(route, k - 1)) {
             Some(b) if b.hits >= edge => {
-                add(b, &mut r);
+                add(k - 1, b, &mut r);
                 k -= 1;
                 r.lo = k;
             }
@@ -315,7 +319,7 @@ fn gather(
     while k - center < MAX_WALK {
         match buckets.get(&(route, k + 1)) {
             Some(b) if b.hits >= edge => {
-                add(b, &mut r);
+                add(k + 1, b, &mut r);
                 k += 1;
                 r.hi = k;
             }
@@ -351,6 +355,53 @@ fn gather(
     r.principals.sort_unstable();
     r.principals.dedup();
     r
+}
+
+/// Id statistics of a run, from the ids fetched in its buckets: the
+/// lowest and highest id, the share of the range fetched, and, over the
+/// ids in order (many addresses fetch them, so there is no one time order),
+/// the share of steps of one, the longest run of consecutive ids and the
+/// median step.
+fn run_id_stats(bits: &mut [(u64, u64)]) -> Option<IdStats> {
+    bits.sort_unstable();
+    let mut steps: Vec<u64> = Vec::new();
+    let (mut first, mut prev) = (None, None::<u64>);
+    let (mut run, mut longest) = (0u64, 0u64);
+    for &(k, b) in bits.iter() {
+        let mut b = b;
+        while b != 0 {
+            let id = k * WIDTH + b.trailing_zeros() as u64;
+            b &= b - 1;
+            first.get_or_insert(id);
+            match prev {
+                Some(p) => {
+                    steps.push(id - p);
+                    run = if id - p == 1 { run + 1 } else { 1 };
+                }
+                None => run = 1,
+            }
+            longest = longest.max(run);
+            prev = Some(id);
+        }
+    }
+    let (min, max) = (first?, prev?);
+    let n = steps.len() as u64 + 1;
+    let ones = steps.iter().filter(|&&s| s == 1).count();
+    let median = if steps.is_empty() {
+        0
+    } else {
+        let mid = steps.len() / 2;
+        *steps.select_nth_unstable(mid).1
+    };
+    let share = |x: f64| (x * 1000.0).round() / 1000.0;
+    Some(IdStats {
+        min,
+        max,
+        coverage: share(n as f64 / (max - min + 1) as f64),
+        sequential_share: share(ones as f64 / steps.len().max(1) as f64),
+        longest_run: longest,
+        median_stride: median,
+    })
 }
 
 /// Entry lists at most this long are reused from evicted buckets.
@@ -453,7 +504,7 @@ impl Detector for Distributed {
             st.set_aside.remove(i);
         }
         self.gathers += 1;
-        let r = gather(&self.buckets, ev.route, key, thr);
+        let mut r = gather(&self.buckets, ev.route, key, thr);
         let cfg = &self.cfg;
         let per_addr = r.hits as f64 / r.addrs.len().max(1) as f64;
         let own_records = r.principals.len() * 2 >= r.addrs.len();
@@ -517,14 +568,16 @@ impl Detector for Distributed {
         sweep.severity = sweep.severity.max(sev);
         sweep.last_emit = now;
         let scope_key = sweep.key;
-        let (lo, hi) = (r.lo * WIDTH, r.hi * WIDTH + WIDTH - 1);
+        let ids = run_id_stats(&mut r.bits);
+        let (lo, hi) = ids
+            .as_ref()
+            .map_or((r.lo * WIDTH, r.hi * WIDTH + WIDTH - 1), |s| (s.min, s.max));
         let why = format!(
             "{} ids in {lo}..{hi} fetched by {} addresses, {:.1} lookups each",
             r.hits,
             r.addrs.len(),
             per_addr
         );
-        let span = (hi - lo + 1) as f64;
         out.push(Finding {
             detector: DetectorKind::DistributedSweep,
             severity: sev,
@@ -540,14 +593,7 @@ impl Detector for Distributed {
                 requests: r.hits,
                 distinct_objects: r.hits,
                 not_found: r.not_found,
-                ids: Some(IdStats {
-                    min: lo,
-                    max: hi,
-                    coverage: ((r.hits as f64 / span) * 1000.0).round() / 1000.0,
-                    sequential_share: 0.0,
-                    longest_run: 0,
-                    median_stride: 0,
-                }),
+                ids,
                 sample_ids: Vec::new(),
                 principals: Some(r.principals.len() as u64),
                 user_agents: None,
@@ -654,6 +700,33 @@ mod tests {
             })
             .max();
         assert!(named.is_some_and(|n| n >= 400), "sweep reported: {named:?}");
+    }
+
+    /// The id statistics are those of the ids fetched, not of the buckets
+    /// they fall in: 60 consecutive ids from 1,000 are 1000..1059, all
+    /// fetched, in steps of one.
+    #[test]
+    fn id_statistics_are_those_of_the_ids_fetched() {
+        let (_, out) = run((0..60u64).map(|i| (1_000 + i as i64, i as u16, 1_000 + i)));
+        let ids = out
+            .last()
+            .expect("reported")
+            .evidence
+            .ids
+            .clone()
+            .expect("ids");
+        assert_eq!((ids.min, ids.max), (1_000, 1_059));
+        assert_eq!(ids.coverage, 1.0);
+        assert_eq!(ids.sequential_share, 1.0);
+        assert_eq!((ids.longest_run, ids.median_stride), (60, 1));
+        let mut bits = vec![(2, 0b1), (1, 0b101)];
+        let s = run_id_stats(&mut bits).unwrap();
+        // Steps 2 and 62: the upper median of two.
+        assert_eq!(
+            (s.min, s.max, s.longest_run, s.median_stride),
+            (64, 128, 1, 62)
+        );
+        assert_eq!(s.coverage, (3.0f64 / 65.0 * 1000.0).round() / 1000.0);
     }
 
     /// One fast walker is set aside after a look, and is not a sweep.
