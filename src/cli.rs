@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "apiwatch", version, about, long_about = None)]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    /// More log output on stderr. scan and tail log at info level (the
+    /// detected format, files followed), -v debug, -vv trace; check only
+    /// warns, -v info, -vv debug. RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
@@ -28,7 +30,9 @@ pub enum Command {
     Scan {
         #[command(flatten)]
         common: CommonArgs,
-        /// Files, globs (quoted) or `-` for stdin. Rotated sets are read oldest first.
+        /// Files, globs (quoted) or `-` for stdin. Rotated sets are read
+        /// oldest first; several sets (one per gateway node) are merged in
+        /// time order.
         #[arg(required = true)]
         inputs: Vec<String>,
     },
@@ -61,6 +65,9 @@ pub enum Command {
         /// Discard an unreadable or incompatible state file and start afresh.
         #[arg(long)]
         reset_state: bool,
+        /// Log files or globs (quoted). Rotated siblings of each (`.1`,
+        /// `.2.gz`, dated) are looked at too, for lines written before a
+        /// rotation.
         #[arg(required = true)]
         inputs: Vec<String>,
     },
@@ -74,7 +81,7 @@ pub struct CommonArgs {
     /// Log format: auto (default), combined, traefik-clf, nginx-ingress, alb,
     /// elb, envoy, haproxy, apigw-json, caddy-json, traefik-json, envoy-json,
     /// json, npm-proxy, npm-standard, apache-ssl, nginx:<log_format>,
-    /// apache:<LogFormat>.
+    /// apache:LOGFORMAT.
     #[arg(long, short = 'f')]
     pub format: Option<String>,
     /// An nginx `log_format` string, e.g. '$remote_addr - $remote_user [$time_local] "$request" ...'.
@@ -97,7 +104,8 @@ pub struct CommonArgs {
     #[arg(long, value_name = "CIDR")]
     pub trusted_proxy: Vec<String>,
     /// Output: json (one object per line) or text. Default: text on a
-    /// terminal, json otherwise.
+    /// terminal, json otherwise; `check` prints its Nagios status line
+    /// unless `-o json`.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<OutputKind>,
     /// Print run statistics (lines, malformed by reason, lines/s, MB/s) on
