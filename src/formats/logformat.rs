@@ -120,13 +120,30 @@ fn literal<'d>(
     map(is_not(stop), Raw::Lit)
 }
 
+/// A parse failure in words: where it stopped, not nom's internals.
+fn nom_error(e: &nom::Err<nom::error::Error<&str>>) -> String {
+    match e {
+        nom::Err::Error(e) | nom::Err::Failure(e) if e.input.is_empty() => {
+            "it ends where a field or text was expected".to_owned()
+        }
+        nom::Err::Error(e) | nom::Err::Failure(e) => {
+            let near: String = e.input.chars().take(40).collect();
+            format!("nothing recognised at {near:?}")
+        }
+        nom::Err::Incomplete(_) => "it is incomplete".to_owned(),
+    }
+}
+
 impl Template {
     /// Compile an nginx `log_format` string (the part after the name, with
     /// nginx's own quoting already removed by the user).
     pub fn nginx(directive: &str, opts: &FormatOptions) -> anyhow::Result<Template> {
+        if directive.trim().is_empty() {
+            bail!("the nginx log_format is empty; give it after `nginx:` or with --log-format");
+        }
         let (rest, raw) = many1(alt((nginx_var, literal("$"))))
             .parse(directive)
-            .map_err(|e| anyhow::anyhow!("cannot parse log_format: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot parse log_format: {}", nom_error(&e)))?;
         if !rest.is_empty() {
             bail!("cannot parse log_format near {rest:?}");
         }
@@ -135,10 +152,13 @@ impl Template {
 
     /// Compile an Apache `LogFormat` string.
     pub fn apache(directive: &str, opts: &FormatOptions) -> anyhow::Result<Template> {
+        if directive.trim().is_empty() {
+            bail!("the Apache LogFormat is empty; give it after `apache:` or with --apache-format");
+        }
         let directive = directive.replace("\\\"", "\"");
         let (rest, raw) = many1(alt((apache_directive, literal("%"))))
             .parse(&directive)
-            .map_err(|e| anyhow::anyhow!("cannot parse LogFormat: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot parse LogFormat: {}", nom_error(&e)))?;
         if !rest.is_empty() {
             bail!("cannot parse LogFormat near {rest:?}");
         }
@@ -398,6 +418,17 @@ mod tests {
         assert_eq!(r.principal, b"carol");
         assert!(Template::nginx(d, &opts(Some("http_x_api_key"), None)).is_err());
         assert!(Template::nginx("$remote_addr $status", &opts(None, None)).is_err());
+    }
+
+    /// Errors a user can act on, not the parser's internals.
+    #[test]
+    fn empty_or_broken_formats_are_explained() {
+        let o = opts(None, None);
+        let e = |r: anyhow::Result<Template>| format!("{:#}", r.err().expect("an error"));
+        assert!(e(Template::nginx("", &o)).contains("is empty"));
+        assert!(e(Template::apache("  ", &o)).contains("is empty"));
+        let m = e(Template::nginx("$", &o));
+        assert!(!m.contains("IsNot") && !m.contains("code:"), "{m}");
     }
 
     #[test]
