@@ -108,6 +108,7 @@ pub fn run(cli: Cli, out: &mut dyn std::io::Write) -> anyhow::Result<Status> {
                     return Ok(Status::Unknown);
                 }
             };
+            small_ceiling(cfg.max_memory);
             let args = modes::check::CheckArgs {
                 inputs: &inputs,
                 state: &state,

@@ -25,7 +25,8 @@ fn main() -> ExitCode {
             let first = first.strip_prefix("error: ").unwrap_or(first);
             println!(
                 "APIWATCH UNKNOWN - invalid arguments: {}",
-                apiwatch::alerts::escape::escape(first.as_bytes(), 300)
+                // `|` starts Nagios performance data.
+                apiwatch::alerts::escape::escape(first.as_bytes(), 300).replace('|', "/")
             );
             return ExitCode::from(apiwatch::exit::Status::Unknown.code());
         }

@@ -87,6 +87,12 @@ impl RouteInfo {
             None => format!("{} {}", self.method, self.template),
         }
     }
+
+    /// The label as it may be printed: templates come from log lines (a
+    /// JSON log decodes `\u001b` into a real ESC byte in a path).
+    pub fn shown(&self) -> String {
+        escape(self.label().as_bytes(), usize::MAX)
+    }
 }
 
 /// The route part of an event.
@@ -270,14 +276,23 @@ impl Router {
             if self.routes.len() >= self.cap + 16 {
                 return (self.cap - 1) as RouteId;
             }
-            return self.add(k, escape(method, usize::MAX), "{overflow}".into(), None);
+            return self.add(
+                k,
+                String::from_utf8_lossy(method).into_owned(),
+                "{overflow}".into(),
+                None,
+            );
         }
-        // Templates are printed in alerts: escaped here, once, like
-        // everything else from a log line (a JSON log decodes `\u001b` into
-        // a real ESC byte in a path).
-        let template = escape(&self.scratch[tmpl_start..tmpl_end], usize::MAX);
+        // Kept as written (the state file's route table is keyed by it);
+        // escaped where it is printed (`RouteInfo::shown`).
+        let template = String::from_utf8_lossy(&self.scratch[tmpl_start..tmpl_end]).into_owned();
         let kind = id_kind_of(&template);
-        self.add(key, escape(method, usize::MAX), template, kind)
+        self.add(
+            key,
+            String::from_utf8_lossy(method).into_owned(),
+            template,
+            kind,
+        )
     }
 
     fn add(
@@ -562,9 +577,21 @@ mod tests {
         let mut r = Router::new(vec![], vec![], 100);
         let x = r.route(b"G\x1bT", "/api/\x1b[31m\u{202e}red\r/7000".as_bytes(), b"");
         let info = r.info(x.route);
-        assert_eq!(info.template, "/api/\\x1B[31m\\u{202e}red\\r/{int}");
-        assert_eq!(info.method, "G\\x1BT");
+        assert_eq!(info.shown(), "G\\x1BT /api/\\x1B[31m\\u{202e}red\\r/{int}");
         assert!(x.object.is_some());
+        // The table keeps the template as written: reloaded from a state
+        // file, the same line finds the same route.
+        let (saved, overflowed) = r.save();
+        let mut again = Router::new(vec![], vec![], 100);
+        again.load(saved, overflowed);
+        let y = again.route(b"G\x1bT", "/api/\x1b[31m\u{202e}red\r/7001".as_bytes(), b"");
+        assert_eq!(y.route, x.route);
+        assert_eq!(again.len(), 1);
+        let z = again.route(b"GET", br"/api/\x22a\x5C/7001", b"");
+        assert_eq!(
+            again.route(b"GET", br"/api/\x22a\x5C/7002", b"").route,
+            z.route
+        );
     }
 
     #[test]

@@ -105,10 +105,13 @@ impl<W: Write> AlertSink for TextSink<W> {
             writeln!(w, "  deepest page: {p}")?;
         }
         if let Some(i) = &a.identities_behind {
+            let n =
+                |k: u64, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
             writeln!(
                 w,
-                "  behind it: {} principals, {} user agents",
-                i.principals, i.user_agents
+                "  behind it: {}, {}",
+                n(i.principals, "principal", "principals"),
+                n(i.user_agents, "user agent", "user agents")
             )?;
         }
         if !a.sample_ids.is_empty() {

@@ -62,10 +62,11 @@ struct RouteState {
     last_eval: i64,
     window_start: i64,
     window_failures: u64,
-    /// Addresses named by the last finding: a finding is raised again as
-    /// soon as the burst has more (the incident's list is the union).
+    /// A fingerprint of the addresses named by the last finding: a finding
+    /// is raised again as soon as the list changes (the incident's list is
+    /// the union of them all).
     #[serde(default)]
-    named: usize,
+    named: u64,
 }
 
 /// How far before the first alert a burst is taken to have begun, at least.
@@ -212,14 +213,17 @@ impl Detector for Stuffing {
         } else {
             Severity::Warning
         };
+        let named = addrs.iter().fold(addrs.len() as u64, |h, &a| {
+            h ^ crate::state::hll::mix(a as u64 ^ (a >> 64) as u64)
+        });
         if !super::enumeration::should_emit(sev, st.severity, st.last_emit, now)
-            && addrs.len() == st.named
+            && named == st.named
         {
             return;
         }
         st.severity = Some(st.severity.map_or(sev, |p| p.max(sev)));
         st.last_emit = now;
-        st.named = addrs.len();
+        st.named = named;
         let first = st.failures.front().map_or(now, |f| f.0);
         let why = format!(
             "{fails} failed logins in {} s from {} addresses, {:.0}% of logins failing (threshold {thr})",

@@ -461,7 +461,7 @@ impl Shown {
 fn render(router: &Router, inc: &Incident, event: Transition, at: Timestamp) -> Alert {
     let f = &inc.finding;
     let e = &f.evidence;
-    let route = router.info(f.route).label();
+    let route = router.info(f.route).shown();
     let (actor_kind, actor) = match &f.actor {
         ActorRef::One(a) => (a.kind().to_owned(), vec![inc.label.clone()]),
         ActorRef::Addresses(_) => (

@@ -139,6 +139,11 @@ fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged)> {
     let mut groups: Vec<(String, Vec<Input>)> = Vec::new();
     for input in inputs {
         let Input::File(p) = input else {
+            if inputs.len() > 1 {
+                tracing::warn!(
+                    "stdin cannot be read twice: reading the inputs one after the other, not merged in time order."
+                );
+            }
             return None;
         };
         let base = rotated::base(p);
@@ -167,14 +172,21 @@ fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged)> {
                     sets.push(set);
                     continue;
                 }
-                let d = detect(&refs, &cfg.format_opts)?;
+                let Some(d) = detect(&refs, &cfg.format_opts) else {
+                    tracing::warn!(
+                        "An input's format is not recognised: reading the inputs one after the other, not merged in time order."
+                    );
+                    return None;
+                };
                 let mut names = vec![d.primary.name()];
                 names.extend(d.fallbacks.iter().map(|f| f.name()));
                 (names.join("+"), d.build(&cfg.format_opts))
             }
         };
         if layout.as_ref().is_some_and(|l| *l != this) {
-            tracing::info!("Inputs are in different formats: reading them one after the other.");
+            tracing::warn!(
+                "Inputs are in different formats: reading them one after the other, not merged in time order."
+            );
             return None;
         }
         layout = Some(this);

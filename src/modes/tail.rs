@@ -71,7 +71,11 @@ fn check_inputs(inputs: &[String]) -> anyhow::Result<()> {
 fn not_live(p: &std::path::Path) -> Option<&'static str> {
     if crate::sources::is_gzip(p).unwrap_or(false) {
         Some("it is compressed (scan reads archives)")
-    } else if rotated::base(p) != p.to_string_lossy() {
+    } else if rotated::base(p) != p.to_string_lossy()
+        && std::path::Path::new(&rotated::base(p)).exists()
+    {
+        // Only beside its live file: cronolog's `access_log.20260315` and
+        // rotatelogs' `access_log.1710460800` are the live files.
         Some("it is a rotated copy (its lines were read under the live name)")
     } else {
         None
@@ -226,13 +230,13 @@ fn poll_one(
     let readable = match res {
         Ok(_) => {
             if std::mem::take(&mut fw.failing) {
-                tracing::info!(input = %escape(name.as_bytes(), 300), "Readable again.");
+                tracing::info!(input = %name, "Readable again.");
             }
             true
         }
         Err(e) => {
             if !std::mem::replace(&mut fw.failing, true) {
-                tracing::warn!(input = %escape(name.as_bytes(), 300), error = %e, "Read error; will retry every poll, quietly.");
+                tracing::warn!(input = %name, error = %e, "Read error; will retry every poll, quietly.");
             }
             false
         }

@@ -54,6 +54,8 @@ pub struct Follower {
     old: Vec<Handle>,
     max_line: usize,
     chunk: Vec<u8>,
+    /// The path exists but could not be opened (said once).
+    unopenable: bool,
 }
 
 impl Follower {
@@ -66,6 +68,7 @@ impl Follower {
             old: Vec::new(),
             max_line,
             chunk: vec![0; CHUNK],
+            unopenable: false,
         };
         if let Ok(file) = File::open(&f.path)
             && let Ok(md) = file.metadata()
@@ -93,9 +96,23 @@ impl Follower {
         let current = fs::metadata(&self.path).ok();
         let Some(h) = self.cur.as_mut() else {
             // Not there yet (or gone): open it when it appears. One that is
-            // there but cannot be opened is an error to report.
+            // there but cannot be opened is said once, and tried again.
             if let Some(md) = current {
-                let file = File::open(&self.path)?;
+                let file = match File::open(&self.path) {
+                    Ok(f) => {
+                        self.unopenable = false;
+                        f
+                    }
+                    Err(e) => {
+                        if !std::mem::replace(&mut self.unopenable, true) {
+                            emit(Tailed::Note(format!(
+                                "cannot open {} ({e}); trying again at every poll",
+                                self.path.display()
+                            )));
+                        }
+                        return Ok(());
+                    }
+                };
                 emit(Tailed::Note(format!(
                     "{} appeared; following it",
                     self.path.display()
@@ -226,7 +243,8 @@ impl Handle {
 /// Paths that exist for a pattern now (a plain path is kept even if absent:
 /// it may appear later).
 pub fn expand_pattern(p: &str) -> Vec<PathBuf> {
-    if p.contains(['*', '?', '[']) {
+    // An existing file is followed as named, glob characters or not.
+    if p.contains(['*', '?', '[']) && !Path::new(p).exists() {
         let mut v: Vec<PathBuf> = glob::glob(p)
             .map(|g| g.filter_map(Result::ok).filter(|p| p.is_file()).collect())
             .unwrap_or_default();
