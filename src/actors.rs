@@ -142,6 +142,59 @@ impl ClientResolver {
     }
 }
 
+/// Lines whose forwarded headers were not believed because their peer is
+/// not a trusted proxy. When most lines are like that and come from a few
+/// peers, those peers are almost surely the user's CDN or load balancer,
+/// missing from `--trusted-proxy`: every client behind one then looks like
+/// one huge actor. Said once, at the end of a run.
+#[derive(Default)]
+pub struct ProxyTally {
+    with_peer: u64,
+    untrusted: u64,
+    /// The first few such peers and their lines (a CDN has few).
+    peers: Vec<(IpAddr, u64)>,
+}
+
+const TALLY_PEERS: usize = 8;
+
+impl ProxyTally {
+    pub fn see(&mut self, resolver: &ClientResolver, rec: &Record<'_>) {
+        let Some(peer) = rec.client else { return };
+        self.with_peer += 1;
+        if (rec.forwarded_for.is_empty() && rec.real_ip.is_empty()) || resolver.is_trusted(peer) {
+            return;
+        }
+        self.untrusted += 1;
+        if let Some((_, n)) = self.peers.iter_mut().find(|(p, _)| *p == peer) {
+            *n += 1;
+        } else if self.peers.len() < TALLY_PEERS {
+            self.peers.push((peer, 1));
+        }
+    }
+
+    /// The warning, when at least 1,000 lines had a peer, half or more of
+    /// them carried forwarded headers from untrusted peers, and at most
+    /// eight peers sent 90% of those.
+    pub fn hint(&self) -> Option<String> {
+        let top: u64 = self.peers.iter().map(|p| p.1).sum();
+        if self.with_peer < 1000
+            || self.untrusted * 2 < self.with_peer
+            || top * 10 < self.untrusted * 9
+        {
+            return None;
+        }
+        let mut peers = self.peers.clone();
+        peers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let list: Vec<String> = peers.iter().map(|p| p.0.to_string()).collect();
+        Some(format!(
+            "{}% of lines carry X-Forwarded-For or X-Real-IP from {} peer address(es) that are not trusted proxies ({}): each such peer is taken as the client, so everyone behind it counts as one actor. If they are your CDN or load balancer, add them with --trusted-proxy (or [network] trusted_proxies)",
+            self.untrusted * 100 / self.with_peer,
+            peers.len(),
+            list.join(", ")
+        ))
+    }
+}
+
 fn trim(mut b: &[u8]) -> &[u8] {
     while let [b' ' | b'"', t @ ..] = b {
         b = t;

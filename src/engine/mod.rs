@@ -75,6 +75,8 @@ pub struct Front {
     clock: Timestamp,
     last_tick: i64,
     pub allowlisted: u64,
+    /// Forwarded headers from peers that are not trusted (for a hint).
+    pub proxies: crate::actors::ProxyTally,
 }
 
 /// What one record amounts to: a tick of event time to run first (at most
@@ -97,6 +99,7 @@ impl Front {
             None
         };
         let ip = self.resolver.resolve(rec);
+        self.proxies.see(&self.resolver, rec);
         let principal = identity(rec.principal);
         let api_key = identity(rec.api_key);
         let ua = if rec.user_agent.is_empty() {
@@ -185,6 +188,7 @@ impl Engine {
                 clock: Timestamp::default(),
                 last_tick: i64::MIN,
                 allowlisted: 0,
+                proxies: Default::default(),
             },
             shards: (0..SHARDS)
                 .map(|i| Shard::new(i as u8, cfg.detect.build(per_shard, budget)))

@@ -416,6 +416,9 @@ impl Pump {
     /// Print `--stats` (stderr text, or a summary JSON line on stdout with
     /// JSON output).
     pub fn report(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
+        if let Some(h) = self.engine.front.proxies.hint() {
+            tracing::warn!("{h}");
+        }
         self.stats.allowlisted = self.engine.allowlisted();
         if !self.cfg.stats {
             return Ok(());

@@ -572,3 +572,52 @@ fn piped_stderr_carries_no_ansi_colour_codes() {
         r.stderr_str().escape_debug()
     );
 }
+
+/// Behind a CDN that is not in `--trusted-proxy`, every line's peer is a CDN
+/// address and its X-Forwarded-For is not believed: the run says so, names
+/// the peers and the option, and is silent once they are trusted.
+#[test]
+fn untrusted_cdn_peers_are_pointed_out() {
+    let d = tmp();
+    let p = d.path().join("cdn.log");
+    let mut body = String::new();
+    for i in 0..2_000u64 {
+        let peer = if i % 2 == 0 {
+            "151.101.1.1"
+        } else {
+            "151.101.2.2"
+        };
+        body.push_str(&format!(
+            "{peer} - - [{}] \"GET /api/v1/customers/{} HTTP/1.1\" 200 512 \"-\" \"app/1.0\" \"198.51.{}.{}\"\n",
+            clf_time(i / 4),
+            1_000 + i * 7919 % 100_000,
+            i % 200,
+            1 + i % 250
+        ));
+    }
+    write(&p, body.as_bytes());
+    let r = scan_json([&p]);
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+    let err = r.stderr_str();
+    assert!(
+        err.contains("not trusted proxies (151.101.1.1, 151.101.2.2)")
+            && err.contains("--trusted-proxy"),
+        "{err}"
+    );
+    let r = run(apiwatch()
+        .args(["scan", "-o", "json", "--trusted-proxy", "151.101.0.0/16"])
+        .arg(&p));
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+    assert!(
+        !r.stderr_str().contains("not trusted proxies"),
+        "{}",
+        r.stderr_str()
+    );
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs/access.log");
+    let r = run(apiwatch().args(["scan", "-o", "json"]).arg(sample));
+    assert!(
+        !r.stderr_str().contains("not trusted proxies"),
+        "{}",
+        r.stderr_str()
+    );
+}
