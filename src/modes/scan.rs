@@ -32,8 +32,8 @@ pub fn run(
     }
     {
         let mut sink = sink(&pump.cfg, Box::new(&mut *out), false);
-        match merged(&pump, inputs) {
-            Some((name, mut m)) => {
+        let rest = match merged(&pump, inputs) {
+            Some((name, mut m, rest)) => {
                 read(&mut pump, &name, &mut m, sink.as_mut(), &mut status)?;
                 // One format line per file, as when read one by one.
                 let formats = &mut pump.stats.formats;
@@ -44,45 +44,45 @@ pub fn run(
                 for e in std::mem::take(&mut m.errors) {
                     report(&mut pump, &e, &mut status);
                 }
+                rest
             }
-            None => {
-                for input in inputs {
-                    let name = input.display();
-                    let mut opened = match sources::open(input, 0, pump.cfg.max_line) {
-                        Ok(o) => o,
-                        Err(e) => {
-                            let e = InputError {
-                                input: input.clone(),
-                                unopened: true,
-                                error: std::io::Error::other(format!("{e:#}")),
-                                raw: 0,
-                                gzip: false,
-                                lines: 0,
-                            };
-                            report(&mut pump, &e, &mut status);
-                            continue;
-                        }
+            None => inputs.to_vec(),
+        };
+        for input in &rest {
+            let name = input.display();
+            let mut opened = match sources::open(input, 0, pump.cfg.max_line) {
+                Ok(o) => o,
+                Err(e) => {
+                    let e = InputError {
+                        input: input.clone(),
+                        unopened: true,
+                        error: std::io::Error::other(format!("{e:#}")),
+                        raw: 0,
+                        gzip: false,
+                        lines: 0,
                     };
-                    let before = pump.stats.lines;
-                    let err = read(
-                        &mut pump,
-                        &name,
-                        &mut opened.lines,
-                        sink.as_mut(),
-                        &mut status,
-                    )?;
-                    if let Some(error) = err {
-                        let e = InputError {
-                            input: input.clone(),
-                            unopened: false,
-                            error,
-                            raw: opened.raw.get(),
-                            gzip: opened.gzip,
-                            lines: pump.stats.lines - before,
-                        };
-                        report(&mut pump, &e, &mut status);
-                    }
+                    report(&mut pump, &e, &mut status);
+                    continue;
                 }
+            };
+            let before = pump.stats.lines;
+            let err = read(
+                &mut pump,
+                &name,
+                &mut opened.lines,
+                sink.as_mut(),
+                &mut status,
+            )?;
+            if let Some(error) = err {
+                let e = InputError {
+                    input: input.clone(),
+                    unopened: false,
+                    error,
+                    raw: opened.raw.get(),
+                    gzip: opened.gzip,
+                    lines: pump.stats.lines - before,
+                };
+                report(&mut pump, &e, &mut status);
             }
         }
         pump.finish(sink.as_mut())?;
@@ -132,10 +132,12 @@ fn report(pump: &mut Pump, e: &InputError, status: &mut Status) {
 }
 
 /// The inputs as one stream merged in time order, when there are several
-/// rotated sets of one format. `None` reads them one after the other: a
-/// single set, stdin among them (it cannot be read twice), or sets whose
-/// formats differ or are not recognised (each is then reported on its own).
-fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged)> {
+/// rotated sets of one format; with them, the inputs left to read one by one
+/// after it (sets in another format, or not recognised, which are then
+/// reported on their own). `None` reads everything one after the other: a
+/// single set, stdin among the inputs (it cannot be read twice), or fewer
+/// than two sets of any one format.
+fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged, Vec<Input>)> {
     let mut groups: Vec<(String, Vec<Input>)> = Vec::new();
     for input in inputs {
         let Input::File(p) = input else {
@@ -156,44 +158,97 @@ fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged)> {
         return None;
     }
     let cfg = &pump.cfg;
-    let mut errors = Vec::new();
-    let mut sets = Vec::new();
-    let mut layout: Option<String> = None;
+    /// A set read ahead, with its layout (`None`: nothing to tell it by,
+    /// e.g. empty files; `Some(None)`: not recognised).
+    struct Candidate {
+        files: Vec<Input>,
+        set: Set,
+        layout: Option<Option<String>>,
+        parser: Option<Box<dyn crate::formats::LineParser>>,
+        errors: Vec<InputError>,
+    }
+    let mut candidates = Vec::new();
     for (_, files) in groups {
-        let mut set = Set::new(files);
+        let mut set = Set::new(files.clone());
+        let mut errors = Vec::new();
         let sample = set.head(DETECT_LINES, MAX_HEAD_LINES, cfg.max_line, &mut errors);
         let refs: Vec<&[u8]> = sample.iter().map(|v| v.as_slice()).collect();
-        let (this, parser) = match &cfg.format {
-            FormatChoice::Fixed(spec) => (spec.name().to_owned(), spec.build(&cfg.format_opts)),
-            FormatChoice::Auto => {
-                if refs.iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) {
-                    // Nothing to tell the format by (empty files): take the
-                    // others' time order as it comes.
-                    sets.push(set);
-                    continue;
-                }
-                let Some(d) = detect(&refs, &cfg.format_opts) else {
-                    tracing::warn!(
-                        "An input's format is not recognised: reading the inputs one after the other, not merged in time order."
-                    );
-                    return None;
-                };
-                let mut names = vec![d.primary.name()];
-                names.extend(d.fallbacks.iter().map(|f| f.name()));
-                (names.join("+"), d.build(&cfg.format_opts))
+        let (layout, parser) = match &cfg.format {
+            FormatChoice::Fixed(spec) => (
+                Some(Some(spec.name().to_owned())),
+                spec.build(&cfg.format_opts).ok(),
+            ),
+            FormatChoice::Auto if refs.iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) => {
+                (None, None)
             }
+            FormatChoice::Auto => match detect(&refs, &cfg.format_opts) {
+                Some(d) => {
+                    let mut names = vec![d.primary.name()];
+                    names.extend(d.fallbacks.iter().map(|f| f.name()));
+                    (Some(Some(names.join("+"))), d.build(&cfg.format_opts).ok())
+                }
+                None => (Some(None), None),
+            },
         };
-        if layout.as_ref().is_some_and(|l| *l != this) {
+        candidates.push(Candidate {
+            files,
+            set,
+            layout,
+            parser,
+            errors,
+        });
+    }
+    // The format most sets share (the first named of equals).
+    let mut counts: Vec<(&String, usize)> = Vec::new();
+    for c in &candidates {
+        if let (Some(Some(l)), Some(_)) = (&c.layout, &c.parser) {
+            match counts.iter_mut().find(|(x, _)| *x == l) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((l, 1)),
+            }
+        }
+    }
+    let best = counts
+        .iter()
+        .fold(None::<(&String, usize)>, |b, &(l, n)| match b {
+            Some((_, m)) if m >= n => b,
+            _ => Some((l, n)),
+        })?;
+    if best.1 < 2 {
+        if counts.len() > 1 || candidates.iter().any(|c| c.layout == Some(None)) {
             tracing::warn!(
                 "Inputs are in different formats: reading them one after the other, not merged in time order."
             );
-            return None;
         }
-        layout = Some(this);
-        set.set_parser(parser.ok()?);
-        sets.push(set);
+        return None;
     }
-    let names: Vec<String> = inputs.iter().map(Input::display).collect();
+    let best = best.0.clone();
+    let (mut sets, mut errors, mut names, mut rest) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for c in candidates {
+        let joins = match &c.layout {
+            None => true,
+            Some(Some(l)) => *l == best && c.parser.is_some(),
+            Some(None) => false,
+        };
+        if !joins {
+            rest.extend(c.files);
+            continue;
+        }
+        names.extend(c.files.iter().map(Input::display));
+        let mut set = c.set;
+        if let Some(p) = c.parser {
+            set.set_parser(p);
+        }
+        sets.push(set);
+        errors.extend(c.errors);
+    }
+    if !rest.is_empty() {
+        tracing::warn!(
+            "{} input(s) in another format (or not recognised) are read after the others, not merged in time order.",
+            rest.len()
+        );
+    }
     // Malformed-line samples name this and number lines in the merged
     // stream (the sample's text finds the line).
     let name = if names.len() <= 4 {
@@ -209,5 +264,5 @@ fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged)> {
         sets = sets.len(),
         "Reading {name} as one stream, merged in time order."
     );
-    Some((name, Merged::new(sets, cfg.max_line, errors)))
+    Some((name, Merged::new(sets, cfg.max_line, errors), rest))
 }

@@ -621,3 +621,26 @@ fn untrusted_cdn_peers_are_pointed_out() {
         r.stderr_str()
     );
 }
+
+/// Two nodes' logs and a file of no known format named together: the two
+/// logs are still merged in time order, the odd one is read after them and
+/// reported, and nothing is lost.
+#[test]
+fn an_odd_input_does_not_stop_the_others_being_merged() {
+    let d = tmp();
+    let a = d.path().join("node1.log");
+    let b = d.path().join("node2.log");
+    let junk = d.path().join("notes.txt");
+    write(&a, combined_lines(30, 0).as_bytes());
+    write(&b, combined_lines(20, 0).as_bytes());
+    write(&junk, b"this is not a log\nneither is this\n");
+    let r = scan_json([&a, &junk, &b]);
+    assert_eq!(r.code, 3, "{}", r.stderr_str());
+    let err = r.stderr_str();
+    assert!(err.contains("as one stream, merged in time order"), "{err}");
+    assert!(err.contains("read after the others"), "{err}");
+    assert!(err.contains("cannot recognise the log format"), "{err}");
+    let s = r.summary();
+    assert_eq!(count(&s, "parsed"), 50, "{s}");
+    assert_eq!(format_inputs(&s), vec![path_str(&a), path_str(&b)], "{s}");
+}
