@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::alerts::escape::escape;
 use crate::alerts::sink::VecSink;
 use crate::alerts::{AlertSink, Transition};
 use crate::cli::OutputKind;
@@ -120,7 +119,7 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
                 .map(|e| format!("cannot be read ({e})"))
         };
         if let Some(why) = problem {
-            let msg = format!("{} {why}", escape(p.as_os_str().as_encoded_bytes(), 300));
+            let msg = format!("{} {why}", crate::alerts::escape::path(p));
             tracing::error!("{msg}");
             pump.stats.input_errors.push(msg);
             status = Status::Unknown;

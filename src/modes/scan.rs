@@ -158,14 +158,13 @@ fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged, Vec<Input>)>
         return None;
     }
     let cfg = &pump.cfg;
-    /// A set read ahead, with its layout (`None`: nothing to tell it by,
-    /// e.g. empty files; `Some(None)`: not recognised).
-    struct Candidate {
-        files: Vec<Input>,
-        set: Set,
-        layout: Option<Option<String>>,
-        parser: Option<Box<dyn crate::formats::LineParser>>,
-        errors: Vec<InputError>,
+    /// What a set read ahead turned out to be.
+    enum Layout {
+        /// Nothing to tell it by (empty files): it joins any merge.
+        Blank,
+        Unrecognised,
+        /// A format (with its fallbacks) and the parser to read its times.
+        Known(String, Box<dyn crate::formats::LineParser>),
     }
     let mut candidates = Vec::new();
     for (_, files) in groups {
@@ -173,75 +172,64 @@ fn merged(pump: &Pump, inputs: &[Input]) -> Option<(String, Merged, Vec<Input>)>
         let mut errors = Vec::new();
         let sample = set.head(DETECT_LINES, MAX_HEAD_LINES, cfg.max_line, &mut errors);
         let refs: Vec<&[u8]> = sample.iter().map(|v| v.as_slice()).collect();
-        let (layout, parser) = match &cfg.format {
-            FormatChoice::Fixed(spec) => (
-                Some(Some(spec.name().to_owned())),
-                spec.build(&cfg.format_opts).ok(),
-            ),
-            FormatChoice::Auto if refs.iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) => {
-                (None, None)
+        let found = match &cfg.format {
+            FormatChoice::Fixed(spec) => {
+                Some((spec.name().to_owned(), spec.build(&cfg.format_opts)))
             }
-            FormatChoice::Auto => match detect(&refs, &cfg.format_opts) {
-                Some(d) => {
-                    let mut names = vec![d.primary.name()];
-                    names.extend(d.fallbacks.iter().map(|f| f.name()));
-                    (Some(Some(names.join("+"))), d.build(&cfg.format_opts).ok())
-                }
-                None => (Some(None), None),
-            },
+            FormatChoice::Auto if refs.iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) => {
+                candidates.push((files, set, Layout::Blank, errors));
+                continue;
+            }
+            FormatChoice::Auto => detect(&refs, &cfg.format_opts).map(|d| {
+                let mut names = vec![d.primary.name()];
+                names.extend(d.fallbacks.iter().map(|f| f.name()));
+                (names.join("+"), d.build(&cfg.format_opts))
+            }),
         };
-        candidates.push(Candidate {
-            files,
-            set,
-            layout,
-            parser,
-            errors,
-        });
+        let layout = match found {
+            Some((name, Ok(parser))) => Layout::Known(name, parser),
+            _ => Layout::Unrecognised,
+        };
+        candidates.push((files, set, layout, errors));
     }
     // The format most sets share (the first named of equals).
-    let mut counts: Vec<(&String, usize)> = Vec::new();
-    for c in &candidates {
-        if let (Some(Some(l)), Some(_)) = (&c.layout, &c.parser) {
-            match counts.iter_mut().find(|(x, _)| *x == l) {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (_, _, layout, _) in &candidates {
+        if let Layout::Known(l, _) = layout {
+            match counts.iter_mut().find(|(x, _)| x == l) {
                 Some((_, n)) => *n += 1,
                 None => counts.push((l, 1)),
             }
         }
     }
-    let best = counts
-        .iter()
-        .fold(None::<(&String, usize)>, |b, &(l, n)| match b {
-            Some((_, m)) if m >= n => b,
-            _ => Some((l, n)),
-        })?;
-    if best.1 < 2 {
-        if counts.len() > 1 || candidates.iter().any(|c| c.layout == Some(None)) {
+    let best = counts.iter().rev().max_by_key(|c| c.1).copied();
+    let Some((best, 2..)) = best else {
+        let mixed = counts.len() > 1
+            || candidates
+                .iter()
+                .any(|c| matches!(c.2, Layout::Unrecognised));
+        if mixed {
             tracing::warn!(
                 "Inputs are in different formats: reading them one after the other, not merged in time order."
             );
         }
         return None;
-    }
-    let best = best.0.clone();
+    };
+    let best = best.to_owned();
     let (mut sets, mut errors, mut names, mut rest) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for c in candidates {
-        let joins = match &c.layout {
-            None => true,
-            Some(Some(l)) => *l == best && c.parser.is_some(),
-            Some(None) => false,
-        };
-        if !joins {
-            rest.extend(c.files);
-            continue;
+    for (files, mut set, layout, errs) in candidates {
+        match layout {
+            Layout::Known(l, parser) if l == best => set.set_parser(parser),
+            Layout::Blank => {}
+            _ => {
+                rest.extend(files);
+                continue;
+            }
         }
-        names.extend(c.files.iter().map(Input::display));
-        let mut set = c.set;
-        if let Some(p) = c.parser {
-            set.set_parser(p);
-        }
+        names.extend(files.iter().map(Input::display));
         sets.push(set);
-        errors.extend(c.errors);
+        errors.extend(errs);
     }
     if !rest.is_empty() {
         tracing::warn!(

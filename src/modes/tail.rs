@@ -69,11 +69,10 @@ fn check_inputs(inputs: &[String]) -> anyhow::Result<()> {
 /// compressed nor a rotated copy (whose lines were read under its live name;
 /// following it too would read them twice).
 fn not_live(p: &std::path::Path) -> Option<&'static str> {
+    let base = rotated::base(p);
     if crate::sources::is_gzip(p).unwrap_or(false) {
         Some("it is compressed (scan reads archives)")
-    } else if rotated::base(p) != p.to_string_lossy()
-        && std::path::Path::new(&rotated::base(p)).exists()
-    {
+    } else if base != p.to_string_lossy() && std::path::Path::new(&base).exists() {
         // Only beside its live file: cronolog's `access_log.20260315` and
         // rotatelogs' `access_log.1710460800` are the live files.
         Some("it is a rotated copy (its lines were read under the live name)")
@@ -112,7 +111,7 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
                         && !known.contains(&p)
                         && let Some(why) = not_live(&p)
                     {
-                        tracing::info!(path = %escape(p.as_os_str().as_encoded_bytes(), 300), "Not following: {why}.");
+                        tracing::info!(path = %crate::alerts::escape::path(&p), "Not following: {why}.");
                         known.push(p);
                         continue;
                     }
@@ -120,7 +119,7 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
                         // Files present at start begin at their end (unless
                         // --from-start); files that appear later are new.
                         let from_end = first && !a.from_start;
-                        tracing::info!(path = %escape(p.as_os_str().as_encoded_bytes(), 300), from_end, "Following.");
+                        tracing::info!(path = %crate::alerts::escape::path(&p), from_end, "Following.");
                         known.push(p.clone());
                         followed.push(Followed {
                             f: Follower::new(p, from_end, pump.cfg.max_line),

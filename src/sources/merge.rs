@@ -78,9 +78,15 @@ impl Set {
         }
     }
 
-    /// The next raw line of the set, opening its next file as needed.
-    /// Files that cannot be opened or read are recorded in `errors`.
-    fn pull(&mut self, max_line: usize, errors: &mut Vec<InputError>) -> Option<Held> {
+    /// The next raw line of the set, opening its next file as needed,
+    /// copied into `spare` (the previous line's buffer: no allocation per
+    /// line). Files that cannot be opened or read are recorded in `errors`.
+    fn pull(
+        &mut self,
+        max_line: usize,
+        errors: &mut Vec<InputError>,
+        mut spare: Vec<u8>,
+    ) -> Option<Held> {
         if let Some(h) = self.ahead.pop_front() {
             return Some(h);
         }
@@ -109,11 +115,15 @@ impl Set {
             match o.lines.next_line() {
                 Ok(Some(Line::Data(d))) => {
                     *n += 1;
-                    return Some(Held::Data(d.to_vec()));
+                    spare.clear();
+                    spare.extend_from_slice(d);
+                    return Some(Held::Data(spare));
                 }
                 Ok(Some(Line::TooLong { head, len })) => {
                     *n += 1;
-                    return Some(Held::TooLong(head.to_vec(), len));
+                    spare.clear();
+                    spare.extend_from_slice(head);
+                    return Some(Held::TooLong(spare, len));
                 }
                 Ok(None) => self.current = None,
                 Err(error) => {
@@ -143,7 +153,7 @@ impl Set {
         let mut useful = 0;
         let mut pulled = Vec::new();
         while useful < want && pulled.len() < max_lines {
-            let Some(h) = self.pull(max_line, errors) else {
+            let Some(h) = self.pull(max_line, errors, Vec::new()) else {
                 break;
             };
             if let Held::Data(d) = &h
@@ -171,7 +181,11 @@ impl Set {
 
     /// Take the set's next line and its time.
     fn advance(&mut self, max_line: usize, errors: &mut Vec<InputError>) {
-        self.next = self.pull(max_line, errors).map(|h| {
+        let spare = match self.next.take() {
+            Some((Held::Data(v) | Held::TooLong(v, _), _)) => v,
+            None => Vec::new(),
+        };
+        self.next = self.pull(max_line, errors, spare).map(|h| {
             if let (Held::Data(d), Some(p)) = (&h, self.parser.as_mut())
                 && let Ok(rec) = p.parse(d)
             {
