@@ -85,6 +85,37 @@ struct Tracker {
     last_emit: i64,
 }
 
+impl Tracker {
+    fn new(touched: baseline::Touched, route: RouteId) -> Tracker {
+        Tracker {
+            ring: Ring::default(),
+            touched,
+            days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
+            last_search: i64::MIN / 2,
+            explained: 0,
+            route,
+            identities: Vec::new(),
+            severity: None,
+            last_emit: i64::MIN / 2,
+        }
+    }
+
+    /// As [`Tracker::new`], in place (keeping small allocations).
+    fn reset(&mut self, touched: baseline::Touched, route: RouteId) {
+        self.ring.clear();
+        self.touched = touched;
+        for d in &mut self.days {
+            *d = (i64::MIN, Hll::default());
+        }
+        self.last_search = i64::MIN / 2;
+        self.explained = 0;
+        self.route = route;
+        self.identities.clear();
+        self.severity = None;
+        self.last_emit = i64::MIN / 2;
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct Bola {
     #[serde(skip)]
@@ -136,20 +167,11 @@ impl Bola {
         let info = routes.info(ev.route);
         // Admission: a principal or key gets a tracker on its second request.
         let door = &mut self.door;
-        let Some(t) = self.trackers.touch_if(
+        let Some(t) = self.trackers.touch_if_reusing(
             &actor,
             || door.admit(actor_scope_key(actor), now),
-            || Tracker {
-                ring: Ring::default(),
-                touched,
-                days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
-                last_search: i64::MIN / 2,
-                explained: 0,
-                route: ev.route,
-                identities: Vec::new(),
-                severity: None,
-                last_emit: i64::MIN / 2,
-            },
+            || Tracker::new(touched, ev.route),
+            |t| t.reset(touched, ev.route),
         ) else {
             return;
         };
@@ -208,6 +230,10 @@ impl Bola {
         let identities = t.identities.len().max(1) as f64;
         let mut best: Option<(Severity, String, crate::state::lookups::Analysis, i64)> = None;
         for (wi, w) in self.cfg.windows.iter().enumerate() {
+            // The threshold is at least the floor: fewer lookups can't reach it.
+            if t.ring.count_since(now - w.secs) < w.distinct {
+                continue;
+            }
             let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);
             let thr = self
                 .baselines

@@ -278,6 +278,14 @@ impl Detector for Enumeration {
         let numeric = obj.kind.numeric();
         let mut best: Option<(Severity, String, Analysis, i64)> = None;
         for (wi, w) in self.cfg.windows.iter().enumerate() {
+            // Nothing fires on fewer lookups than the smaller of the block
+            // floor and the probe floor (half the threshold, which is at
+            // least the window's floor): skip the analysis, most windows of
+            // most actors hold far fewer.
+            let block_floor = self.cfg.block_floors.get(wi).copied().unwrap_or(w.distinct);
+            if t.ring.count_since(now - w.secs) < block_floor.min(w.distinct / 2).max(1) {
+                continue;
+            }
             let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
             if let Some((sev, why)) = Self::judge(&self.cfg, &self.baselines, &a, wi, ev.route)
                 && best.as_ref().is_none_or(|b| sev > b.0)

@@ -107,6 +107,20 @@ impl Tracker {
         }
     }
 
+    /// As [`Tracker::new`], in place (keeping small allocations).
+    fn reset(&mut self) {
+        self.ring.clear();
+        for d in &mut self.days {
+            *d = (i64::MIN, Hll::default());
+        }
+        self.hours = [(i64::MIN, 0); 24];
+        self.principals.clear();
+        self.uas.clear();
+        self.addrs.clear();
+        self.severity = None;
+        self.last_emit = i64::MIN / 2;
+    }
+
     fn day_distinct(&self, now: i64) -> u64 {
         let mut h = Hll::default();
         for (start, b) in &self.days {
@@ -174,10 +188,11 @@ impl SlowSweep {
         let key = (actor, ev.route);
         // Admission: an actor gets a tracker on its second lookup.
         let door = &mut self.door;
-        let Some(t) = self.trackers.touch_if(
+        let Some(t) = self.trackers.touch_if_reusing(
             &key,
             || door.admit(actor_scope_key(actor) ^ ev.route as u64, now),
             Tracker::new,
+            Tracker::reset,
         ) else {
             return;
         };
@@ -222,8 +237,12 @@ impl SlowSweep {
         let mut fired: Option<(Severity, String, Evidence)> = None;
         // Slow block. An actor faster than that is enumeration's case:
         // asked first, it spares most analyses of busy actors.
-        let recent = t.ring.iter().filter(|l| l.ts >= now - 600).count() as u64;
-        if numeric && recent <= cfg.max_per_10min {
+        let recent = t.ring.count_since(now - 600);
+        // No block of `block_floor` ids in fewer lookups: skip the analysis.
+        if numeric
+            && recent <= cfg.max_per_10min
+            && t.ring.count_since(now - cfg.block_window_secs) >= cfg.block_floor
+        {
             let a = analyse(
                 &t.ring,
                 now - cfg.block_window_secs,

@@ -56,14 +56,20 @@ fn parse(variant: Variant, line: &[u8]) -> ParseResult<'_> {
     let mut rec = Record::default();
     // The timestamp anchors everything: the first `[` that opens a CLF time.
     // Both are a few dozen bytes in: a plain loop is cheaper than memchr.
-    let open = line.iter().position(|&c| c == b'[').ok_or(LAYOUT)?;
-    let after = &line[open + 1..];
-    let close = after.iter().position(|&c| c == b']').ok_or(LAYOUT)?;
+    let mut open = line.iter().position(|&c| c == b'[').ok_or(LAYOUT)?;
+    let mut after = &line[open + 1..];
+    let mut close = after.iter().position(|&c| c == b']').ok_or(LAYOUT)?;
     rec.ts = match time::parse_clf(&after[..close]) {
         Some(t) => t,
         // Apache error-log lines start with `[Thu Oct 13 ...] [module:level]`.
         None if open == 0 => return Err(ERROR_LOG),
-        None => return Err(BAD_TIME),
+        // A `[` before the time (in a user name, say): the time is the
+        // first bracket that holds one.
+        None => {
+            let (o, c, t) = later_time(line, open + 1).ok_or(BAD_TIME)?;
+            (open, after, close) = (o, &line[o + 1..], c);
+            t
+        }
     };
     prefix(&line[..open], &mut rec)?;
 
@@ -108,6 +114,22 @@ fn parse(variant: Variant, line: &[u8]) -> ParseResult<'_> {
         Variant::Ingress => ingress_tail(c, &mut rec)?,
     }
     Ok(rec)
+}
+
+/// The first `[...]` at or after `from` that holds a CLF time: (position of
+/// the `[`, of the `]` relative to the byte after it, the time).
+fn later_time(line: &[u8], from: usize) -> Option<(usize, usize, super::Timestamp)> {
+    let mut at = from;
+    while let Some(i) = line[at..].iter().position(|&c| c == b'[') {
+        let open = at + i;
+        let after = &line[open + 1..];
+        let close = after.iter().position(|&c| c == b']')?;
+        if let Some(t) = time::parse_clf(&after[..close]) {
+            return Some((open, close, t));
+        }
+        at = open + 1;
+    }
+    None
 }
 
 /// What precedes `[time]`: `[vhost[:port]] client ident user`, where the
@@ -292,6 +314,25 @@ mod tests {
         let r = p(Variant::Combined, r#"localhost:443 178.20.184.42 1j0 jsmith [26/Jul/2023:00:01:26 -0700] "GET /s HTTP/2.0" 200 17 "-" "M" 116075"#).unwrap();
         assert_eq!((r.host, r.principal), (&b"localhost"[..], &b"jsmith"[..]));
         assert_eq!(r.client, Some("178.20.184.42".parse().unwrap()));
+    }
+
+    /// A `[` in the user name is not the time; a line whose only brackets
+    /// hold no time is still a timestamp error.
+    #[test]
+    fn bracket_in_user_name() {
+        let r = p(
+            Variant::Combined,
+            r#"203.0.113.7 - [ops] [02/Mar/2026:10:00:01 +0000] "GET /a HTTP/1.1" 200 5 "-" "UA""#,
+        )
+        .unwrap();
+        assert_eq!((r.principal, r.path), (&b"[ops]"[..], &b"/a"[..]));
+        assert_eq!(r.ts.rfc3339(), "2026-03-02T10:00:01Z");
+        let e = p(
+            Variant::Combined,
+            r#"203.0.113.7 - [ops] [yesterday] "GET /a HTTP/1.1" 200 5"#,
+        )
+        .unwrap_err();
+        assert_eq!(e, BAD_TIME);
     }
 
     #[test]

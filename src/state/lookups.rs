@@ -17,6 +17,10 @@ use crate::formats::Timestamp;
 /// customers spread over a large id space almost never come this close.
 pub const BLOCK_GAP: u64 = 32;
 
+/// How far (seconds) lines may lag behind newer ones in a log and still be
+/// counted in their window by [`Ring::count_since`].
+pub const ORDER_SLACK: i64 = 300;
+
 /// Stored as a JSON array in state files: rings hold most of a state file.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(into = "LookupRow", from = "LookupRow")]
@@ -96,6 +100,20 @@ impl Ring {
     pub fn len(&self) -> usize {
         self.buf.len()
     }
+
+    /// Empty, as new, for a tracker taking over an evicted one's slot. A
+    /// small buffer is kept; a large one is freed, so that recycled slots
+    /// don't all come to hold full rings.
+    pub fn clear(&mut self) {
+        if self.buf.capacity() > 32 {
+            self.buf = VecDeque::new();
+        } else {
+            self.buf.clear();
+        }
+        self.pushed = 0;
+        self.analysed_at = 0;
+        self.last = None;
+    }
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -122,6 +140,20 @@ impl Ring {
 
     pub fn last_ts(&self) -> Option<i64> {
         self.last
+    }
+
+    /// Lookups with `ts >= since`, counted from the newest back: a cheap
+    /// test of whether a window holds enough to be worth an [`analyse`].
+    /// Lookups arrive in line order, at most a few seconds out of event-time
+    /// order, so the walk stops [`ORDER_SLACK`] seconds before `since`.
+    pub fn count_since(&self, since: i64) -> u64 {
+        let stop = since.saturating_sub(ORDER_SLACK);
+        self.buf
+            .iter()
+            .rev()
+            .take_while(|l| l.ts >= stop)
+            .filter(|l| l.ts >= since)
+            .count() as u64
     }
 
     /// Drop entries older than `since`.

@@ -140,6 +140,42 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         Some(self.touch(k, make).0)
     }
 
+    /// [`touch_if`](Self::touch_if) for large values: when the map is full,
+    /// the least recently used entry's slot is taken over in place and
+    /// `reset` turns its value into the new entry's, keeping its
+    /// allocations. The same entries are kept and evicted as with
+    /// `touch_if`; only the copying of the victim out and of a fresh value
+    /// in (kilobytes for a tracker with sketches) is saved.
+    pub fn touch_if_reusing(
+        &mut self,
+        k: &K,
+        admit: impl FnOnce() -> bool,
+        make: impl FnOnce() -> V,
+        reset: impl FnOnce(&mut V),
+    ) -> Option<&mut V> {
+        if let Some(&i) = self.index.get(k) {
+            self.promote(i);
+            return Some(self.value_mut(i));
+        }
+        if !admit() {
+            return None;
+        }
+        if self.index.len() < self.cap || self.oldest == NIL {
+            return Some(self.touch(k, make).0);
+        }
+        let i = self.oldest;
+        self.evicted += 1;
+        let (old, v) = self.slots[i as usize]
+            .as_mut()
+            .expect("linked slot is full");
+        self.index.remove(&*old);
+        *old = k.clone();
+        reset(v);
+        self.index.insert(k.clone(), i);
+        self.promote(i);
+        Some(self.value_mut(i))
+    }
+
     pub fn remove(&mut self, k: &K) -> Option<V> {
         let i = self.index.remove(k)?;
         Some(self.release(i).1)
@@ -451,6 +487,18 @@ mod tests {
         // Admission: a present key is touched whatever `admit` says; an
         // absent one only when admitted.
         assert!(m.touch_if(&7, || false, || 70).is_none());
+        // Reusing the victim's slot keeps and evicts the same entries.
+        let mut a: BoundedMap<u64, u64> = BoundedMap::new(3);
+        let mut b: BoundedMap<u64, u64> = BoundedMap::new(3);
+        for k in [1u64, 2, 3, 1, 4, 2, 5, 6, 1, 7] {
+            a.touch_if(&k, || true, || k * 10);
+            b.touch_if_reusing(&k, || true, || k * 10, |v| *v = k * 10);
+        }
+        let (ka, kb): (Vec<_>, Vec<_>) = (a.iter_lru().collect(), b.iter_lru().collect());
+        assert_eq!(ka, kb);
+        assert_eq!((a.evicted(), a.len()), (b.evicted(), b.len()));
+        assert_eq!(kb, [(&6, &60), (&1, &10), (&7, &70)]);
+        assert_eq!(b.evicted(), 6);
         assert_eq!(m.touch_if(&1, || false, || 0).copied(), Some(10));
         assert_eq!(m.touch_if(&7, || true, || 70).copied(), Some(70));
         let recent: Vec<i32> = m.iter_recent().map(|(k, _)| *k).collect();
