@@ -2,6 +2,8 @@
 //! only what was appended since the last one (per-file checkpoints), carries
 //! the engine's state (windows, baselines, open incidents) in the state file,
 //! and exits with the Nagios status of the incidents active in what it read.
+//! The new lines of several nodes' logs are merged in time order, as `scan`
+//! merges whole files.
 //!
 //! First run (no state file): files are taken from their current end, so
 //! installing the check does not replay history; `--from-start` reads them
@@ -17,8 +19,9 @@ use crate::cli::OutputKind;
 use crate::config::Config;
 use crate::exit::Status;
 use crate::sources::checkpoint::{self, Checkpoint, FileId};
-use crate::sources::{self, Input, LineReader, rotated};
+use crate::sources::{self, Input, rotated};
 
+use super::merged::{Merge, merged};
 use super::{Pump, Unrecognised, describe_input_error};
 
 pub struct CheckArgs<'a> {
@@ -125,9 +128,42 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             status = Status::Unknown;
         }
     }
-    let plans = plan(&inputs, &old_files, first_run, a.from_start);
+    let mut plans = plan(&inputs, &old_files, first_run, a.from_start);
     let mut sink = VecSink::default();
     let mut checkpoints = Vec::new();
+    // Several nodes' logs: their new lines merged in time order, as `scan`
+    // reads them, so that both give the same alerts for the same lines.
+    if let Some(m) = merged(&pump, sets(&plans), true) {
+        let Merge {
+            name,
+            mut stream,
+            rest,
+        } = m;
+        let (read, left): (Vec<Plan>, Vec<Plan>) = plans
+            .into_iter()
+            .partition(|p| !rest.iter().any(|(i, _)| *i == Input::File(p.path.clone())));
+        plans = left;
+        pump.seen_before = read.iter().any(|p| p.start > 0);
+        if let Err(e) = pump.pump(&name, &mut stream, None, &mut sink) {
+            tracing::error!("{e:#}");
+            pump.stats.input_errors.push(format!("{e:#}"));
+            status = Status::Unknown;
+        }
+        pump.name_merged_files(&name, &stream);
+        for e in std::mem::take(&mut stream.errors) {
+            pump.stats.input_errors.push(super::input_error(&e));
+            status = Status::Unknown;
+        }
+        for p in read {
+            // A file not read to its end keeps its old position.
+            let to = stream
+                .reached()
+                .find(|(i, _)| *i == Input::File(p.path.clone()))
+                .map_or(p.start, |r| r.1);
+            tracing::debug!(input = %crate::alerts::escape::path(&p.path), from = p.start, to, "Read.");
+            checkpoints.push(p.id.checkpoint(&p.path, to));
+        }
+    }
     for p in plans {
         let input = Input::File(p.path.clone());
         let name = input.display();
@@ -255,6 +291,21 @@ fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool)
     plans
 }
 
+/// The plans as rotated sets (consecutive files of one base name, as
+/// [`plan`] orders them), each file with its start offset.
+fn sets(plans: &[Plan]) -> Vec<Vec<(Input, u64)>> {
+    let mut groups: Vec<(String, Vec<(Input, u64)>)> = Vec::new();
+    for p in plans {
+        let base = rotated::base(&p.path);
+        let file = (Input::File(p.path.clone()), p.start);
+        match groups.last_mut() {
+            Some((b, v)) if *b == base => v.push(file),
+            _ => groups.push((base, vec![file])),
+        }
+    }
+    groups.into_iter().map(|(_, v)| v).collect()
+}
+
 fn siblings(p: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
@@ -283,24 +334,10 @@ fn siblings(p: &Path) -> Vec<PathBuf> {
 /// Read one file from its start offset; returns the offset reached (at a
 /// line boundary: a line still being written is left for the next run).
 fn read_one(pump: &mut Pump, input: &Input, p: &Plan, sink: &mut VecSink) -> anyhow::Result<u64> {
-    let opened = sources::open(
-        input,
-        if p.id.gzip { 0 } else { p.start },
-        pump.cfg.max_line,
-    )?;
+    let opened = sources::resume(input, p.start, pump.cfg.max_line)?;
     let gzip = opened.gzip;
     let raw = opened.raw.clone();
-    let mut lines: LineReader<_> = opened.lines.hold_partial();
-    if gzip && p.start > 0 {
-        // Skip what was read before (decompressed offset, at a line start).
-        while lines.consumed() < p.start {
-            match lines.next_line() {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
+    let mut lines = opened.lines;
     let name = input.display();
     let before = pump.stats.lines;
     pump.seen_before = p.start > 0;

@@ -4,6 +4,7 @@
 //! from, when they stop, and how the result maps to an exit status.
 
 pub mod check;
+mod merged;
 pub mod scan;
 pub mod tail;
 
@@ -413,6 +414,16 @@ impl Pump {
         Ok(())
     }
 
+    /// After reading a merged stream called `name`: one format line per
+    /// file in `--stats`, as when read one by one.
+    pub fn name_merged_files(&mut self, name: &str, m: &crate::sources::merge::Merged) {
+        let formats = &mut self.stats.formats;
+        if let Some(i) = formats.iter().position(|(n, _)| n == name) {
+            let (_, f) = formats.remove(i);
+            formats.extend(m.opened().map(|input| (input.display(), f.clone())));
+        }
+    }
+
     /// Print `--stats` (stderr text, or a summary JSON line on stdout with
     /// JSON output).
     pub fn report(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -487,6 +498,19 @@ pub fn sink<'w>(cfg: &Config, w: Box<dyn Write + 'w>, eager: bool) -> Box<dyn Al
 }
 
 /// Describe a reader failure for the user: which input, where.
+/// Log a file that could not be read (to its end), and return the message
+/// for the run's report.
+pub fn input_error(e: &crate::sources::merge::InputError) -> String {
+    if e.unopened {
+        tracing::error!(input = %e.input.display(), error = %e.error, "Cannot read input.");
+        e.error.to_string()
+    } else {
+        let msg = describe_input_error(&e.input, &e.error, e.raw, e.gzip, e.lines);
+        tracing::error!("{msg}");
+        msg
+    }
+}
+
 pub fn describe_input_error(
     input: &Input,
     e: &std::io::Error,

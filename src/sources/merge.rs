@@ -6,7 +6,8 @@
 //! day, which names busy but honest clients (measured: 14 support agents on
 //! the simulated day split over two nodes). `scan` therefore merges
 //! independent inputs (each a rotated set, read oldest first) line by line
-//! on the timestamp of each line, like `sort -m`.
+//! on the timestamp of each line, like `sort -m`, and so does each `check`
+//! run with the lines appended since the last one.
 //!
 //! Each set gets its own parser, only to read timestamps. A line that does
 //! not parse (blank, malformed, over-long) keeps the time of the line before
@@ -17,7 +18,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{Input, Line, LineReader, Opened, open};
+use super::{Input, Line, LineReader, Opened, open, resume};
 use crate::formats::LineParser;
 
 /// Where [`crate::modes::Pump::pump`] takes lines from: one reader, or
@@ -51,9 +52,10 @@ pub struct InputError {
     pub lines: u64,
 }
 
-/// One rotated set: its files oldest first.
+/// One rotated set: its files oldest first, each with the offset to start
+/// from (0, or where `check`'s last run stopped).
 pub struct Set {
-    rest: VecDeque<Input>,
+    rest: VecDeque<(Input, u64)>,
     current: Option<(Input, Opened, u64)>,
     /// Lines read ahead (to recognise the format) and not yet handed out.
     ahead: VecDeque<Held>,
@@ -63,10 +65,23 @@ pub struct Set {
     parser: Option<Box<dyn LineParser>>,
     /// Files of the set opened so far.
     opened: Vec<Input>,
+    /// Files read to their end, with the offset reached (for `check`).
+    pub reached: Vec<(Input, u64)>,
+    /// Resuming (`check`): leave an unterminated last line for next time.
+    resuming: bool,
 }
 
 impl Set {
+    /// Files read whole.
     pub fn new(inputs: Vec<Input>) -> Set {
+        Set {
+            resuming: false,
+            ..Set::resuming(inputs.into_iter().map(|i| (i, 0)).collect())
+        }
+    }
+
+    /// Files read from the given offsets (see [`super::resume`]).
+    pub fn resuming(inputs: Vec<(Input, u64)>) -> Set {
         Set {
             rest: inputs.into(),
             current: None,
@@ -75,6 +90,8 @@ impl Set {
             last_ts: i64::MIN,
             parser: None,
             opened: Vec::new(),
+            reached: Vec::new(),
+            resuming: true,
         }
     }
 
@@ -92,8 +109,13 @@ impl Set {
         }
         loop {
             if self.current.is_none() {
-                let input = self.rest.pop_front()?;
-                match open(&input, 0, max_line) {
+                let (input, start) = self.rest.pop_front()?;
+                let opened = if self.resuming {
+                    resume(&input, start, max_line)
+                } else {
+                    open(&input, start, max_line)
+                };
+                match opened {
                     Ok(o) => {
                         self.opened.push(input.clone());
                         self.current = Some((input, o, 0));
@@ -125,7 +147,10 @@ impl Set {
                     spare.extend_from_slice(head);
                     return Some(Held::TooLong(spare, len));
                 }
-                Ok(None) => self.current = None,
+                Ok(None) => {
+                    self.reached.push((input.clone(), o.lines.consumed()));
+                    self.current = None;
+                }
                 Err(error) => {
                     errors.push(InputError {
                         input: input.clone(),
@@ -226,6 +251,11 @@ impl Merged {
     /// The files opened, set by set (for the run's list of formats).
     pub fn opened(&self) -> impl Iterator<Item = &Input> {
         self.sets.iter().flat_map(|s| s.opened.iter())
+    }
+
+    /// The files read to their end, with the offset reached in each.
+    pub fn reached(&self) -> impl Iterator<Item = &(Input, u64)> {
+        self.sets.iter().flat_map(|s| s.reached.iter())
     }
 }
 
@@ -339,11 +369,44 @@ mod tests {
         assert!(m.errors.is_empty());
     }
 
+    /// `check`: each file from where the last run stopped; an unfinished
+    /// last line is left for the next run, and the offset reached says so.
+    #[test]
+    fn resumed_sets_start_at_their_offsets_and_leave_a_partial_line() {
+        let d = tempfile::tempdir().unwrap();
+        let old = clf("01/Mar/2026:00:00:01", "/a-old");
+        let a = [old.clone(), clf("01/Mar/2026:00:00:04", "/a4")].concat();
+        let pa = d.path().join("a.log");
+        std::fs::write(&pa, format!("{a}10.0.0.1 - - [01/Mar/2026:00:00:0")).unwrap();
+        let pb = d.path().join("b.log");
+        std::fs::write(&pb, clf("01/Mar/2026:00:00:02", "/b2")).unwrap();
+        let mut sets = Vec::new();
+        for (p, start) in [(&pa, old.len() as u64), (&pb, 0)] {
+            let mut s = Set::resuming(vec![(Input::File(p.clone()), start)]);
+            s.head(40, 1000, 1 << 16, &mut Vec::new());
+            s.set_parser(Box::new(crate::formats::clf::ClfParser::new(
+                crate::formats::clf::Variant::Combined,
+                &FormatOptions::default(),
+            )));
+            sets.push(s);
+        }
+        let mut m = Merged::new(sets, 1 << 16, Vec::new());
+        let got = drain(&mut m);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].contains("/b2") && got[1].contains("/a4"), "{got:?}");
+        let reached: Vec<u64> = m.reached().map(|r| r.1).collect();
+        assert_eq!(
+            reached,
+            [a.len() as u64, std::fs::metadata(&pb).unwrap().len()]
+        );
+    }
+
     #[test]
     fn an_unreadable_file_is_reported_and_the_rest_is_read() {
         let d = tempfile::tempdir().unwrap();
         let mut s = set_of(d.path(), "a.log", &clf("01/Mar/2026:00:00:01", "/a1"));
-        s.rest.push_back(Input::File(d.path().join("missing.log")));
+        s.rest
+            .push_back((Input::File(d.path().join("missing.log")), 0));
         let b = set_of(d.path(), "b.log", &clf("01/Mar/2026:00:00:02", "/b2"));
         let mut m = Merged::new(vec![s, b], 1 << 16, Vec::new());
         assert_eq!(drain(&mut m).len(), 2);

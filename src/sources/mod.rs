@@ -127,6 +127,22 @@ pub fn is_gzip(path: &Path) -> io::Result<bool> {
     Ok(got == 2 && m == GZIP_MAGIC)
 }
 
+/// Open a file to go on from where an earlier run stopped: `start` is the
+/// offset reached then (of the decompressed stream, for gzip, which is read
+/// up to it again). An unterminated last line is left for the next run.
+pub fn resume(input: &Input, start: u64, max_line: usize) -> anyhow::Result<Opened> {
+    let mut o = open(input, start, max_line)?;
+    o.lines = o.lines.hold_partial();
+    if o.gzip {
+        while o.lines.consumed() < start {
+            if o.lines.next_line()?.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(o)
+}
+
 /// Open an input from `offset` (plain files only; gzip always from 0).
 pub fn open(input: &Input, offset: u64, max_line: usize) -> anyhow::Result<Opened> {
     let raw = Counter::default();

@@ -477,3 +477,102 @@ fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
         assert_eq!(s, one, "--threads {t}: other statistics");
     }
 }
+
+/// Two gateway nodes behind a balancer, each with its own log. `check`,
+/// run after every chunk of the day, merges the new lines of both in time
+/// order as `scan` merges the whole files, so both report the same
+/// incidents (read one node after the other, each run's lines would arrive
+/// hours out of order and name other actors).
+#[test]
+fn check_merges_two_nodes_as_scan_does() {
+    let day = day();
+    let lines: Vec<&[u8]> = day
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.len() > 1)
+        .collect();
+    // The balancer: each line to one node, at random.
+    let mut r = Rng::new(7);
+    let node: Vec<usize> = lines.iter().map(|_| (r.next_u64() % 2) as usize).collect();
+    // Chunks end where the second changes, so that a second's lines from
+    // both nodes are read by the same check run (within a second, lines
+    // come out node by node).
+    let second = |l: &[u8]| l.splitn(5, |&b| b == b' ').nth(3).map(<[u8]>::to_vec);
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    loop {
+        at += r.range(2_000, 6_000) as usize;
+        while at < lines.len() && second(lines[at]) == second(lines[at - 1]) {
+            at += 1;
+        }
+        if at >= lines.len() {
+            break;
+        }
+        cuts.push(at);
+    }
+    cuts.push(lines.len());
+    assert!(cuts.len() >= 5, "several check runs: {}", cuts.len());
+
+    let d = tempfile::tempdir().unwrap();
+    let logs = [
+        d.path().join("node1-access.log"),
+        d.path().join("node2-access.log"),
+    ];
+    let whole = d.path().join("whole");
+    std::fs::create_dir(&whole).unwrap();
+    let whole_logs = [
+        whole.join("node1-access.log"),
+        whole.join("node2-access.log"),
+    ];
+    for (i, l) in lines.iter().enumerate() {
+        append(&whole_logs[node[i]], l);
+    }
+    for p in &logs {
+        append(p, b"");
+    }
+    let o = apiwatch()
+        .args(["scan", "-o", "json"])
+        .args(&whole_logs)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let scan_out = json_lines(&o.stdout);
+
+    let state = d.path().join("apiwatch.state");
+    let mut check_out = Vec::new();
+    let mut start = 0;
+    // The first run records where the (empty) logs end.
+    for end in std::iter::once(0).chain(cuts) {
+        for i in start..end {
+            append(&logs[node[i]], lines[i]);
+        }
+        start = end;
+        let o = apiwatch()
+            .args(["check", "-o", "json", "--state"])
+            .arg(&state)
+            .args(&logs)
+            .output()
+            .unwrap();
+        assert!(
+            matches!(o.status.code(), Some(0..=2)),
+            "check: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        check_out.extend(json_lines(&o.stdout));
+    }
+    let (scan_active, _) = split(&scan_out);
+    let (check_active, _) = split(&check_out);
+    assert!(
+        scan_active.len() >= 5,
+        "the day holds several incidents: {scan_active:?}"
+    );
+    assert!(
+        scan_active == check_active,
+        "scan and check disagree on two nodes:\n{}",
+        diff("scan", &scan_active, "check", &check_active)
+    );
+}

@@ -1,0 +1,135 @@
+//! Which inputs `scan` and `check` read as one stream merged in time order
+//! (see [`crate::sources::merge`]): the rotated sets that share the most
+//! common format. The others are read one by one after them.
+
+use crate::config::FormatChoice;
+use crate::formats::detect::detect;
+use crate::sources::Input;
+use crate::sources::merge::{Merged, Set};
+
+use super::{DETECT_LINES, MAX_HEAD_LINES, Pump};
+
+/// Sets merged into one stream.
+pub struct Merge {
+    /// What malformed-line samples call the stream.
+    pub name: String,
+    pub stream: Merged,
+    /// Files left to read one by one after it (another format, or not
+    /// recognised), with their start offsets.
+    pub rest: Vec<(Input, u64)>,
+}
+
+/// Merge `groups` (rotated sets, each its files oldest first with the
+/// offset to start from) when at least two share a format. `resuming`
+/// (`check`) leaves each file's unterminated last line for the next run.
+/// `None` reads everything one after the other: fewer than two sets of any
+/// one format.
+pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Option<Merge> {
+    if groups.len() < 2 {
+        return None;
+    }
+    let cfg = &pump.cfg;
+    /// What a set read ahead turned out to be.
+    enum Layout {
+        /// Nothing to tell it by (empty files): it joins any merge.
+        Blank,
+        Unrecognised,
+        /// A format (with its fallbacks) and the parser to read its times.
+        Known(String, Box<dyn crate::formats::LineParser>),
+    }
+    let mut candidates = Vec::new();
+    for files in groups {
+        let mut set = if resuming {
+            Set::resuming(files.clone())
+        } else {
+            Set::new(files.iter().map(|(i, _)| i.clone()).collect())
+        };
+        let mut errors = Vec::new();
+        let sample = set.head(DETECT_LINES, MAX_HEAD_LINES, cfg.max_line, &mut errors);
+        let refs: Vec<&[u8]> = sample.iter().map(|v| v.as_slice()).collect();
+        let found = match &cfg.format {
+            FormatChoice::Fixed(spec) => {
+                Some((spec.name().to_owned(), spec.build(&cfg.format_opts)))
+            }
+            FormatChoice::Auto if refs.iter().all(|l| l.iter().all(u8::is_ascii_whitespace)) => {
+                candidates.push((files, set, Layout::Blank, errors));
+                continue;
+            }
+            FormatChoice::Auto => detect(&refs, &cfg.format_opts).map(|d| {
+                let mut names = vec![d.primary.name()];
+                names.extend(d.fallbacks.iter().map(|f| f.name()));
+                (names.join("+"), d.build(&cfg.format_opts))
+            }),
+        };
+        let layout = match found {
+            Some((name, Ok(parser))) => Layout::Known(name, parser),
+            _ => Layout::Unrecognised,
+        };
+        candidates.push((files, set, layout, errors));
+    }
+    // The format most sets share (the first named of equals).
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for (_, _, layout, _) in &candidates {
+        if let Layout::Known(l, _) = layout {
+            match counts.iter_mut().find(|(x, _)| x == l) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((l, 1)),
+            }
+        }
+    }
+    let best = counts.iter().rev().max_by_key(|c| c.1).copied();
+    let Some((best, 2..)) = best else {
+        let mixed = counts.len() > 1
+            || candidates
+                .iter()
+                .any(|c| matches!(c.2, Layout::Unrecognised));
+        if mixed {
+            tracing::warn!(
+                "Inputs are in different formats: reading them one after the other, not merged in time order."
+            );
+        }
+        return None;
+    };
+    let best = best.to_owned();
+    let (mut sets, mut errors, mut names, mut rest) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (files, mut set, layout, errs) in candidates {
+        match layout {
+            Layout::Known(l, parser) if l == best => set.set_parser(parser),
+            Layout::Blank => {}
+            _ => {
+                rest.extend(files);
+                continue;
+            }
+        }
+        names.extend(files.iter().map(|(i, _)| i.display()));
+        sets.push(set);
+        errors.extend(errs);
+    }
+    if !rest.is_empty() {
+        tracing::warn!(
+            "{} input(s) in another format (or not recognised) are read after the others, not merged in time order.",
+            rest.len()
+        );
+    }
+    // Malformed-line samples name this and number lines in the merged
+    // stream (the sample's text finds the line).
+    let name = if names.len() <= 4 {
+        format!("{} (merged by time)", names.join(" + "))
+    } else {
+        format!(
+            "{} + {} more files (merged by time)",
+            names[..3].join(" + "),
+            names.len() - 3
+        )
+    };
+    tracing::info!(
+        sets = sets.len(),
+        "Reading {name} as one stream, merged in time order."
+    );
+    Some(Merge {
+        name,
+        stream: Merged::new(sets, cfg.max_line, errors),
+        rest,
+    })
+}
