@@ -128,7 +128,9 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             status = Status::Unknown;
         }
     }
-    let mut plans = plan(&inputs, &old_files, first_run, a.from_start);
+    pump.opened_before = pump.engine.incidents.opened;
+    let (mut plans, unseen) = plan(&inputs, &old_files, first_run, a.from_start);
+    let now = super::wall_now();
     let mut sink = VecSink::default();
     let mut checkpoints = Vec::new();
     // Several nodes' logs: their new lines merged in time order, as `scan`
@@ -187,6 +189,10 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         pump.engine
             .close_silent(super::wall_now(), grace, &mut sink)?;
     }
+    for c in &mut checkpoints {
+        c.seen = Some(now);
+    }
+    checkpoints.extend(keep_unseen(unseen, now));
     checkpoint::write_state(a.state, &checkpoints, |w| pump.engine.save(w))?;
     pump.stats.allowlisted = pump.engine.allowlisted();
 
@@ -219,8 +225,14 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     Ok(status)
 }
 
-/// Decide, per file, where to start; oldest files first.
-fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool) -> Vec<Plan> {
+/// Decide, per file, where to start; oldest files first. Also returns the
+/// checkpoints of files not found this run.
+fn plan(
+    inputs: &[Input],
+    old: &[Checkpoint],
+    first_run: bool,
+    from_start: bool,
+) -> (Vec<Plan>, Vec<Checkpoint>) {
     let named: Vec<PathBuf> = inputs
         .iter()
         .filter_map(|i| {
@@ -234,8 +246,15 @@ fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool)
     // Also look at rotated siblings of each named file (access.log.1,
     // access.log-2026…gz): the rest of a file rotated since the last run
     // lives there.
+    // And at those of files read before that are gone from where they
+    // were and not named now: a glob no longer matches a log renamed by a
+    // rotation without `create`, but the rest of it is still news.
+    let gone = old
+        .iter()
+        .map(|c| &c.path)
+        .filter(|p| !named.contains(p) && !p.exists());
     let mut candidates = named.clone();
-    for p in &named {
+    for p in named.iter().chain(gone) {
         for s in siblings(p) {
             if !candidates.contains(&s) {
                 candidates.push(s);
@@ -246,16 +265,15 @@ fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool)
     let mut plans = Vec::new();
     for path in rotated::order(candidates) {
         let Ok(id) = FileId::of(&path) else {
+            // A named file was reported above; this is only its detail.
             if named.contains(&path) {
-                tracing::warn!(path = %crate::alerts::escape::path(&path), "Cannot read file; will look again next run.");
+                tracing::debug!(path = %crate::alerts::escape::path(&path), "Cannot read file; will look again next run.");
             }
             continue;
         };
         // The same file: same inode and start, or the same start elsewhere
         // (renamed, or compressed after rotation).
-        let same_inode = old
-            .iter()
-            .position(|c| c.dev == id.dev && c.ino == id.ino && id.matches(c));
+        let same_inode = old.iter().position(|c| id.same_file(c));
         let same_content = || {
             old.iter()
                 .enumerate()
@@ -288,7 +306,26 @@ fn plan(inputs: &[Input], old: &[Checkpoint], first_run: bool, from_start: bool)
         };
         plans.push(Plan { path, id, start });
     }
-    plans
+    let unseen = old
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used.contains(i))
+        .map(|(_, c)| c.clone())
+        .collect();
+    (plans, unseen)
+}
+
+/// The checkpoints of files not found this run, kept for a while (see
+/// [`Checkpoint::seen`]): the most recently seen first, at most
+/// [`checkpoint::MAX_UNSEEN`].
+fn keep_unseen(mut unseen: Vec<Checkpoint>, now: i64) -> Vec<Checkpoint> {
+    for c in &mut unseen {
+        c.seen.get_or_insert(now);
+    }
+    unseen.retain(|c| now - c.seen.unwrap_or(now) <= checkpoint::KEEP_UNSEEN_SECS);
+    unseen.sort_by_key(|c| std::cmp::Reverse(c.seen));
+    unseen.truncate(checkpoint::MAX_UNSEEN);
+    unseen
 }
 
 /// The plans as rotated sets (consecutive files of one base name, as
@@ -421,4 +458,38 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
         s.allowlisted,
         s.input_errors.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checkpoints of files gone from a run are kept a week, the most
+    /// recently seen first, and never more than a bounded number.
+    #[test]
+    fn unseen_checkpoints_are_kept_for_a_while_and_bounded() {
+        let now = 10_000_000;
+        let cp = |i: u64, seen: Option<i64>| Checkpoint {
+            path: PathBuf::from(format!("f{i}")),
+            dev: 1,
+            ino: i,
+            fp_len: 1,
+            fp: 0,
+            offset: 5,
+            gzip: false,
+            seen,
+        };
+        let mut v: Vec<Checkpoint> = (0..1000)
+            .map(|i| cp(i, Some(now - i as i64 * 60)))
+            .collect();
+        v.push(cp(5000, None));
+        v.push(cp(5001, Some(now - checkpoint::KEEP_UNSEEN_SECS - 1)));
+        let kept = keep_unseen(v, now);
+        assert_eq!(kept.len(), checkpoint::MAX_UNSEEN);
+        let unknown = kept.iter().find(|c| c.ino == 5000).expect("kept");
+        assert_eq!(unknown.seen, Some(now), "unknown: taken as seen now");
+        assert_eq!((kept[0].ino, kept[1].ino), (0, 5000));
+        assert!(kept.iter().all(|c| c.ino != 5001), "over a week: dropped");
+        assert!(kept.windows(2).all(|w| w[0].seen >= w[1].seen));
+    }
 }

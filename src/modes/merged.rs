@@ -77,6 +77,31 @@ pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Op
             }
         }
     }
+    // What each set is, for the messages: `a.log: combined, b.log: not
+    // recognised`.
+    let described = |which: &dyn Fn(&Layout) -> bool| {
+        let mut v = Vec::new();
+        for (files, _, layout, _) in &candidates {
+            if which(layout) {
+                let what = match layout {
+                    Layout::Blank => "no lines",
+                    Layout::Unrecognised => "not recognised",
+                    Layout::Known(l, _) => l,
+                };
+                v.push(format!("{}: {what}", files[0].0.display()));
+            }
+        }
+        v.join(", ")
+    };
+    // `check` runs every few minutes: a fallback it reports every run is
+    // noise at warning level, and the reading itself is still complete.
+    let say = |msg: String| {
+        if resuming {
+            tracing::info!("{msg}");
+        } else {
+            tracing::warn!("{msg}");
+        }
+    };
     let best = counts.iter().rev().max_by_key(|c| c.1).copied();
     let Some((best, 2..)) = best else {
         let mixed = counts.len() > 1
@@ -84,12 +109,18 @@ pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Op
                 .iter()
                 .any(|c| matches!(c.2, Layout::Unrecognised));
         if mixed {
-            tracing::warn!(
-                "Inputs are in different formats: reading them one after the other, not merged in time order."
-            );
+            say(format!(
+                "Inputs are not all in one recognised format ({}): reading them one after the other, not merged in time order.",
+                described(&|l| !matches!(l, Layout::Blank))
+            ));
         }
         return None;
     };
+    let set_apart = described(&|l| match l {
+        Layout::Known(f, _) => *f != best,
+        Layout::Unrecognised => true,
+        Layout::Blank => false,
+    });
     let best = best.to_owned();
     let (mut sets, mut errors, mut names, mut rest) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -107,10 +138,9 @@ pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Op
         errors.extend(errs);
     }
     if !rest.is_empty() {
-        tracing::warn!(
-            "{} input(s) in another format (or not recognised) are read after the others, not merged in time order.",
-            rest.len()
-        );
+        say(format!(
+            "{set_apart}: read after the others, not merged in time order (another format, or not recognised)."
+        ));
     }
     // Malformed-line samples name this and number lines in the merged
     // stream (the sample's text finds the line).
@@ -125,7 +155,8 @@ pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Op
     };
     tracing::info!(
         sets = sets.len(),
-        "Reading {name} as one stream, merged in time order."
+        "Reading {} as one stream, merged in time order.",
+        names.join(", ")
     );
     Some(Merge {
         name,

@@ -62,6 +62,9 @@ pub struct Pump {
     /// was appended): new lines that match no format are malformed lines
     /// of that input, not an unknown format.
     pub seen_before: bool,
+    /// Incidents opened before this run (`check`'s earlier runs): the
+    /// report counts this run's.
+    pub opened_before: u64,
 }
 
 const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
@@ -91,6 +94,7 @@ impl Pump {
             parallel: None,
             pool: None,
             seen_before: false,
+            opened_before: 0,
         }
     }
 
@@ -424,6 +428,14 @@ impl Pump {
         }
     }
 
+    /// Incidents opened in this run.
+    fn opened(&self) -> u64 {
+        self.engine
+            .incidents
+            .opened
+            .saturating_sub(self.opened_before)
+    }
+
     /// Print `--stats` (stderr text, or a summary JSON line on stdout with
     /// JSON output).
     pub fn report(&mut self, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -437,7 +449,7 @@ impl Pump {
         match self.cfg.output {
             OutputKind::Json => {
                 let mut v = self.stats.to_json();
-                v["incidents_opened"] = self.engine.incidents.opened.into();
+                v["incidents_opened"] = self.opened().into();
                 v["allowlist"] = serde_json::to_value(self.engine.allow_counts())?;
                 // {"bola": {"entries": N, "evicted": M}, ..., "routes": ...}
                 v["state"] = self
@@ -457,10 +469,7 @@ impl Pump {
             }
             OutputKind::Text => {
                 let mut s = self.stats.render_text();
-                s.push_str(&format!(
-                    "incidents opened: {}\n",
-                    self.engine.incidents.opened
-                ));
+                s.push_str(&format!("incidents opened: {}\n", self.opened()));
                 for (reason, n) in self.engine.allow_counts() {
                     s.push_str(&format!("allowlisted ({reason}): {n}\n"));
                 }

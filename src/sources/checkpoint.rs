@@ -37,7 +37,20 @@ pub struct Checkpoint {
     /// Bytes consumed (decompressed bytes for gzip).
     pub offset: u64,
     pub gzip: bool,
+    /// Wall-clock time (Unix seconds) of the last run that saw the file.
+    /// A file missing from a run (moved away for a while, or left out of
+    /// the arguments once) keeps its checkpoint for [`KEEP_UNSEEN_SECS`],
+    /// so that it is not read again from the start when it is back. Absent
+    /// from older state files: taken as the time of the run that reads it.
+    #[serde(default)]
+    pub seen: Option<i64>,
 }
+
+/// How long a checkpoint outlives its file (see [`Checkpoint::seen`]).
+pub const KEEP_UNSEEN_SECS: i64 = 7 * 86_400;
+/// At most this many checkpoints of files not seen are kept (the most
+/// recently seen): a state file stays small whatever comes and goes.
+pub const MAX_UNSEEN: usize = 256;
 
 /// Identity of a file on disk now.
 #[derive(Clone, Debug)]
@@ -82,6 +95,13 @@ impl FileId {
         n > 0 && self.head.len() >= n && stable_hash(&self.head[..n]) == c.fp
     }
 
+    /// The file `c` was taken of: same device and inode, and the same first
+    /// bytes, or none then (an empty file, read from its start whatever it
+    /// holds now).
+    pub fn same_file(&self, c: &Checkpoint) -> bool {
+        c.dev == self.dev && c.ino == self.ino && (c.fp_len == 0 || self.matches(c))
+    }
+
     pub fn checkpoint(&self, path: &Path, offset: u64) -> Checkpoint {
         let n = self
             .head
@@ -97,6 +117,7 @@ impl FileId {
             fp: stable_hash(&self.head[..n]),
             offset,
             gzip: self.gzip,
+            seen: None,
         }
     }
 }

@@ -115,6 +115,15 @@ impl<R: Read> LineReader<R> {
                 self.end = 0;
             }
             if self.eof {
+                if let (Some(skipped), true) = (skipping, self.hold_partial) {
+                    // An over-long line still being written: left whole for
+                    // the next run, which reports it once it is complete.
+                    self.consumed -= skipped;
+                    return match self.pending_err.take() {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    };
+                }
                 if let Some(skipped) = skipping {
                     self.head.truncate(SAMPLE);
                     return Ok(Some(Line::TooLong {
@@ -190,6 +199,27 @@ mod tests {
             });
         }
         out
+    }
+
+    /// `check` leaves an unterminated last line for the next run, an
+    /// over-long one too; once complete, it is one over-long line.
+    #[test]
+    fn held_partial_lines_are_left_whole_however_long() {
+        let mut text = b"ok\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 500));
+        let mut r = LineReader::new(&text[..], 64).hold_partial();
+        assert!(matches!(r.next_line().unwrap(), Some(Line::Data(b"ok"))));
+        assert!(r.next_line().unwrap().is_none());
+        assert_eq!(r.consumed(), 3, "the partial line is not consumed");
+        text.extend(b"xx\nnext\n");
+        let mut r = LineReader::new(&text[3..], 64).hold_partial();
+        r.set_consumed(3);
+        assert!(matches!(
+            r.next_line().unwrap(),
+            Some(Line::TooLong { len: 502, .. })
+        ));
+        assert!(matches!(r.next_line().unwrap(), Some(Line::Data(b"next"))));
+        assert_eq!(r.consumed(), text.len() as u64);
     }
 
     #[test]

@@ -639,6 +639,7 @@ fn an_odd_input_does_not_stop_the_others_being_merged() {
     let err = r.stderr_str();
     assert!(err.contains("as one stream, merged in time order"), "{err}");
     assert!(err.contains("read after the others"), "{err}");
+    assert!(err.contains("notes.txt: not recognised"), "{err}");
     assert!(err.contains("cannot recognise the log format"), "{err}");
     let s = r.summary();
     assert_eq!(count(&s, "parsed"), 50, "{s}");

@@ -672,3 +672,105 @@ fn check_unknown_when_a_named_log_cannot_be_read() {
         }
     }
 }
+
+/// Files that come and go between runs lose no lines and count none twice:
+/// a node missing for a run, a node left out of the arguments once, a log
+/// renamed away from under a glob, a file empty at the last run and then
+/// written and rotated, and an over-long line still being written.
+#[test]
+fn check_keeps_its_place_in_files_that_come_and_go() {
+    let d = tempfile::tempdir().unwrap();
+    let (n1, n2) = (d.path().join("n1.log"), d.path().join("n2.log"));
+    let state = d.path().join("s.state");
+    let block = |seed: u64, n: u64| benign(seed, 3600 * (seed % 20 + 1), n);
+    append(&n1, b"");
+    append(&n2, b"");
+    assert_status(&check(&state, &[&n1, &n2], &[]), 0, "OK");
+    let (a, b) = (block(1, 30), block(2, 20));
+    append(&n1, a.as_bytes());
+    append(&n2, b.as_bytes());
+    let o = check(&state, &[&n1, &n2], &[]);
+    assert_eq!(o.perf("lines"), nlines(&a) + nlines(&b), "{}", o.line());
+
+    // n2 moved away for a run (UNKNOWN), then back with more lines.
+    let away = d.path().join("away");
+    std::fs::rename(&n2, &away).unwrap();
+    let o = check(&state, &[&n1, &n2], &[]);
+    assert_status(&o, 3, "UNKNOWN");
+    assert!(
+        !o.stderr.contains("WARN"),
+        "said once, as an error: {}",
+        o.stderr
+    );
+    std::fs::rename(&away, &n2).unwrap();
+    let c = block(3, 9);
+    append(&n2, c.as_bytes());
+    let o = check(&state, &[&n1, &n2], &[]);
+    assert_eq!(
+        o.perf("lines"),
+        nlines(&c),
+        "only the new lines: {}",
+        o.line()
+    );
+
+    // n2 left out of one run, then named again.
+    let e = block(4, 7);
+    append(&n2, e.as_bytes());
+    assert_eq!(check(&state, &[&n1], &[]).perf("lines"), 0);
+    let o = check(&state, &[&n1, &n2], &[]);
+    assert_eq!(o.perf("lines"), nlines(&e), "{}", o.line());
+
+    // Through a glob: n2 renamed by a rotation without `create`; its
+    // unread tail is in n2.log.1, which the glob does not match.
+    let f = block(5, 11);
+    append(&n2, f.as_bytes());
+    std::fs::rename(&n2, d.path().join("n2.log.1")).unwrap();
+    let glob = d.path().join("n*.log");
+    let o = check(&state, &[&glob], &[]);
+    assert_eq!(o.perf("lines"), nlines(&f), "{}", o.line());
+
+    // Empty at the last run, then written and rotated before the next.
+    let g = block(6, 5);
+    append(&n1, g.as_bytes());
+    std::fs::rename(&n1, d.path().join("n1.log.1")).unwrap();
+    append(&n1, b"");
+    let o = check(&state, &[&n1], &[]);
+    assert_eq!(o.perf("lines"), nlines(&g), "{}", o.line());
+
+    // An over-long line still being written: one line, once complete.
+    let long = "x".repeat(100_000);
+    append(&n1, long.as_bytes());
+    let o = check(&state, &[&n1], &["--stats"]);
+    assert_eq!(o.perf("lines"), 0, "{}", o.line());
+    append(&n1, b"x\n");
+    let h = block(7, 4);
+    append(&n1, h.as_bytes());
+    let o = check(&state, &[&n1], &[]);
+    assert_eq!(o.perf("lines"), nlines(&h) + 1, "{}", o.line());
+    assert_eq!(o.perf("malformed"), 1, "{}", o.line());
+}
+
+/// `--stats` counts the incidents this run opened, as the status line
+/// does, not every run's since the state file began.
+#[test]
+fn check_stats_count_this_runs_incidents() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(
+        &log,
+        enumeration("203.0.113.50", 3600, 5000, 200).as_bytes(),
+    );
+    let o = check(&state, &[&log], &["--from-start", "--stats"]);
+    assert_alerting(&o);
+    let opened = o.perf("opened");
+    assert!(opened >= 1, "{}", o.line());
+    assert!(
+        o.stderr.contains(&format!("incidents opened: {opened}\n")),
+        "{}",
+        o.stderr
+    );
+    let o = check(&state, &[&log], &["--stats"]);
+    assert_eq!(o.perf("opened"), 0, "{}", o.line());
+    assert!(o.stderr.contains("incidents opened: 0\n"), "{}", o.stderr);
+}
