@@ -368,3 +368,35 @@ impl Detector for Bola {
         (self.trackers.len(), self.trackers.evicted())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tracker taking over an evicted one's slot is as good as new.
+    #[test]
+    fn a_reset_tracker_is_a_new_one() {
+        let mut t = Tracker::new(baseline::Touched(5), 3);
+        for i in 0..300 {
+            t.ring.push(
+                Lookup {
+                    ts: i,
+                    id: i as u64,
+                    who: 0,
+                    ua: 9,
+                    not_found: false,
+                },
+                256,
+            );
+            t.days[(i % 4) as usize] = (i, Hll::default());
+            t.days[(i % 4) as usize].1.add(mix(i as u64));
+            t.identities.push(i as u32);
+        }
+        (t.last_search, t.explained) = (40, 12);
+        (t.severity, t.last_emit) = (Some(Severity::Warning), 77);
+        t.reset(baseline::Touched(600), 8);
+        let json = |t: &Tracker| serde_json::to_string(t).unwrap();
+        assert_eq!(json(&t), json(&Tracker::new(baseline::Touched(600), 8)));
+        assert_eq!(t.ring.last_ts(), None);
+    }
+}

@@ -393,3 +393,38 @@ impl Detector for SlowSweep {
         (self.trackers.len(), self.trackers.evicted())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tracker taking over an evicted one's slot is as good as new.
+    #[test]
+    fn a_reset_tracker_is_a_new_one() {
+        let mut t = Tracker::new();
+        for i in 0..300 {
+            t.ring.push(
+                Lookup {
+                    ts: i,
+                    id: i as u64,
+                    who: 7,
+                    ua: 9,
+                    not_found: i % 3 == 0,
+                },
+                256,
+            );
+            t.days[(i % 4) as usize] = (i, Hll::default());
+            t.days[(i % 4) as usize].1.add(mix(i as u64));
+            t.hours[(i % 24) as usize] = (i, 3);
+            add_small(&mut t.principals, i as u32 + 1);
+            add_small(&mut t.uas, 5);
+            add_small(&mut t.addrs, 6);
+        }
+        t.severity = Some(Severity::Critical);
+        t.last_emit = 99;
+        t.reset();
+        let json = |t: &Tracker| serde_json::to_string(t).unwrap();
+        assert_eq!(json(&t), json(&Tracker::new()));
+        assert_eq!(t.ring.last_ts(), None);
+    }
+}

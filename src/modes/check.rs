@@ -18,10 +18,10 @@ use crate::alerts::{AlertSink, Transition};
 use crate::cli::OutputKind;
 use crate::config::Config;
 use crate::exit::Status;
-use crate::sources::checkpoint::{self, Checkpoint, FileId};
+use crate::sources::checkpoint::{self, Checkpoint, FINGERPRINT_BYTES, FileId};
 use crate::sources::{self, Input, rotated};
 
-use super::merged::{Merge, merged};
+use super::merged::{Merge, merged, rotated_sets};
 use super::{Pump, Unrecognised, describe_input_error};
 
 pub struct CheckArgs<'a> {
@@ -69,6 +69,27 @@ struct Plan {
     path: PathBuf,
     id: FileId,
     start: u64,
+    /// A named plain file, still being written: its unfinished last line
+    /// is left for the next run. A rotated or compressed copy is complete.
+    live: bool,
+}
+
+impl Plan {
+    /// The checkpoint after reading up to `offset`. A file that was shorter
+    /// than its fingerprint when planned (empty, say) and grew during the
+    /// run is fingerprinted again over what was read.
+    fn checkpoint(&self, offset: u64) -> Checkpoint {
+        let short = (self.id.head.len() as u64) < offset.min(FINGERPRINT_BYTES as u64);
+        let id = match short {
+            true => FileId::of(&self.path)
+                .ok()
+                .filter(|n| n.dev == self.id.dev && n.ino == self.id.ino),
+            false => None,
+        };
+        id.as_ref()
+            .unwrap_or(&self.id)
+            .checkpoint(&self.path, offset)
+    }
 }
 
 fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -135,7 +156,8 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     let mut checkpoints = Vec::new();
     // Several nodes' logs: their new lines merged in time order, as `scan`
     // reads them, so that both give the same alerts for the same lines.
-    if let Some(m) = merged(&pump, sets(&plans), true) {
+    let files = plans.iter().map(|p| (p.path.clone(), p.start));
+    if let Some(m) = merged(&pump, rotated_sets(files), true) {
         let Merge {
             name,
             mut stream,
@@ -146,9 +168,14 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             .partition(|p| !rest.iter().any(|(i, _)| *i == Input::File(p.path.clone())));
         plans = left;
         pump.seen_before = read.iter().any(|p| p.start > 0);
-        if let Err(e) = pump.pump(&name, &mut stream, None, &mut sink) {
-            tracing::error!("{e:#}");
-            pump.stats.input_errors.push(format!("{e:#}"));
+        let failed = pump
+            .pump(&name, &mut stream, None, &mut sink)
+            .is_err_and(|e| {
+                tracing::error!("{e:#}");
+                pump.stats.input_errors.push(format!("{e:#}"));
+                true
+            });
+        if failed {
             status = Status::Unknown;
         }
         pump.name_merged_files(&name, &stream);
@@ -157,13 +184,15 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             status = Status::Unknown;
         }
         for p in read {
-            // A file not read to its end keeps its old position.
+            // A file not read to its end keeps its old position, and so
+            // does every file of a merge that failed (lines read ahead).
             let to = stream
                 .reached()
                 .find(|(i, _)| *i == Input::File(p.path.clone()))
+                .filter(|_| !failed)
                 .map_or(p.start, |r| r.1);
             tracing::debug!(input = %crate::alerts::escape::path(&p.path), from = p.start, to, "Read.");
-            checkpoints.push(p.id.checkpoint(&p.path, to));
+            checkpoints.push(p.checkpoint(to));
         }
     }
     for p in plans {
@@ -180,7 +209,7 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             }
         };
         tracing::debug!(input = %name, from = p.start, to = consumed, "Read.");
-        checkpoints.push(p.id.checkpoint(&p.path, consumed));
+        checkpoints.push(p.checkpoint(consumed));
     }
     // A log silent for long enough no longer holds incidents open; one
     // that could not be read is not silent.
@@ -273,15 +302,24 @@ fn plan(
         };
         // The same file: same inode and start, or the same start elsewhere
         // (renamed, or compressed after rotation).
-        let same_inode = old.iter().position(|c| id.same_file(c));
+        // Fingerprint matches first; an inode alone only for a file that
+        // was empty then (it has no fingerprint), last.
+        let free = |i: &usize| !used.contains(i);
+        let same_inode = old
+            .iter()
+            .position(|c| c.dev == id.dev && c.ino == id.ino && id.matches(c))
+            .filter(free);
         let same_content = || {
             old.iter()
                 .enumerate()
-                .position(|(i, c)| !used.contains(&i) && id.matches(c))
+                .position(|(i, c)| free(&i) && id.matches(c))
         };
-        let hit = same_inode
-            .filter(|i| !used.contains(i))
-            .or_else(same_content);
+        let was_empty = || {
+            old.iter()
+                .enumerate()
+                .position(|(i, c)| free(&i) && c.fp_len == 0 && id.same_file(c))
+        };
+        let hit = same_inode.or_else(same_content).or_else(was_empty);
         let start = match hit {
             Some(i) => {
                 used.insert(i);
@@ -304,7 +342,13 @@ fn plan(
             }
             None => 0,
         };
-        plans.push(Plan { path, id, start });
+        let live = named.contains(&path) && !id.gzip;
+        plans.push(Plan {
+            path,
+            id,
+            start,
+            live,
+        });
     }
     let unseen = old
         .iter()
@@ -319,6 +363,9 @@ fn plan(
 /// [`Checkpoint::seen`]): the most recently seen first, at most
 /// [`checkpoint::MAX_UNSEEN`].
 fn keep_unseen(mut unseen: Vec<Checkpoint>, now: i64) -> Vec<Checkpoint> {
+    // One of an empty file is only recognised by its inode, which a new
+    // file may have taken since: not worth keeping.
+    unseen.retain(|c| c.fp_len > 0);
     for c in &mut unseen {
         c.seen.get_or_insert(now);
     }
@@ -326,21 +373,6 @@ fn keep_unseen(mut unseen: Vec<Checkpoint>, now: i64) -> Vec<Checkpoint> {
     unseen.sort_by_key(|c| std::cmp::Reverse(c.seen));
     unseen.truncate(checkpoint::MAX_UNSEEN);
     unseen
-}
-
-/// The plans as rotated sets (consecutive files of one base name, as
-/// [`plan`] orders them), each file with its start offset.
-fn sets(plans: &[Plan]) -> Vec<Vec<(Input, u64)>> {
-    let mut groups: Vec<(String, Vec<(Input, u64)>)> = Vec::new();
-    for p in plans {
-        let base = rotated::base(&p.path);
-        let file = (Input::File(p.path.clone()), p.start);
-        match groups.last_mut() {
-            Some((b, v)) if *b == base => v.push(file),
-            _ => groups.push((base, vec![file])),
-        }
-    }
-    groups.into_iter().map(|(_, v)| v).collect()
 }
 
 fn siblings(p: &Path) -> Vec<PathBuf> {
@@ -371,7 +403,7 @@ fn siblings(p: &Path) -> Vec<PathBuf> {
 /// Read one file from its start offset; returns the offset reached (at a
 /// line boundary: a line still being written is left for the next run).
 fn read_one(pump: &mut Pump, input: &Input, p: &Plan, sink: &mut VecSink) -> anyhow::Result<u64> {
-    let opened = sources::resume(input, p.start, pump.cfg.max_line)?;
+    let opened = sources::resume(input, p.start, pump.cfg.max_line, p.live)?;
     let gzip = opened.gzip;
     let raw = opened.raw.clone();
     let mut lines = opened.lines;
@@ -483,6 +515,10 @@ mod tests {
             .map(|i| cp(i, Some(now - i as i64 * 60)))
             .collect();
         v.push(cp(5000, None));
+        v.push(Checkpoint {
+            fp_len: 0,
+            ..cp(5002, Some(now))
+        });
         v.push(cp(5001, Some(now - checkpoint::KEEP_UNSEEN_SECS - 1)));
         let kept = keep_unseen(v, now);
         assert_eq!(kept.len(), checkpoint::MAX_UNSEEN);
@@ -490,6 +526,10 @@ mod tests {
         assert_eq!(unknown.seen, Some(now), "unknown: taken as seen now");
         assert_eq!((kept[0].ino, kept[1].ino), (0, 5000));
         assert!(kept.iter().all(|c| c.ino != 5001), "over a week: dropped");
+        assert!(
+            kept.iter().all(|c| c.ino != 5002),
+            "no fingerprint: dropped"
+        );
         assert!(kept.windows(2).all(|w| w[0].seen >= w[1].seen));
     }
 }

@@ -4,8 +4,10 @@
 
 use crate::config::FormatChoice;
 use crate::formats::detect::detect;
-use crate::sources::Input;
+use std::path::PathBuf;
+
 use crate::sources::merge::{Merged, Set};
+use crate::sources::{Input, rotated};
 
 use super::{DETECT_LINES, MAX_HEAD_LINES, Pump};
 
@@ -17,6 +19,21 @@ pub struct Merge {
     /// Files left to read one by one after it (another format, or not
     /// recognised), with their start offsets.
     pub rest: Vec<(Input, u64)>,
+}
+
+/// Files as rotated sets (consecutive files of one base name, as inputs and
+/// plans are ordered), each file with the offset to start from.
+pub fn rotated_sets(files: impl IntoIterator<Item = (PathBuf, u64)>) -> Vec<Vec<(Input, u64)>> {
+    let mut groups: Vec<(String, Vec<(Input, u64)>)> = Vec::new();
+    for (p, start) in files {
+        let base = rotated::base(&p);
+        let file = (Input::File(p), start);
+        match groups.last_mut() {
+            Some((b, v)) if *b == base => v.push(file),
+            _ => groups.push((base, vec![file])),
+        }
+    }
+    groups.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Merge `groups` (rotated sets, each its files oldest first with the

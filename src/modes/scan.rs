@@ -10,9 +10,9 @@ use crate::alerts::AlertSink;
 use crate::config::Config;
 use crate::exit::Status;
 use crate::sources::merge::InputError;
-use crate::sources::{self, Input, rotated};
+use crate::sources::{self, Input};
 
-use super::merged::{Merge, merged};
+use super::merged::{Merge, merged, rotated_sets};
 use super::{Pump, sink};
 
 pub fn run(
@@ -122,10 +122,10 @@ fn report(pump: &mut Pump, e: &InputError, status: &mut Status) {
     *status = Status::Unknown;
 }
 
-/// The inputs as rotated sets (consecutive files of one base name), to be
-/// merged; `None` when stdin is among them (it cannot be read twice).
+/// The inputs as rotated sets, to be merged; `None` when stdin is among
+/// them (it cannot be read twice).
 fn sets(inputs: &[Input]) -> Option<Vec<Vec<(Input, u64)>>> {
-    let mut groups: Vec<(String, Vec<(Input, u64)>)> = Vec::new();
+    let mut files = Vec::new();
     for input in inputs {
         let Input::File(p) = input else {
             if inputs.len() > 1 {
@@ -135,11 +135,7 @@ fn sets(inputs: &[Input]) -> Option<Vec<Vec<(Input, u64)>>> {
             }
             return None;
         };
-        let base = rotated::base(p);
-        match groups.last_mut() {
-            Some((b, v)) if *b == base => v.push((input.clone(), 0)),
-            _ => groups.push((base, vec![(input.clone(), 0)])),
-        }
+        files.push((p.clone(), 0));
     }
-    Some(groups.into_iter().map(|(_, v)| v).collect())
+    Some(rotated_sets(files))
 }

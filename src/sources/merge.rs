@@ -67,7 +67,8 @@ pub struct Set {
     opened: Vec<Input>,
     /// Files read to their end, with the offset reached (for `check`).
     pub reached: Vec<(Input, u64)>,
-    /// Resuming (`check`): leave an unterminated last line for next time.
+    /// Resuming (`check`): in the newest file (the live one), leave an
+    /// unterminated last line for next time.
     resuming: bool,
 }
 
@@ -110,8 +111,9 @@ impl Set {
         loop {
             if self.current.is_none() {
                 let (input, start) = self.rest.pop_front()?;
+                // The newest file of a set is the live one.
                 let opened = if self.resuming {
-                    resume(&input, start, max_line)
+                    resume(&input, start, max_line, self.rest.is_empty())
                 } else {
                     open(&input, start, max_line)
                 };

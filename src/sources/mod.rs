@@ -129,10 +129,13 @@ pub fn is_gzip(path: &Path) -> io::Result<bool> {
 
 /// Open a file to go on from where an earlier run stopped: `start` is the
 /// offset reached then (of the decompressed stream, for gzip, which is read
-/// up to it again). An unterminated last line is left for the next run.
-pub fn resume(input: &Input, start: u64, max_line: usize) -> anyhow::Result<Opened> {
+/// up to it again). In a `live` file (still being written) an unterminated
+/// last line is left for the next run; a gzip file is never live.
+pub fn resume(input: &Input, start: u64, max_line: usize, live: bool) -> anyhow::Result<Opened> {
     let mut o = open(input, start, max_line)?;
-    o.lines = o.lines.hold_partial();
+    if live && !o.gzip {
+        o.lines = o.lines.hold_partial();
+    }
     if o.gzip {
         while o.lines.consumed() < start {
             if o.lines.next_line()?.is_none() {

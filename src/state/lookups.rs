@@ -17,10 +17,6 @@ use crate::formats::Timestamp;
 /// customers spread over a large id space almost never come this close.
 pub const BLOCK_GAP: u64 = 32;
 
-/// How far (seconds) lines may lag behind newer ones in a log and still be
-/// counted in their window by [`Ring::count_since`].
-pub const ORDER_SLACK: i64 = 300;
-
 /// Stored as a JSON array in state files: rings hold most of a state file.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(into = "LookupRow", from = "LookupRow")]
@@ -142,18 +138,12 @@ impl Ring {
         self.last
     }
 
-    /// Lookups with `ts >= since`, counted from the newest back: a cheap
-    /// test of whether a window holds enough to be worth an [`analyse`].
-    /// Lookups arrive in line order, at most a few seconds out of event-time
-    /// order, so the walk stops [`ORDER_SLACK`] seconds before `since`.
+    /// Lookups with `ts >= since`: a cheap test of whether a window holds
+    /// enough to be worth an [`analyse`] (a count, no copy or sort). The
+    /// whole ring is counted, as `analyse` filters it: lines can arrive
+    /// far out of time order (inputs read one after another).
     pub fn count_since(&self, since: i64) -> u64 {
-        let stop = since.saturating_sub(ORDER_SLACK);
-        self.buf
-            .iter()
-            .rev()
-            .take_while(|l| l.ts >= stop)
-            .filter(|l| l.ts >= since)
-            .count() as u64
+        self.buf.iter().filter(|l| l.ts >= since).count() as u64
     }
 
     /// Drop entries older than `since`.

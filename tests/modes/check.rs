@@ -730,12 +730,35 @@ fn check_keeps_its_place_in_files_that_come_and_go() {
     assert_eq!(o.perf("lines"), nlines(&f), "{}", o.line());
 
     // Empty at the last run, then written and rotated before the next.
+    let n3 = d.path().join("n3.log");
+    append(&n3, b"");
+    assert_eq!(check(&state, &[&n1, &n3], &[]).perf("lines"), 0);
     let g = block(6, 5);
-    append(&n1, g.as_bytes());
-    std::fs::rename(&n1, d.path().join("n1.log.1")).unwrap();
-    append(&n1, b"");
-    let o = check(&state, &[&n1], &[]);
+    append(&n3, g.as_bytes());
+    std::fs::rename(&n3, d.path().join("n3.log.1")).unwrap();
+    append(&n3, b"");
+    let o = check(&state, &[&n1, &n3], &[]);
     assert_eq!(o.perf("lines"), nlines(&g), "{}", o.line());
+
+    // A line unfinished when its file was rotated is read with the
+    // rotated copy (it will not be finished any more).
+    let j = block(8, 3);
+    append(&n3, j.as_bytes());
+    append(
+        &n3,
+        b"203.0.113.9 - - [02/Mar/2026:05:00:00 +0000] \"GET /cut",
+    );
+    let o = check(&state, &[&n1, &n3], &[]);
+    assert_eq!(
+        o.perf("lines"),
+        nlines(&j),
+        "the unfinished line waits: {}",
+        o.line()
+    );
+    std::fs::rename(&n3, d.path().join("n3.log.2")).unwrap();
+    append(&n3, b"");
+    let o = check(&state, &[&n1, &n3], &[]);
+    assert_eq!(o.perf("lines"), 1, "then it is read: {}", o.line());
 
     // An over-long line still being written: one line, once complete.
     let long = "x".repeat(100_000);
