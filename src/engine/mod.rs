@@ -5,8 +5,9 @@
 //! hash identities into fixed-size keys, skip allowlisted actors (counted),
 //! hand the [`Event`] to the shards that own its actors and route (see
 //! [`shard`]), and turn findings into incident transitions. The engine runs on event time only: its clock is the highest
-//! timestamp seen so far, so replays and live runs agree, and lines a few
-//! seconds out of order are simply counted at their own time.
+//! timestamp seen so far (one stray line far ahead excepted, see
+//! [`Clock`]), so replays and live runs agree, and lines a few seconds out
+//! of order are simply counted at their own time.
 
 pub mod parallel;
 pub mod shard;
@@ -24,6 +25,7 @@ use crate::allow::Allowlist;
 use crate::config::Config;
 use crate::detectors::{ActorRef, Finding};
 use crate::event::Event;
+use crate::formats::time::Clock;
 use crate::formats::{Record, Timestamp};
 use crate::routes::{DEFAULT_MAX_ROUTES, Router, classify};
 use crate::state::stable_hash;
@@ -38,6 +40,8 @@ struct MetaOut<'a> {
     routes: Vec<crate::routes::RouteInfo>,
     routes_overflowed: u64,
     clock: Timestamp,
+    /// A leap of event time not confirmed yet (see [`Clock`]).
+    leap: Option<Timestamp>,
     last_tick: i64,
     incidents: &'a Incidents,
     silence: Silence,
@@ -50,6 +54,9 @@ struct MetaIn {
     routes: Vec<crate::routes::RouteInfo>,
     routes_overflowed: u64,
     clock: Timestamp,
+    /// Absent from state files written before it existed.
+    #[serde(default)]
+    leap: Option<Timestamp>,
     last_tick: i64,
     incidents: Incidents,
     /// Absent from state files written before it existed.
@@ -72,7 +79,7 @@ pub struct Front {
     resolver: ClientResolver,
     pub router: Router,
     allow: Allowlist,
-    clock: Timestamp,
+    clock: Clock,
     last_tick: i64,
     pub allowlisted: u64,
     /// Forwarded headers from peers that are not trusted (for a hint).
@@ -88,13 +95,12 @@ pub struct Step {
 
 impl Front {
     pub fn step(&mut self, rec: &Record<'_>) -> Step {
-        if rec.ts > self.clock {
-            self.clock = rec.ts;
-        }
-        let now = self.clock.secs();
+        let ts = self.clock.file(rec.ts);
+        let clock = self.clock.now();
+        let now = clock.secs();
         let tick = if now > self.last_tick {
             self.last_tick = now;
-            Some(self.clock)
+            Some(clock)
         } else {
             None
         };
@@ -113,7 +119,7 @@ impl Front {
         }
         let routed = self.router.route(rec.method, rec.path, rec.query);
         let event = Event {
-            ts: rec.ts,
+            ts,
             ip,
             principal,
             api_key,
@@ -185,7 +191,7 @@ impl Engine {
                     DEFAULT_MAX_ROUTES,
                 ),
                 allow: Allowlist::new(&cfg.allow),
-                clock: Timestamp::default(),
+                clock: Clock::default(),
                 last_tick: i64::MIN,
                 allowlisted: 0,
                 proxies: Default::default(),
@@ -208,7 +214,8 @@ impl Engine {
         let meta = MetaOut {
             routes,
             routes_overflowed,
-            clock: self.front.clock,
+            clock: self.front.clock.now(),
+            leap: self.front.clock.leap,
             last_tick: self.front.last_tick,
             incidents: &self.incidents,
             silence: self.silence,
@@ -239,7 +246,10 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let m = MetaIn::deserialize(&mut *de)?;
         self.front.router.load(m.routes, m.routes_overflowed);
-        self.front.clock = m.clock;
+        self.front.clock = Clock {
+            now: (m.clock != Timestamp::default()).then_some(m.clock),
+            leap: m.leap,
+        };
         self.front.last_tick = m.last_tick;
         self.incidents = m.incidents;
         self.silence = m.silence;
@@ -268,7 +278,7 @@ impl Engine {
 
     /// Event time: the latest timestamp seen.
     pub fn clock(&self) -> Timestamp {
-        self.front.clock
+        self.front.clock.now()
     }
 
     pub fn allowlisted(&self) -> u64 {
@@ -379,7 +389,7 @@ impl Engine {
         grace: i64,
         sink: &mut dyn AlertSink,
     ) -> io::Result<()> {
-        let clock = self.front.clock;
+        let clock = self.front.clock.now();
         let s = self.silence;
         // Heard from (or first look, or a wall clock set back): restart.
         if s.fed || s.wall == 0 || s.clock != clock || wall_now < s.wall {
@@ -421,7 +431,7 @@ impl Engine {
 
     /// End of input (scan): close every open incident.
     pub fn finish(&mut self, sink: &mut dyn AlertSink) -> io::Result<()> {
-        let closed = self.incidents.close_all(self.front.clock);
+        let closed = self.incidents.close_all(self.front.clock.now());
         self.emit_closed(closed, sink)?;
         sink.flush()
     }
@@ -561,6 +571,38 @@ mod tests {
         assert_eq!(shown.label(ActorKey::ApiKey(stable_hash(b"k-1"))), "k-1");
         assert_eq!(shown.label(ActorKey::ApiKey(7)), format!("#{:016x}", 7));
         assert_eq!(shown.object.as_deref(), Some("42"));
+    }
+
+    /// `check` carries a leap of event time not yet confirmed over to the
+    /// next run: a run that ends on the first line of the next day's log
+    /// and one that goes on from it file the following lines alike.
+    #[test]
+    fn a_pending_leap_of_event_time_is_kept_in_the_state() {
+        use crate::alerts::sink::VecSink;
+        let cfg = Config::from_args(&crate::cli::CommonArgs::default()).unwrap();
+        let feed = |e: &mut Engine, secs: i64| {
+            let rec = Record {
+                ts: Timestamp::from_secs(secs),
+                client: Some("203.0.113.9".parse().unwrap()),
+                method: b"GET",
+                path: b"/api/v1/me",
+                status: 200,
+                ..Default::default()
+            };
+            e.feed(&rec, b"-", &mut VecSink::default()).unwrap();
+        };
+        let (t0, day) = (1_770_000_000, 86_400);
+        let mut e = Engine::new(&cfg);
+        feed(&mut e, t0);
+        feed(&mut e, t0 + day);
+        assert_eq!(e.clock(), Timestamp::from_secs(t0), "a lone leap waits");
+        let mut saved = Vec::new();
+        e.save(&mut saved).unwrap();
+        let mut next = Engine::new(&cfg);
+        let mut de = serde_json::Deserializer::from_reader(&saved[..]);
+        next.load(&mut de).unwrap();
+        feed(&mut next, t0 + day + 1);
+        assert_eq!(next.clock(), Timestamp::from_secs(t0 + day + 1));
     }
 
     /// `close_silent`: lines keep a log from being silent even when they

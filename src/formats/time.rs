@@ -57,6 +57,59 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// How far (seconds) a line may be stamped past event time before the next
+/// line has to confirm the leap: see [`Clock`].
+pub const MAX_LEAP_SECS: i64 = 600;
+
+/// Event time: the latest timestamp seen, moved on by the lines, but not
+/// thrown far forward by one stray line. A line stamped more than
+/// [`MAX_LEAP_SECS`] past the clock (a host whose clock is wrong, a
+/// garbled field) is filed at the clock's time, unless the next line
+/// confirms the leap by being stamped near it (a log resuming after a gap,
+/// the next day's archive): then the clock moves on to it. Without this,
+/// one line dated years ahead would leave every later line "in the past"
+/// for the rest of a run: nothing expired, incidents held open, a sweep's
+/// later buckets judged apart from its first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    /// `None` before the first line.
+    pub now: Option<Timestamp>,
+    /// The time of the last line if it leapt, not confirmed yet.
+    pub leap: Option<Timestamp>,
+}
+
+impl Clock {
+    /// The time to file a line stamped `ts` at; moves the clock on.
+    pub fn file(&mut self, ts: Timestamp) -> Timestamp {
+        let max = MAX_LEAP_SECS * Timestamp::MICROS;
+        let Some(now) = self.now else {
+            self.now = Some(ts);
+            return ts;
+        };
+        if ts.0.saturating_sub(now.0) <= max {
+            self.leap = None;
+            self.now = Some(now.max(ts));
+            return ts;
+        }
+        match self.leap {
+            Some(l) if ts.0.abs_diff(l.0) <= max as u64 => {
+                self.leap = None;
+                self.now = Some(ts);
+                ts
+            }
+            _ => {
+                self.leap = Some(ts);
+                now
+            }
+        }
+    }
+
+    /// Event time (the epoch before the first line).
+    pub fn now(&self) -> Timestamp {
+        self.now.unwrap_or_default()
+    }
+}
+
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -253,6 +306,40 @@ pub fn parse_any(b: &[u8]) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn filed(stamps: &[i64]) -> (Vec<i64>, i64) {
+        let mut c = Clock::default();
+        let at = stamps
+            .iter()
+            .map(|&s| c.file(Timestamp::from_secs(s)).secs())
+            .collect();
+        (at, c.now().secs())
+    }
+
+    #[test]
+    fn one_stray_line_does_not_throw_the_clock_forward() {
+        let year = 365 * 86_400;
+        let (at, now) = filed(&[1000, 1001, 1000 + 70 * year, 1002, 1003]);
+        assert_eq!(at, [1000, 1001, 1001, 1002, 1003]);
+        assert_eq!(now, 1003);
+        // Nor do stray lines one after another, unless they agree.
+        let (at, now) = filed(&[1000, 1000 + 9 * year, 1000 + 3 * year, 1004]);
+        assert_eq!(at, [1000, 1000, 1000, 1004]);
+        assert_eq!(now, 1004);
+    }
+
+    #[test]
+    fn a_confirmed_leap_moves_the_clock() {
+        let gap = 4 * 86_400;
+        let (at, now) = filed(&[1000, 1000 + gap, 1000 + gap - 3, 1001 + gap]);
+        assert_eq!(at, [1000, 1000, 1000 + gap - 3, 1001 + gap]);
+        assert_eq!(now, 1001 + gap);
+        // Within the leap allowance, lines are filed at their own time,
+        // and older ones do not move the clock back.
+        let (at, now) = filed(&[1000, 1000 + MAX_LEAP_SECS, 990]);
+        assert_eq!(at, [1000, 1000 + MAX_LEAP_SECS, 990]);
+        assert_eq!(now, 1000 + MAX_LEAP_SECS);
+    }
 
     #[test]
     fn clf_with_zone() {

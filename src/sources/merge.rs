@@ -11,7 +11,9 @@
 //!
 //! Each set gets its own parser, only to read timestamps. A line that does
 //! not parse (blank, malformed, over-long) keeps the time of the line before
-//! it in its set, so it comes out where it was. Ties go to the set named
+//! it in its set, so it comes out where it was, and so does a line stamped
+//! far ahead of its set unless the next confirms it (see
+//! [`Clock`](crate::formats::time::Clock)). Ties go to the set named
 //! first. Read errors end that file, as they do when reading one by one, and
 //! are handed back for the run's report.
 
@@ -20,6 +22,7 @@ use std::io;
 
 use super::{Input, Line, LineReader, Opened, open, resume};
 use crate::formats::LineParser;
+use crate::formats::time::Clock;
 
 /// Where [`crate::modes::Pump::pump`] takes lines from: one reader, or
 /// several merged.
@@ -62,6 +65,9 @@ pub struct Set {
     /// The line this set offers next, and its time (event-time micros).
     next: Option<(Held, i64)>,
     last_ts: i64,
+    /// The set's own event time: a stray line stamped far ahead is merged
+    /// where it stands, not held back until every other set has caught up.
+    clock: Clock,
     parser: Option<Box<dyn LineParser>>,
     /// Files of the set opened so far.
     opened: Vec<Input>,
@@ -89,6 +95,7 @@ impl Set {
             ahead: VecDeque::new(),
             next: None,
             last_ts: i64::MIN,
+            clock: Clock::default(),
             parser: None,
             opened: Vec::new(),
             reached: Vec::new(),
@@ -216,7 +223,7 @@ impl Set {
             if let (Held::Data(d), Some(p)) = (&h, self.parser.as_mut())
                 && let Ok(rec) = p.parse(d)
             {
-                self.last_ts = rec.ts.0;
+                self.last_ts = self.clock.file(rec.ts).0;
             }
             let ts = self.last_ts;
             (h, ts)
