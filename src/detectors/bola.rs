@@ -150,7 +150,7 @@ impl Bola {
             crowds: Crowds::new(budget),
             last_expire: 0,
             latest: 0,
-            door: crate::state::Doorkeeper::new(22, 3600),
+            door: crate::state::Doorkeeper::for_table(budget, 3600),
         }
     }
 

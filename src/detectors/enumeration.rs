@@ -123,7 +123,7 @@ impl Enumeration {
             last_baseline: vec![0; cfg.windows.len()],
             last_expire: 0,
             latest: 0,
-            door: crate::state::Doorkeeper::new(22, 600),
+            door: crate::state::Doorkeeper::for_table(budget, 600),
             trackers: BoundedMap::new(budget),
             baselines: Baselines::new(base),
             scratch: Scratch::default(),

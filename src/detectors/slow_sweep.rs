@@ -171,7 +171,7 @@ impl SlowSweep {
             scratch: Scratch::default(),
             crowds: Crowds::new(budget),
             last_expire: 0,
-            door: crate::state::Doorkeeper::new(22, 3600),
+            door: crate::state::Doorkeeper::for_table(budget, 3600),
         }
     }
 
