@@ -22,7 +22,7 @@ use crate::sources::checkpoint::{self, Checkpoint, FINGERPRINT_BYTES, FileId};
 use crate::sources::{self, Input, rotated};
 
 use super::merged::{Merge, merged, rotated_sets};
-use super::{Pump, Unrecognised, describe_input_error};
+use super::{Pump, describe_input_error};
 
 pub struct CheckArgs<'a> {
     pub inputs: &'a [String],
@@ -184,8 +184,8 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             status = Status::Unknown;
         }
         for p in read {
-            // A file not read to its end keeps its old position, and so
-            // does every file of a merge that failed (lines read ahead).
+            // A file not reached (never opened) keeps its old position, and
+            // so does every file of a merge that failed (lines read ahead).
             let to = stream
                 .reached()
                 .find(|(i, _)| *i == Input::File(p.path.clone()))
@@ -198,16 +198,12 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     for p in plans {
         let input = Input::File(p.path.clone());
         let name = input.display();
-        let consumed = match read_one(&mut pump, &input, &p, &mut sink) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!("{e:#}");
-                pump.stats.input_errors.push(format!("{e:#}"));
-                status = Status::Unknown;
-                // Keep the old position: nothing past it was read.
-                p.start
-            }
-        };
+        let (consumed, err) = read_one(&mut pump, &input, &p, &mut sink);
+        if let Some(e) = err {
+            tracing::error!("{e:#}");
+            pump.stats.input_errors.push(format!("{e:#}"));
+            status = Status::Unknown;
+        }
         tracing::debug!(input = %name, from = p.start, to = consumed, "Read.");
         checkpoints.push(p.checkpoint(consumed));
     }
@@ -401,31 +397,36 @@ fn siblings(p: &Path) -> Vec<PathBuf> {
 }
 
 /// Read one file from its start offset; returns the offset reached (at a
-/// line boundary: a line still being written is left for the next run).
-fn read_one(pump: &mut Pump, input: &Input, p: &Plan, sink: &mut VecSink) -> anyhow::Result<u64> {
-    let opened = sources::resume(input, p.start, pump.cfg.max_line, p.live)?;
+/// line boundary: a line still being written is left for the next run) and
+/// what stopped it early. A file that breaks off part-way (a damaged gzip,
+/// or one still being compressed) is kept at the point reached: its lines
+/// up to there went into the engine, whose state is saved, and reading
+/// them again next run would count them twice.
+fn read_one(
+    pump: &mut Pump,
+    input: &Input,
+    p: &Plan,
+    sink: &mut VecSink,
+) -> (u64, Option<anyhow::Error>) {
+    let opened = match sources::resume(input, p.start, pump.cfg.max_line, p.live) {
+        Ok(o) => o,
+        Err(e) => return (p.start, Some(e)),
+    };
     let gzip = opened.gzip;
     let raw = opened.raw.clone();
     let mut lines = opened.lines;
     let name = input.display();
     let before = pump.stats.lines;
     pump.seen_before = p.start > 0;
-    let result = pump.pump(&name, &mut lines, None, sink);
-    let (_, err) = match result {
-        Ok(x) => x,
-        Err(e) if e.downcast_ref::<Unrecognised>().is_some() => return Err(e),
-        Err(e) => return Err(e),
-    };
-    if let Some(e) = err {
-        anyhow::bail!(describe_input_error(
-            input,
-            &e,
-            raw.get(),
-            gzip,
-            pump.stats.lines - before
-        ));
+    match pump.pump(&name, &mut lines, None, sink) {
+        // Not recognised, or the output failed: nothing is taken as read.
+        Err(e) => (p.start, Some(e)),
+        Ok((_, None)) => (lines.consumed(), None),
+        Ok((_, Some(e))) => {
+            let e = describe_input_error(input, &e, raw.get(), gzip, pump.stats.lines - before);
+            (lines.consumed(), Some(anyhow::anyhow!(e)))
+        }
     }
-    Ok(lines.consumed())
 }
 
 /// "1 incident", "2 incidents".

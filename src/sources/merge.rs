@@ -71,7 +71,8 @@ pub struct Set {
     parser: Option<Box<dyn LineParser>>,
     /// Files of the set opened so far.
     opened: Vec<Input>,
-    /// Files read to their end, with the offset reached (for `check`).
+    /// Files read to their end, or to a read error, with the offset
+    /// reached (for `check`).
     pub reached: Vec<(Input, u64)>,
     /// Resuming (`check`): in the newest file (the live one), leave an
     /// unterminated last line for next time.
@@ -161,6 +162,10 @@ impl Set {
                     self.current = None;
                 }
                 Err(error) => {
+                    // Its lines up to the break were handed out: `check`
+                    // goes on from there, not from where it started, or
+                    // it would count them again on every run.
+                    self.reached.push((input.clone(), o.lines.consumed()));
                     errors.push(InputError {
                         input: input.clone(),
                         unopened: false,
