@@ -1,5 +1,6 @@
 //! The `apiwatch` binary: parse arguments, send logs to stderr, run, exit.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,10 +21,18 @@ fn main() -> ExitCode {
             // Nagios reads exit 2 as CRITICAL: a check that cannot run is
             // UNKNOWN (3), with a status line like every other check error.
             let _ = e.print();
+            // The message up to its first blank line (before the usage),
+            // on one line: "... not provided: --state <STATE>".
             let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            println!(
+            let words: Vec<&str> = msg
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let first = words.join(" ");
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
+            let _ = writeln!(
+                std::io::stdout(),
                 "APIWATCH UNKNOWN - invalid arguments: {}",
                 // `|` starts Nagios performance data.
                 apiwatch::alerts::escape::escape(first.as_bytes(), 300).replace('|', "/")
@@ -54,27 +63,38 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .with_target(false)
+        // A closed stderr: tracing would report the failed write with
+        // `eprintln!`, which panics. The exit code still tells.
+        .log_internal_errors(false)
         .init();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     match apiwatch::run(cli, &mut out) {
         Ok(status) => ExitCode::from(status.code()),
-        // `apiwatch scan x | head` must not complain.
+        // `apiwatch scan x | head` must not complain. (A check whose
+        // output was not read did not report: its exit code says so.)
         Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
+            if !is_check()
+                && e.chain().any(|c| {
+                    c.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                }) =>
         {
             ExitCode::SUCCESS
         }
         Err(e) if e.downcast_ref::<apiwatch::Usage>().is_some() => {
-            eprintln!("apiwatch: {e:#}");
+            say(&e);
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("apiwatch: {e:#}");
+            say(&e);
             ExitCode::from(apiwatch::exit::Status::Unknown.code())
         }
     }
+}
+
+/// The error on stderr; not `eprintln!`, which panics when stderr is a
+/// closed pipe (`apiwatch scan x 2>&1 | true`): the exit code still says it.
+fn say(e: &anyhow::Error) {
+    let _ = writeln!(std::io::stderr(), "apiwatch: {e:#}");
 }

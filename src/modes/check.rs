@@ -218,7 +218,6 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         c.seen = Some(now);
     }
     checkpoints.extend(keep_unseen(unseen, now));
-    checkpoint::write_state(a.state, &checkpoints, |w| pump.engine.save(w))?;
     pump.stats.allowlisted = pump.engine.allowlisted();
 
     // Worst severity among incidents opened, escalated or still open.
@@ -238,6 +237,11 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     } else {
         writeln!(out, "{}", nagios_line(status, &pump, &sink))?;
     }
+    // Said first, saved after: output that cannot be written fails the run
+    // before the state moves on, so the next run reads these lines again
+    // and says it then (a state saved first would lose the alerts).
+    out.flush()?;
+    checkpoint::write_state(a.state, &checkpoints, |w| pump.engine.save(w))?;
     if pump.cfg.stats {
         pump.cfg.output = if a.json {
             OutputKind::Json

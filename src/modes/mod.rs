@@ -473,7 +473,8 @@ impl Pump {
                 for (reason, n) in self.engine.allow_counts() {
                     s.push_str(&format!("allowlisted ({reason}): {n}\n"));
                 }
-                eprint!("{s}");
+                // Not `eprint!`, which panics when stderr is closed.
+                let _ = std::io::stderr().write_all(s.as_bytes());
             }
         }
         Ok(())

@@ -64,6 +64,32 @@ fn incident_ids_do_not_depend_on_where_reading_started() {
 }
 
 /// Bad arguments and bad configuration exit 2, as the README says.
+/// A closed stderr (`apiwatch scan x 2>&1 | true`): no panic (exit 101),
+/// the exit code still tells what happened.
+#[test]
+fn a_closed_stderr_does_not_crash_the_run() {
+    let sample = sample();
+    let sample = sample.to_str().unwrap();
+    let cases: [(&[&str], i32); 4] = [
+        (&["scan", "no-such.log"], 3),
+        (&["scan", "--max-memory", "1K", "x"], 2),
+        (&["scan", "--stats", "-o", "text", sample], 0),
+        (&["scan", "-v", sample], 0),
+    ];
+    for (args, code) in cases {
+        let (read, write) = std::io::pipe().unwrap();
+        drop(read);
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_apiwatch"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(write)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let r = run(apiwatch().args(["scan", "-f", "bogus"]).arg(sample()));
@@ -100,21 +126,27 @@ fn usage_errors_exit_2() {
 fn check_argument_errors_are_unknown_for_nagios() {
     let d = tempfile::tempdir().unwrap();
     let state = d.path().join("s.state");
-    for args in [
-        vec!["check".to_owned(), sample().display().to_string()],
-        vec![
-            "check".to_owned(),
-            "--bogus".to_owned(),
-            "--state".to_owned(),
-            state.display().to_string(),
-            sample().display().to_string(),
-        ],
+    for (args, names) in [
+        (
+            vec!["check".to_owned(), sample().display().to_string()],
+            "--state",
+        ),
+        (
+            vec![
+                "check".to_owned(),
+                "--bogus".to_owned(),
+                "--state".to_owned(),
+                state.display().to_string(),
+                sample().display().to_string(),
+            ],
+            "--bogus",
+        ),
     ] {
         let r = run(apiwatch().args(&args));
         assert_eq!(r.code, 3, "{args:?}: {}", r.stderr_str());
         let out = r.stdout_str();
         assert!(
-            out.starts_with("APIWATCH UNKNOWN - invalid arguments: "),
+            out.starts_with("APIWATCH UNKNOWN - invalid arguments: ") && out.contains(names),
             "{args:?}: {out}"
         );
         assert_eq!(out.lines().count(), 1, "{out}");

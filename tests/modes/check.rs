@@ -241,6 +241,36 @@ fn check_json_prints_the_alerts() {
     );
 }
 
+/// Output that cannot be written fails the run (UNKNOWN) before the state
+/// moves on: the next run says the same alerts instead of losing them.
+#[test]
+fn check_that_cannot_print_its_alerts_keeps_them_for_the_next_run() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(&log, enumeration("203.0.113.9", 7200, 5000, 300).as_bytes());
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let o = apiwatch()
+        .args(["check", "--from-start", "-o", "json", "--state"])
+        .arg(&state)
+        .arg(&log)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert!(
+        !state.exists(),
+        "no state saved for a run that said nothing"
+    );
+    let o = check(&state, &[&log], &["--from-start", "-o", "json"]);
+    assert!(matches!(o.code, 1 | 2), "exit {}: {}", o.code, o.stderr);
+    let alerts = crate::json_lines(o.stdout.as_bytes());
+    assert!(alerts.iter().any(|a| a["event"] == "opened"), "{alerts:?}");
+}
+
 #[test]
 fn check_first_run_starts_at_end_unless_from_start() {
     let d = tempfile::tempdir().unwrap();
