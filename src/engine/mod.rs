@@ -276,6 +276,11 @@ impl Engine {
         Ok(())
     }
 
+    /// Before the first line: see [`Clock::prime`].
+    pub fn prime_clock(&mut self, sample: &mut [Timestamp]) {
+        self.front.clock.prime(sample);
+    }
+
     /// Event time: the latest timestamp seen.
     pub fn clock(&self) -> Timestamp {
         self.front.clock.now()

@@ -104,6 +104,28 @@ impl Clock {
         }
     }
 
+    /// Before the first line: start from `sample` (the times of the first
+    /// lines, as read for format detection) when its first line stands far
+    /// ahead of the rest: from the earliest of the rest. A stray first line
+    /// would otherwise set the clock itself; any other start is left to the
+    /// first line, as before.
+    pub fn prime(&mut self, sample: &mut [Timestamp]) {
+        let Some(&first) = sample.first() else { return };
+        if self.now.is_some() {
+            return;
+        }
+        let max = MAX_LEAP_SECS * Timestamp::MICROS;
+        sample.sort_unstable();
+        let median = sample[sample.len() / 2];
+        if first.0.saturating_sub(median.0) > max {
+            // The earliest time near the median: the stray line is then
+            // filed (and merged) before the lines that follow it, rather
+            // than holding them back until the median.
+            let earliest = sample.iter().find(|t| median.0 - t.0 <= max);
+            self.now = Some(*earliest.unwrap_or(&median));
+        }
+    }
+
     /// Event time (the epoch before the first line).
     pub fn now(&self) -> Timestamp {
         self.now.unwrap_or_default()
@@ -326,6 +348,24 @@ mod tests {
         let (at, now) = filed(&[1000, 1000 + 9 * year, 1000 + 3 * year, 1004]);
         assert_eq!(at, [1000, 1000, 1000, 1004]);
         assert_eq!(now, 1004);
+    }
+
+    #[test]
+    fn a_stray_first_line_is_told_by_the_lines_after_it() {
+        let year = 365 * 86_400;
+        let stamps = [1000 + 70 * year, 1000, 1001, 1003, 1002];
+        let mut sample: Vec<Timestamp> = stamps.iter().map(|&s| Timestamp::from_secs(s)).collect();
+        let mut c = Clock::default();
+        c.prime(&mut sample);
+        let at: Vec<i64> = stamps
+            .iter()
+            .map(|&s| c.file(Timestamp::from_secs(s)).secs())
+            .collect();
+        assert_eq!(at, [1000, 1000, 1001, 1003, 1002]);
+        // A first line in line with the rest starts the clock itself.
+        let mut c = Clock::default();
+        c.prime(&mut [1000, 1300, 1200].map(Timestamp::from_secs));
+        assert_eq!(c.now, None);
     }
 
     #[test]

@@ -270,6 +270,11 @@ impl Pump {
                 }
                 return Ok((None, err));
             };
+            let mut sample: Vec<_> = samples
+                .iter()
+                .filter_map(|l| p.parse(l).ok().map(|r| r.ts))
+                .collect();
+            self.engine.prime_clock(&mut sample);
             for (i, l) in head.iter().enumerate() {
                 line_no += 1;
                 if let Some((_, h, len)) = too_long.iter().find(|t| t.0 == i as u64) {

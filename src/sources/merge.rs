@@ -213,8 +213,18 @@ impl Set {
         sample
     }
 
-    /// The parser that reads this set's timestamps.
-    pub fn set_parser(&mut self, p: Box<dyn LineParser>) {
+    /// The parser that reads this set's timestamps; the lines read ahead
+    /// prime its clock (see [`Clock::prime`]).
+    pub fn set_parser(&mut self, mut p: Box<dyn LineParser>) {
+        let mut sample: Vec<_> = self
+            .ahead
+            .iter()
+            .filter_map(|h| match h {
+                Held::Data(d) => p.parse(d).ok().map(|r| r.ts),
+                Held::TooLong(..) => None,
+            })
+            .collect();
+        self.clock.prime(&mut sample);
         self.parser = Some(p);
     }
 
