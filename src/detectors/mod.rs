@@ -153,6 +153,76 @@ impl DetectConfig {
                 anyhow::bail!("[detectors.{name}] windows must be 10 s .. 1 day with floors >= 2");
             }
         }
+        // Shares are fractions: `50` meant as 50% would switch a signal
+        // off without a word.
+        let shares = [
+            (
+                "enumeration",
+                "probe_not_found_ratio",
+                self.enumeration.probe_not_found_ratio,
+            ),
+            (
+                "slow_sweep",
+                "min_distinct_share",
+                self.slow_sweep.min_distinct_share,
+            ),
+            (
+                "credential_stuffing",
+                "min_failure_ratio",
+                self.credential_stuffing.min_failure_ratio,
+            ),
+        ];
+        for (name, key, v) in shares {
+            if !(0.0..=1.0).contains(&v) {
+                anyhow::bail!(
+                    "[detectors.{name}] {key} is a share from 0 to 1 (0.5 for half), not {v}"
+                );
+            }
+        }
+        let b = &self.baseline;
+        if b.percentile.is_nan() || b.percentile <= 0.0 || b.percentile > 100.0 {
+            anyhow::bail!(
+                "[detectors.baseline] percentile must be above 0 and at most 100, not {}",
+                b.percentile
+            );
+        }
+        let positive = [
+            ("baseline", "multiplier", b.multiplier),
+            (
+                "enumeration",
+                "critical_factor",
+                self.enumeration.critical_factor,
+            ),
+            ("enumeration", "per_identity", self.enumeration.per_identity),
+            (
+                "slow_sweep",
+                "critical_factor",
+                self.slow_sweep.critical_factor,
+            ),
+            ("slow_sweep", "per_identity", self.slow_sweep.per_identity),
+            ("bola", "critical_factor", self.bola.critical_factor),
+            ("bola", "per_identity", self.bola.per_identity),
+            (
+                "pagination_harvest",
+                "critical_factor",
+                self.pagination_harvest.critical_factor,
+            ),
+            (
+                "credential_stuffing",
+                "critical_factor",
+                self.credential_stuffing.critical_factor,
+            ),
+            (
+                "distributed_sweep",
+                "max_per_address",
+                self.distributed_sweep.max_per_address,
+            ),
+        ];
+        for (name, key, v) in positive {
+            if v.is_nan() || v <= 0.0 || v.is_infinite() {
+                anyhow::bail!("[detectors.{name}] {key} must be a positive number, not {v}");
+            }
+        }
         Ok(())
     }
 

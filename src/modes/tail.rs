@@ -54,6 +54,12 @@ fn check_inputs(inputs: &[String]) -> anyhow::Result<()> {
             anyhow::bail!("tail follows files, not stdin; to read a stream, use `apiwatch scan -`");
         }
         let p = std::path::Path::new(i);
+        if !i.contains(['*', '?', '[']) && crate::sources::is_gzip(p).unwrap_or(false) {
+            anyhow::bail!(
+                "{} is compressed: tail follows live logs; read archives with `apiwatch scan`",
+                escape(i.as_bytes(), 300)
+            );
+        }
         if !i.contains(['*', '?', '[']) && p.is_dir() {
             anyhow::bail!(
                 "{} is a directory; name the log files (a quoted glob such as '{}/*.log' follows new ones too)",
@@ -106,7 +112,16 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
             last_scan = Instant::now();
             for pat in a.inputs {
                 let glob = pat.contains(['*', '?', '[']);
-                for p in expand_pattern(pat) {
+                let found = expand_pattern(pat);
+                if first && (found.is_empty() || (!glob && !std::path::Path::new(pat).exists())) {
+                    // Followed once it appears; say so rather than wait in silence.
+                    tracing::warn!(
+                        input = %escape(pat.as_bytes(), 300),
+                        "{}: waiting for it to appear.",
+                        if glob { "No file matches this yet" } else { "No such file yet" }
+                    );
+                }
+                for p in found {
                     if glob
                         && !known.contains(&p)
                         && let Some(why) = not_live(&p)

@@ -80,6 +80,7 @@ impl<R: Read> LineReader<R> {
                 let s = self.start;
                 let e = s + nl;
                 self.start = e + 1;
+                let first = self.consumed == 0;
                 self.consumed += nl as u64 + 1;
                 if let Some(skipped) = skipping {
                     self.head.truncate(SAMPLE);
@@ -98,7 +99,7 @@ impl<R: Read> LineReader<R> {
                     }));
                 }
                 let line = strip_cr(&self.buf[s..e]);
-                return Ok(Some(Line::Data(line)));
+                return Ok(Some(Line::Data(if first { strip_bom(line) } else { line })));
             }
             // No newline in the buffered bytes.
             let pending = self.end - self.start;
@@ -133,9 +134,11 @@ impl<R: Read> LineReader<R> {
                 }
                 if self.start < self.end && !self.hold_partial {
                     let (s, e) = (self.start, self.end);
+                    let first = self.consumed == 0;
                     self.consumed += (e - s) as u64;
                     self.start = e;
-                    return Ok(Some(Line::Data(strip_cr(&self.buf[s..e]))));
+                    let line = strip_cr(&self.buf[s..e]);
+                    return Ok(Some(Line::Data(if first { strip_bom(line) } else { line })));
                 }
                 return match self.pending_err.take() {
                     Some(e) => Err(e),
@@ -181,6 +184,12 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// A UTF-8 byte-order mark opening a file (logs written on Windows) is not
+/// part of its first line.
+fn strip_bom(l: &[u8]) -> &[u8] {
+    l.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(l)
+}
+
 fn strip_cr(l: &[u8]) -> &[u8] {
     l.strip_suffix(b"\r").unwrap_or(l)
 }
@@ -203,6 +212,22 @@ mod tests {
 
     /// `check` leaves an unterminated last line for the next run, an
     /// over-long one too; once complete, it is one over-long line.
+    #[test]
+    fn a_byte_order_mark_opening_the_stream_is_dropped() {
+        for text in [&b"\xEF\xBB\xBFa\n\xEF\xBB\xBFb\n"[..], b"\xEF\xBB\xBFa"] {
+            let mut r = LineReader::new(text, 64);
+            let mut lines = Vec::new();
+            while let Some(Line::Data(d)) = r.next_line().unwrap() {
+                lines.push(d.to_vec());
+            }
+            assert_eq!(lines[0], b"a");
+            if lines.len() > 1 {
+                assert_eq!(lines[1], b"\xEF\xBB\xBFb", "only the stream's first");
+            }
+            assert_eq!(r.consumed(), text.len() as u64);
+        }
+    }
+
     #[test]
     fn held_partial_lines_are_left_whole_however_long() {
         let mut text = b"ok\n".to_vec();

@@ -104,6 +104,22 @@ fn usage_errors_exit_2() {
         .arg(sample()));
     assert_eq!(r.code, 2, "{}", r.stderr_str());
     assert!(r.stderr_str().contains("nmae"), "{}", r.stderr_str());
+    // A share written as a percentage would switch the signal off.
+    for (table, key) in [
+        ("credential_stuffing", "min_failure_ratio = 50"),
+        ("enumeration", "probe_not_found_ratio = -3"),
+        ("baseline", "percentile = 150.0"),
+        ("baseline", "multiplier = -1.0"),
+    ] {
+        write(&cfg, format!("[detectors.{table}]\n{key}\n").as_bytes());
+        let r = run(apiwatch()
+            .args(["scan", "--config"])
+            .arg(&cfg)
+            .arg(sample()));
+        assert_eq!(r.code, 2, "{key}: {}", r.stderr_str());
+        let name = key.split(' ').next().unwrap();
+        assert!(r.stderr_str().contains(name), "{}", r.stderr_str());
+    }
     let r = run(apiwatch()
         .args(["scan", "--max-line-bytes", "2000000000"])
         .arg(sample()));

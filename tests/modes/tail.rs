@@ -117,8 +117,9 @@ fn tail_glob_picks_up_new_files() {
 
 /// A glob wide enough to match rotated copies (`z.log*`): the copy renamed
 /// away is read through the live name's handle, not followed again from its
-/// start, and a compressed one is not read as text. Stdin and a directory
-/// are refused at once, not waited on.
+/// start, and a compressed one is not read as text. Stdin, a directory and
+/// a compressed file named are refused at once, not waited on; a file or
+/// glob not there yet is waited for, with a warning.
 #[test]
 fn tail_glob_skips_rotated_and_compressed_copies() {
     let d = tempfile::tempdir().unwrap();
@@ -157,15 +158,24 @@ fn tail_glob_skips_rotated_and_compressed_copies() {
     );
     assert_eq!(t.err_count("Following."), 1, "{}", t.stderr_text());
 
+    let gz = d.path().join("z.log.2.gz");
     for (arg, says) in [
         ("-", "not stdin"),
         (d.path().to_str().unwrap(), "is a directory"),
+        (gz.to_str().unwrap(), "is compressed"),
     ] {
         let mut t = Running::spawn(&["tail", arg]);
         let (code, _) = t.wait(Duration::from_secs(10));
         assert_eq!(code, Some(2), "{arg}: {}", t.stderr_text());
         assert!(t.stderr_text().contains(says), "{}", t.stderr_text());
     }
+
+    // A file or glob not there yet is waited for, and said to be.
+    let missing = d.path().join("later.log");
+    let none = format!("{}/none*.log", d.path().display());
+    let mut t = Running::spawn(&["tail", missing.to_str().unwrap(), &none]);
+    t.wait_err("waiting for it to appear", 2, Duration::from_secs(10));
+    stop(&mut t, "TERM");
 }
 
 /// Rename rotation (the rest of the old file is read first), then delete and
