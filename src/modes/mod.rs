@@ -67,7 +67,7 @@ pub struct Pump {
     pub opened_before: u64,
 }
 
-const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
+pub(crate) const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
     crate::formats::MalformedKind::Layout,
     "matches no known log format",
 );

@@ -38,6 +38,9 @@ struct Followed {
     line_no: u64,
     /// Reading failed at the last poll (said once, not every second).
     failing: bool,
+    /// Its format was not recognised (said once: it is tried again on
+    /// every batch of new lines, which may yet be recognised).
+    unrecognised: bool,
 }
 
 pub fn run(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -142,6 +145,7 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
                             head: Vec::new(),
                             line_no: 0,
                             failing: false,
+                            unrecognised: false,
                         });
                     }
                 }
@@ -307,9 +311,24 @@ fn flush_head(
     let mut parser = match pump.parser_for(&name, &samples) {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!("{e:#}");
-            pump.stats.input_errors.push(format!("{e:#}"));
-            fw.head.clear();
+            // Said once per file, and its lines counted as malformed: a
+            // long-running tail must neither repeat itself every 40 lines
+            // nor keep a growing list of the same error.
+            if !std::mem::replace(&mut fw.unrecognised, true) {
+                tracing::error!("{e:#}; counting its lines as malformed until one is recognised");
+                pump.stats.input_errors.push(format!("{e:#}"));
+            }
+            let first_no = fw.line_no - fw.head.len() as u64;
+            for (i, l) in std::mem::take(&mut fw.head).iter().enumerate() {
+                pump.stats.lines += 1;
+                pump.stats.bytes += l.len() as u64 + 1;
+                if l.iter().all(u8::is_ascii_whitespace) {
+                    pump.stats.blank += 1;
+                } else {
+                    pump.stats
+                        .malformed(super::UNRECOGNISED, &name, first_no + i as u64 + 1, l);
+                }
+            }
             return Ok(());
         }
     };

@@ -9,6 +9,21 @@ fn opened_by(ip: &str) -> impl Fn(&str) -> bool + '_ {
     move |l: &str| l.contains("\"event\":\"opened\"") && l.contains(ip)
 }
 
+/// The `--stats -o json` summary line a stopped run printed, as text and
+/// parsed.
+fn summary(t: &Running) -> (String, serde_json::Value) {
+    let line = t
+        .out
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .find(|l| l.contains("\"lines\""))
+        .expect("summary line");
+    let v = serde_json::from_str(&line).unwrap();
+    (line, v)
+}
+
 fn stop(t: &mut Running, sig: &str) -> Duration {
     t.signal(sig);
     let (code, took) = t.wait(Duration::from_secs(10));
@@ -140,15 +155,7 @@ fn tail_glob_skips_rotated_and_compressed_copies() {
     t.wait_err("Not following", 2, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(1500));
     stop(&mut t, "TERM");
-    let summary = t
-        .out
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, l)| l.clone())
-        .find(|l| l.contains("\"lines\""))
-        .expect("summary line");
-    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let (summary, v) = summary(&t);
     let n = |s: &str| s.lines().count() as u64;
     assert_eq!(
         v["lines"].as_u64(),
@@ -176,6 +183,29 @@ fn tail_glob_skips_rotated_and_compressed_copies() {
     let mut t = Running::spawn(&["tail", missing.to_str().unwrap(), &none]);
     t.wait_err("waiting for it to appear", 2, Duration::from_secs(10));
     stop(&mut t, "TERM");
+}
+
+/// A followed file in no known format: said once (not every 40 lines),
+/// every line counted, as malformed, and the run ends with exit 3.
+#[test]
+fn tail_says_once_that_a_file_is_not_recognised() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("nums.log");
+    let nums: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+    append(&log, nums.as_bytes());
+    let args = ["tail", "--from-start", "--stats", "-o", "json"];
+    let mut t = Running::spawn(&[&args[..], &[log.to_str().unwrap()]].concat());
+    t.wait_err("recognise", 1, Duration::from_secs(10));
+    append(&log, nums.as_bytes());
+    std::thread::sleep(Duration::from_millis(1500));
+    t.signal("TERM");
+    // As `scan`: an input that could not be read in full is exit 3.
+    assert_eq!(t.wait(Duration::from_secs(10)).0, Some(3));
+    assert_eq!(t.err_count("recognise"), 1, "{}", t.stderr_text());
+    let (summary, v) = summary(&t);
+    assert_eq!(v["lines"].as_u64(), Some(2000), "{summary}");
+    assert_eq!(v["malformed"].as_u64(), Some(2000), "{summary}");
+    assert_eq!(v["input_errors"].as_array().map(Vec::len), Some(1));
 }
 
 /// Rename rotation (the rest of the old file is read first), then delete and
