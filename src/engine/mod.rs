@@ -40,8 +40,10 @@ struct MetaOut<'a> {
     routes: Vec<crate::routes::RouteInfo>,
     routes_overflowed: u64,
     clock: Timestamp,
-    /// A leap of event time not confirmed yet (see [`Clock`]).
+    /// A leap of event time not confirmed yet, and its lines so far (see
+    /// [`Clock`]).
     leap: Option<Timestamp>,
+    leap_lines: u8,
     last_tick: i64,
     incidents: &'a Incidents,
     silence: Silence,
@@ -57,6 +59,8 @@ struct MetaIn {
     /// Absent from state files written before it existed.
     #[serde(default)]
     leap: Option<Timestamp>,
+    #[serde(default)]
+    leap_lines: u8,
     last_tick: i64,
     incidents: Incidents,
     /// Absent from state files written before it existed.
@@ -216,6 +220,7 @@ impl Engine {
             routes_overflowed,
             clock: self.front.clock.now(),
             leap: self.front.clock.leap,
+            leap_lines: self.front.clock.leapt,
             last_tick: self.front.last_tick,
             incidents: &self.incidents,
             silence: self.silence,
@@ -249,6 +254,7 @@ impl Engine {
         self.front.clock = Clock {
             now: (m.clock != Timestamp::default()).then_some(m.clock),
             leap: m.leap,
+            leapt: m.leap_lines,
         };
         self.front.last_tick = m.last_tick;
         self.incidents = m.incidents;
@@ -281,7 +287,8 @@ impl Engine {
         self.front.clock.prime(sample);
     }
 
-    /// Event time: the latest timestamp seen.
+    /// Event time: the latest timestamp seen (see [`Clock`] for lines
+    /// stamped far ahead).
     pub fn clock(&self) -> Timestamp {
         self.front.clock.now()
     }
@@ -596,18 +603,20 @@ mod tests {
             };
             e.feed(&rec, b"-", &mut VecSink::default()).unwrap();
         };
-        let (t0, day) = (1_770_000_000, 86_400);
+        let (t0, days) = (1_770_000_000, 2 * 86_400);
         let mut e = Engine::new(&cfg);
         feed(&mut e, t0);
-        feed(&mut e, t0 + day);
+        feed(&mut e, t0 + days);
         assert_eq!(e.clock(), Timestamp::from_secs(t0), "a lone leap waits");
         let mut saved = Vec::new();
         e.save(&mut saved).unwrap();
         let mut next = Engine::new(&cfg);
         let mut de = serde_json::Deserializer::from_reader(&saved[..]);
         next.load(&mut de).unwrap();
-        feed(&mut next, t0 + day + 1);
-        assert_eq!(next.clock(), Timestamp::from_secs(t0 + day + 1));
+        feed(&mut next, t0 + days + 1);
+        assert_eq!(next.clock(), Timestamp::from_secs(t0), "two lines so far");
+        feed(&mut next, t0 + days + 2);
+        assert_eq!(next.clock(), Timestamp::from_secs(t0 + days + 2));
     }
 
     /// `close_silent`: lines keep a log from being silent even when they

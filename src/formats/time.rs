@@ -57,25 +57,33 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// How far (seconds) a line may be stamped past event time before the next
-/// line has to confirm the leap: see [`Clock`].
-pub const MAX_LEAP_SECS: i64 = 600;
+/// How far (seconds) a line may be stamped past event time and move it on
+/// at once: a day, so that a quiet API's hours of silence are just time
+/// passing. A line further ahead must be confirmed: see [`Clock`].
+pub const MAX_LEAP_SECS: i64 = 86_400;
+
+/// Lines in a row stamped that far ahead (none of them far before the
+/// first) that confirm a leap.
+pub const CONFIRM_LINES: u8 = 3;
 
 /// Event time: the latest timestamp seen, moved on by the lines, but not
-/// thrown far forward by one stray line. A line stamped more than
-/// [`MAX_LEAP_SECS`] past the clock (a host whose clock is wrong, a
-/// garbled field) is filed at the clock's time, unless the next line
-/// confirms the leap by being stamped near it (a log resuming after a gap,
-/// the next day's archive): then the clock moves on to it. Without this,
-/// one line dated years ahead would leave every later line "in the past"
-/// for the rest of a run: nothing expired, incidents held open, a sweep's
-/// later buckets judged apart from its first.
+/// thrown forward by a stray line. A line stamped more than
+/// [`MAX_LEAP_SECS`] past the clock (a host whose clock is years off, a
+/// garbled field) is filed at the clock's time, unless it and the lines
+/// right after it, [`CONFIRM_LINES`] in all, agree (the next day's archive,
+/// a log resuming after a long outage): then the clock moves on to them.
+/// Without this, one line dated years ahead would leave every later line
+/// "in the past" for the rest of a run: nothing expired, incidents held
+/// open, a sweep's later buckets judged apart from its first. The limit: a
+/// burst of that many stray lines in a row is taken as the new time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Clock {
     /// `None` before the first line.
     pub now: Option<Timestamp>,
-    /// The time of the last line if it leapt, not confirmed yet.
+    /// The first of the lines in a row that leapt, not confirmed yet.
     pub leap: Option<Timestamp>,
+    /// How many lines in a row have leapt so far.
+    pub leapt: u8,
 }
 
 impl Clock {
@@ -87,21 +95,21 @@ impl Clock {
             return ts;
         };
         if ts.0.saturating_sub(now.0) <= max {
-            self.leap = None;
+            (self.leap, self.leapt) = (None, 0);
             self.now = Some(now.max(ts));
             return ts;
         }
         match self.leap {
-            Some(l) if ts.0.abs_diff(l.0) <= max as u64 => {
-                self.leap = None;
-                self.now = Some(ts);
-                ts
-            }
-            _ => {
-                self.leap = Some(ts);
-                now
-            }
+            // Not far before the first leap: the same new time.
+            Some(l) if ts.0 >= l.0.saturating_sub(max) => self.leapt += 1,
+            _ => (self.leap, self.leapt) = (Some(ts), 1),
         }
+        if self.leapt < CONFIRM_LINES {
+            return now;
+        }
+        (self.leap, self.leapt) = (None, 0);
+        self.now = Some(ts);
+        ts
     }
 
     /// Before the first line: start from `sample` (the times of the first
@@ -121,7 +129,7 @@ impl Clock {
             // The earliest time near the median: the stray line is then
             // filed (and merged) before the lines that follow it, rather
             // than holding them back until the median.
-            let earliest = sample.iter().find(|t| median.0 - t.0 <= max);
+            let earliest = sample.iter().find(|t| median.0.saturating_sub(t.0) <= max);
             self.now = Some(*earliest.unwrap_or(&median));
         }
     }
@@ -344,10 +352,15 @@ mod tests {
         let (at, now) = filed(&[1000, 1001, 1000 + 70 * year, 1002, 1003]);
         assert_eq!(at, [1000, 1001, 1001, 1002, 1003]);
         assert_eq!(now, 1003);
-        // Nor do stray lines one after another, unless they agree.
-        let (at, now) = filed(&[1000, 1000 + 9 * year, 1000 + 3 * year, 1004]);
+        // Nor do a few in a row, nor stray lines that disagree.
+        let strays = [1000 + 9 * year, 1000 + 9 * year + 5, 1004];
+        let (at, now) = filed(&[&[1000][..], &strays].concat());
         assert_eq!(at, [1000, 1000, 1000, 1004]);
         assert_eq!(now, 1004);
+        let strays = [1000 + 9 * year, 1000 + 3 * year, 1000 + 5 * year, 1005];
+        let (at, now) = filed(&[&[1000][..], &strays].concat());
+        assert_eq!(at, [1000, 1000, 1000, 1000, 1005]);
+        assert_eq!(now, 1005);
     }
 
     #[test]
@@ -366,16 +379,25 @@ mod tests {
         let mut c = Clock::default();
         c.prime(&mut [1000, 1300, 1200].map(Timestamp::from_secs));
         assert_eq!(c.now, None);
+        // Extreme times do not overflow.
+        let mut c = Clock::default();
+        c.prime(&mut [Timestamp(i64::MAX), Timestamp(i64::MIN), Timestamp(0)]);
+        c.file(Timestamp(i64::MIN));
+        c.file(Timestamp(i64::MAX));
     }
 
     #[test]
     fn a_confirmed_leap_moves_the_clock() {
         let gap = 4 * 86_400;
-        let (at, now) = filed(&[1000, 1000 + gap, 1000 + gap - 3, 1001 + gap]);
-        assert_eq!(at, [1000, 1000, 1000 + gap - 3, 1001 + gap]);
-        assert_eq!(now, 1001 + gap);
-        // Within the leap allowance, lines are filed at their own time,
-        // and older ones do not move the clock back.
+        let (at, now) = filed(&[1000, 1000 + gap, 1000 + gap - 3, 1001 + gap, 1002 + gap]);
+        assert_eq!(at, [1000, 1000, 1000, 1001 + gap, 1002 + gap]);
+        assert_eq!(now, 1002 + gap);
+        // A quiet log: hours between lines are time passing, and older
+        // lines do not move the clock back.
+        let hours: Vec<i64> = (0..6).map(|h| 1000 + h * 5 * 3600).collect();
+        let (at, now) = filed(&hours);
+        assert_eq!(at, hours);
+        assert_eq!(now, hours[5]);
         let (at, now) = filed(&[1000, 1000 + MAX_LEAP_SECS, 990]);
         assert_eq!(at, [1000, 1000 + MAX_LEAP_SECS, 990]);
         assert_eq!(now, 1000 + MAX_LEAP_SECS);

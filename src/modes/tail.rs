@@ -332,6 +332,11 @@ fn flush_head(
             return Ok(());
         }
     };
+    let mut sample: Vec<_> = samples
+        .iter()
+        .filter_map(|l| parser.parse(l).ok().map(|r| r.ts))
+        .collect();
+    pump.engine.prime_clock(&mut sample);
     let head = std::mem::take(&mut fw.head);
     let first_no = fw.line_no - head.len() as u64;
     for (i, l) in head.iter().enumerate() {

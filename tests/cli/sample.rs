@@ -63,7 +63,6 @@ fn incident_ids_do_not_depend_on_where_reading_started() {
     assert_eq!(ids(&whole), ids(&part));
 }
 
-/// Bad arguments and bad configuration exit 2, as the README says.
 /// A closed stderr (`apiwatch scan x 2>&1 | true`): no panic (exit 101),
 /// the exit code still tells what happened.
 #[test]
@@ -90,6 +89,7 @@ fn a_closed_stderr_does_not_crash_the_run() {
     }
 }
 
+/// Bad arguments and bad configuration exit 2, as the README says.
 #[test]
 fn usage_errors_exit_2() {
     let r = run(apiwatch().args(["scan", "-f", "bogus"]).arg(sample()));
