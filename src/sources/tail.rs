@@ -200,9 +200,15 @@ impl Handle {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
+            let at = self.offset;
             self.offset += n as u64;
             self.grew = Instant::now();
             let mut data = &chunk[..n];
+            if at == 0 {
+                // A byte-order mark opening the file is not part of its
+                // first line (as `LineReader` has it for scan and check).
+                data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+            }
             while let Some(nl) = memchr::memchr(b'\n', data) {
                 let piece = &data[..nl];
                 data = &data[nl + 1..];
@@ -292,6 +298,17 @@ mod tests {
         assert_eq!(lines(&mut f), vec!["one"]);
         append(&p, "o\n");
         assert_eq!(lines(&mut f), vec!["two"]);
+    }
+
+    /// As `scan` and `check` read it: a byte-order mark opening the file
+    /// is dropped, one further on is the line's.
+    #[test]
+    fn a_byte_order_mark_opening_the_file_is_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        append(&p, "\u{feff}one\n\u{feff}two\n");
+        let mut f = Follower::new(p.clone(), false, 1000);
+        assert_eq!(lines(&mut f), vec!["one", "\u{feff}two"]);
     }
 
     #[test]
