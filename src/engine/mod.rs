@@ -282,9 +282,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Before the first line: see [`Clock::prime`].
-    pub fn prime_clock(&mut self, sample: &mut [Timestamp]) {
-        self.front.clock.prime(sample);
+    /// Before the first line: see [`Clock::prime_from`].
+    pub fn prime_clock<'l>(
+        &mut self,
+        parser: &mut dyn crate::formats::LineParser,
+        lines: impl IntoIterator<Item = &'l [u8]>,
+    ) {
+        self.front.clock.prime_from(parser, lines);
     }
 
     /// Event time: the latest timestamp seen (see [`Clock`] for lines

@@ -134,6 +134,20 @@ impl Clock {
         }
     }
 
+    /// [`prime`](Self::prime) from the times `parser` reads in `lines`
+    /// (the lines read to recognise the format).
+    pub fn prime_from<'l>(
+        &mut self,
+        parser: &mut dyn super::LineParser,
+        lines: impl IntoIterator<Item = &'l [u8]>,
+    ) {
+        let mut sample: Vec<Timestamp> = lines
+            .into_iter()
+            .filter_map(|l| parser.parse(l).ok().map(|r| r.ts))
+            .collect();
+        self.prime(&mut sample);
+    }
+
     /// Event time (the epoch before the first line).
     pub fn now(&self) -> Timestamp {
         self.now.unwrap_or_default()
@@ -379,11 +393,14 @@ mod tests {
         let mut c = Clock::default();
         c.prime(&mut [1000, 1300, 1200].map(Timestamp::from_secs));
         assert_eq!(c.now, None);
-        // Extreme times do not overflow.
+        // Extreme times (a JSON number saturated) neither overflow nor
+        // wrap round into a start at the far end.
         let mut c = Clock::default();
         c.prime(&mut [Timestamp(i64::MAX), Timestamp(i64::MIN), Timestamp(0)]);
-        c.file(Timestamp(i64::MIN));
-        c.file(Timestamp(i64::MAX));
+        assert_eq!(c.now, Some(Timestamp(0)));
+        assert_eq!(c.file(Timestamp(i64::MIN)), Timestamp(i64::MIN));
+        assert_eq!(c.file(Timestamp(i64::MAX)), Timestamp(0));
+        assert_eq!(c.now(), Timestamp(0));
     }
 
     #[test]

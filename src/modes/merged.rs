@@ -2,10 +2,10 @@
 //! (see [`crate::sources::merge`]): the rotated sets that share the most
 //! common format. The others are read one by one after them.
 
-use crate::config::FormatChoice;
-use crate::formats::detect::detect;
 use std::path::PathBuf;
 
+use crate::config::FormatChoice;
+use crate::formats::detect::detect;
 use crate::sources::merge::{Merged, Set};
 use crate::sources::{Input, rotated};
 

@@ -67,7 +67,7 @@ pub struct Pump {
     pub opened_before: u64,
 }
 
-pub(crate) const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
+const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
     crate::formats::MalformedKind::Layout,
     "matches no known log format",
 );
@@ -252,29 +252,18 @@ impl Pump {
             let Some(mut p) = detected else {
                 for (i, l) in head.iter().enumerate() {
                     line_no += 1;
-                    self.stats.lines += 1;
                     match too_long.iter().find(|t| t.0 == i as u64) {
                         Some((_, h, len)) => {
+                            self.stats.lines += 1;
                             self.stats.bytes += len + 1;
                             self.stats.too_long(name, line_no, h, *len);
                         }
-                        None => {
-                            self.stats.bytes += l.len() as u64 + 1;
-                            if l.iter().all(u8::is_ascii_whitespace) {
-                                self.stats.blank += 1;
-                            } else {
-                                self.stats.malformed(UNRECOGNISED, name, line_no, l);
-                            }
-                        }
+                        None => self.unrecognised(name, line_no, l),
                     }
                 }
                 return Ok((None, err));
             };
-            let mut sample: Vec<_> = samples
-                .iter()
-                .filter_map(|l| p.parse(l).ok().map(|r| r.ts))
-                .collect();
-            self.engine.prime_clock(&mut sample);
+            self.engine.prime_clock(p.as_mut(), samples.iter().copied());
             for (i, l) in head.iter().enumerate() {
                 line_no += 1;
                 if let Some((_, h, len)) = too_long.iter().find(|t| t.0 == i as u64) {
@@ -316,6 +305,18 @@ impl Pump {
                     return Ok((Some(p), Some(e)));
                 }
             }
+        }
+    }
+
+    /// Account for a line of an input in no known format: blank, or
+    /// malformed (`tail` tries the format again on later lines).
+    pub fn unrecognised(&mut self, name: &str, line_no: u64, line: &[u8]) {
+        self.stats.lines += 1;
+        self.stats.bytes += line.len() as u64 + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            self.stats.blank += 1;
+        } else {
+            self.stats.malformed(UNRECOGNISED, name, line_no, line);
         }
     }
 

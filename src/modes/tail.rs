@@ -320,23 +320,13 @@ fn flush_head(
             }
             let first_no = fw.line_no - fw.head.len() as u64;
             for (i, l) in std::mem::take(&mut fw.head).iter().enumerate() {
-                pump.stats.lines += 1;
-                pump.stats.bytes += l.len() as u64 + 1;
-                if l.iter().all(u8::is_ascii_whitespace) {
-                    pump.stats.blank += 1;
-                } else {
-                    pump.stats
-                        .malformed(super::UNRECOGNISED, &name, first_no + i as u64 + 1, l);
-                }
+                pump.unrecognised(&name, first_no + i as u64 + 1, l);
             }
             return Ok(());
         }
     };
-    let mut sample: Vec<_> = samples
-        .iter()
-        .filter_map(|l| parser.parse(l).ok().map(|r| r.ts))
-        .collect();
-    pump.engine.prime_clock(&mut sample);
+    pump.engine
+        .prime_clock(parser.as_mut(), samples.iter().copied());
     let head = std::mem::take(&mut fw.head);
     let first_no = fw.line_no - head.len() as u64;
     for (i, l) in head.iter().enumerate() {

@@ -12,7 +12,7 @@
 //! Each set gets its own parser, only to read timestamps. A line that does
 //! not parse (blank, malformed, over-long) keeps the time of the line before
 //! it in its set, so it comes out where it was, and so does a line stamped
-//! far ahead of its set unless the next confirms it (see
+//! far ahead of its set unless the lines after it confirm it (see
 //! [`Clock`](crate::formats::time::Clock)). Ties go to the set named
 //! first. Read errors end that file, as they do when reading one by one, and
 //! are handed back for the run's report.
@@ -216,15 +216,11 @@ impl Set {
     /// The parser that reads this set's timestamps; the lines read ahead
     /// prime its clock (see [`Clock::prime`]).
     pub fn set_parser(&mut self, mut p: Box<dyn LineParser>) {
-        let mut sample: Vec<_> = self
-            .ahead
-            .iter()
-            .filter_map(|h| match h {
-                Held::Data(d) => p.parse(d).ok().map(|r| r.ts),
-                Held::TooLong(..) => None,
-            })
-            .collect();
-        self.clock.prime(&mut sample);
+        let ahead = self.ahead.iter().filter_map(|h| match h {
+            Held::Data(d) => Some(d.as_slice()),
+            Held::TooLong(..) => None,
+        });
+        self.clock.prime_from(p.as_mut(), ahead);
         self.parser = Some(p);
     }
 

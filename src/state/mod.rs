@@ -338,7 +338,7 @@ impl Doorkeeper {
     /// ceiling (1,228 trackers per shard) that is 2^20 bits (128 KiB): the
     /// bitmap is read at random on every untracked actor's line, so one that
     /// outgrows the core's cache costs a miss each (2^22 bits per table
-    /// measured 3–5% slower on the benchmark month), while a table this size
+    /// measured 2.5–4.7% slower on the benchmark month), while a table this size
     /// is overrun long before a bitmap this size fills.
     pub fn for_table(cap: usize, period: i64) -> Self {
         let bits = cap.saturating_mul(DOOR_BITS_PER_ENTRY).max(1);
