@@ -5,7 +5,10 @@
 //! to keep: other values are skipped without building a `Value` tree, strings
 //! without escapes are borrowed from the line, and escaped ones are unescaped
 //! into a scratch buffer the parser reuses. No allocation per line in the
-//! common case.
+//! common case. Most lines never reach serde_json: [`scan`] walks the common
+//! shape (no escapes) by hand, with the same result.
+
+mod scan;
 
 use std::fmt;
 
@@ -184,8 +187,22 @@ fn preset(p: Preset) -> &'static [(&'static str, Target)] {
 #[derive(Default, Debug)]
 struct Node {
     children: Vec<(String, Node)>,
+    /// Each child key's [`fingerprint`], index for index.
+    prints: Vec<u32>,
     /// (target, priority): lower priority wins.
     leaf: Option<(Target, u8)>,
+}
+
+/// Length, first and last byte of a key: keys of a preset often share a
+/// prefix, seldom all three, so one compare of small integers rules out
+/// nearly every candidate before the bytes are compared.
+fn fingerprint(key: &[u8]) -> u32 {
+    match key {
+        [] => 0,
+        [first, .., last] | [first @ last] => {
+            (key.len().min(0xffff) as u32) << 16 | u32::from(*first) << 8 | u32::from(*last)
+        }
+    }
 }
 
 impl Node {
@@ -196,6 +213,7 @@ impl Node {
                 Some(i) => i,
                 None => {
                     node.children.push((part.to_owned(), Node::default()));
+                    node.prints.push(fingerprint(part.as_bytes()));
                     node.children.len() - 1
                 }
             };
@@ -204,19 +222,18 @@ impl Node {
         node.leaf = Some((target, prio));
     }
 
-    /// Asked for every key of every line: most keys are not wanted, so
-    /// rule candidates out by length and last byte before comparing (keys
-    /// of a preset often share a prefix, seldom a length and an ending).
     fn child(&self, key: &str) -> Option<&Node> {
-        let key = key.as_bytes();
-        let last = key.last();
-        self.children
+        self.child_bytes(key.as_bytes())
+    }
+
+    /// Asked for every key of every line, and most keys are not wanted.
+    fn child_bytes(&self, key: &[u8]) -> Option<&Node> {
+        let fp = fingerprint(key);
+        self.prints
             .iter()
-            .find(|(k, _)| {
-                let k = k.as_bytes();
-                k.len() == key.len() && k.last() == last && k == key
-            })
-            .map(|(_, n)| n)
+            .zip(&self.children)
+            .find(|(p, (k, _))| **p == fp && k.as_bytes() == key)
+            .map(|(_, (_, n))| n)
     }
 }
 
@@ -242,6 +259,13 @@ impl Capture<'_> {
             *cur = (s, prio);
         }
     }
+    /// A string that is `line[s..e]`, as [`Capture::put_str`] takes it.
+    fn put_span(&mut self, t: Target, prio: u8, s: usize, e: usize) {
+        if s == e || &self.line[s..e] == b"-" {
+            return;
+        }
+        self.put(t, prio, Slot::Line(s, e));
+    }
     fn put_str(&mut self, t: Target, prio: u8, v: &str, borrowed: bool) {
         if v.is_empty() || v == "-" {
             return;
@@ -264,6 +288,8 @@ pub struct JsonParser {
     strip_stage: bool,
     needs_logger: bool,
     scratch: Vec<u8>,
+    /// Try [`scan`] first (off only in tests comparing the two walks).
+    fast: bool,
 }
 
 const BAD_JSON: Malformed = Malformed::new(MalformedKind::Json, "invalid JSON");
@@ -297,6 +323,7 @@ impl JsonParser {
             strip_stage: opts.strip_stage,
             needs_logger: p == Preset::Caddy,
             scratch: Vec::new(),
+            fast: true,
         }
     }
 }
@@ -332,14 +359,18 @@ impl LineParser for JsonParser {
             self.scratch = cap.scratch;
             return Err(BAD_JSON);
         };
-        let mut de = serde_json::Deserializer::from_str(text);
-        let ok = MapSeed {
-            node: &self.root,
-            cap: &mut cap,
-        }
-        .deserialize(&mut de)
-        .is_ok()
-            && de.end().is_ok();
+        let ok = (self.fast && scan::walk(body, &self.root, &mut cap).is_some()) || {
+            // Not the common shape: serde_json walks it afresh.
+            cap.slots = [(Slot::Empty, 0); N];
+            let mut de = serde_json::Deserializer::from_str(text);
+            MapSeed {
+                node: &self.root,
+                cap: &mut cap,
+            }
+            .deserialize(&mut de)
+            .is_ok()
+                && de.end().is_ok()
+        };
         let Capture { slots, scratch, .. } = cap;
         self.scratch = scratch;
         if !ok {
@@ -391,7 +422,13 @@ fn build<'a>(
         match slots[t as usize].0 {
             Slot::Num(n) => Some(n),
             Slot::Line(..) | Slot::Scratch(..) => {
-                std::str::from_utf8(bytes(t)).ok()?.trim().parse().ok()
+                let b = bytes(t);
+                // Most numbers in strings are plain integers (API
+                // Gateway's status, lengths): the same value, cheaper.
+                if (1..=18).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
+                    return Some(b.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0')) as f64);
+                }
+                std::str::from_utf8(b).ok()?.trim().parse().ok()
             }
             Slot::Empty => None,
         }
@@ -712,6 +749,114 @@ mod tests {
         )
         .unwrap();
         assert_eq!((r.1.as_str(), r.2.as_str()), ("::1", "/q"));
+    }
+
+    /// Parse `line` with the fast walk and with serde_json alone.
+    fn both_walks(p: Preset, line: &[u8]) -> (String, String) {
+        let opts = FormatOptions::default();
+        let mut fast = JsonParser::new(p, &opts);
+        let mut slow = JsonParser::new(p, &opts);
+        slow.fast = false;
+        (
+            format!("{:?}", fast.parse(line)),
+            format!("{:?}", slow.parse(line)),
+        )
+    }
+
+    const PRESETS: [Preset; 5] = [
+        Preset::Apigw,
+        Preset::Caddy,
+        Preset::Traefik,
+        Preset::Envoy,
+        Preset::Custom,
+    ];
+
+    /// The hand walk captures what serde_json captures, and rejects what it
+    /// rejects, on odd JSON and on every cut of it.
+    #[test]
+    fn fast_walk_agrees_with_serde_on_edge_cases() {
+        let lines = [
+            r#"{"ts":1646861401.5241024,"logger":"http.log.access","request":{"client_ip":"203.0.113.5","method":"GET","uri":"/a?b=1","headers":{"User-Agent":["Mo\"zilla"],"X-Api-Key":[["k1"],"k2"]}},"status":200,"size":-0,"duration":1e-3}"#,
+            r#"{"ts":1.5e9,"logger":"http.log.access","request":{"uri":"/x","headers":{"User-Agent":[{"a":1},"b"],"Referer":[]}},"status":"404"}"#,
+            r#" { "requestTime" : "10/Jun/2023:15:36:28 +0000" , "ip" : "1.2.3.4" , "httpMethod" : "GET" , "path" : "/p" , "status" : 200 } "#,
+            r#"{"requestTimeEpoch":1686411388123,"ip":"1.2.3.4","httpMethod":"GET","path":"/p","status":"200","responseLength":123456789012345678901234,"responseLatency":012}"#,
+            r#"{"requestTimeEpoch":1686411388123,"ip":"1.2.3.4","httpMethod":"GET","path":"/p","status":99999999999999999999,"responseLength":-5,"user":"-","apiKey":""}"#,
+            r#"{"requestTimeEpoch":1686411388123,"ip":"1.2.3.4","httpMethod":"GET","path":"/p","status":200,"responseLength":1-2}"#,
+            r#"{"requestTimeEpoch":1686411388123,"ip":"1.2.3.4","httpMethod":"GET","path":"/p","status":200,}"#,
+            r#"{"requestTimeEpoch":1686411388123,"ip":"1.2.3.4","httpMethod":"GET","path":"/p","status":200} x"#,
+            r#"{"requestTimeEpoch":1686411388123,"ip":"1.2.3.4","httpMethod":"GET","path":"/p","path":"/q","status":true,"user":null,"":{"":[]}}"#,
+            concat!(
+                r#"{"requestTime":"10/Jun/2023:15:36:28 +0000","ip":"1.2.3.4","httpMethod":"GET","path":"/a"#,
+                "\t",
+                r#"b","status":200}"#
+            ),
+            r#"{"StartUTC":"2021-01-01T00:00:00.5Z","ClientAddr":"[2001:db8::1]:443","RequestMethod":"GET","RequestPath":"/A","DownstreamStatus":200,"Duration":2E+6}"#,
+            r#"{"start_time":"2024-01-01T00:00:00.000Z","downstream_remote_address":"10.0.0.1:5","method":"GET","path":"/a","response_code":200,"duration":12.75,"x-forwarded-for":"1.1.1.1, 2.2.2.2"}"#,
+            r#"{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],"ts":1,"logger":"http.log.access","request":{"uri":"/"}}"#,
+            r#"{"ts":1,"logger":"http.log.access","request":"flat","request":{"uri":"/é"},"status":2.5e2}"#,
+            r#"{"ts":tru,"request":{"uri":"/"}}"#,
+            r#"{"ts":1 "request":{"uri":"/"}}"#,
+            r#"{"ts":1,"request":{"uri":"/"}"#,
+            r#"{"ts":1,"request":{"uri":"/"}}}"#,
+        ];
+        for line in lines {
+            let b = line.as_bytes();
+            for cut in (0..=b.len()).rev() {
+                for p in PRESETS {
+                    let (fast, slow) = both_walks(p, &b[..cut]);
+                    assert_eq!(
+                        fast,
+                        slow,
+                        "{p:?} on {:?}",
+                        String::from_utf8_lossy(&b[..cut])
+                    );
+                }
+            }
+        }
+    }
+
+    /// The same on every JSON line of the real logs, and on each of them
+    /// with one byte changed at every position.
+    #[test]
+    fn fast_walk_agrees_with_serde_on_real_logs() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-logs");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            eprintln!("SKIPPED: ../shared/real-logs not found (looked at {dir})");
+            return;
+        };
+        let mut lines = 0;
+        for e in entries.flatten() {
+            for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                let data = std::fs::read(f.path()).unwrap();
+                for line in data
+                    .split(|&c| c == b'\n')
+                    .filter(|l| l.trim_ascii_start().starts_with(b"{"))
+                {
+                    lines += 1;
+                    for p in PRESETS {
+                        let (fast, slow) = both_walks(p, line);
+                        assert_eq!(fast, slow, "{p:?} on {:?}", String::from_utf8_lossy(line));
+                    }
+                    let mut l = line.to_vec();
+                    for i in 0..l.len() {
+                        for c in [b'"', b'\\', b'\t', b'}', b'1'] {
+                            let old = std::mem::replace(&mut l[i], c);
+                            for p in [Preset::Caddy, Preset::Apigw] {
+                                let (fast, slow) = both_walks(p, &l);
+                                assert_eq!(
+                                    fast,
+                                    slow,
+                                    "{p:?} on {:?}",
+                                    String::from_utf8_lossy(&l)
+                                );
+                            }
+                            l[i] = old;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(lines >= 40, "only {lines} JSON lines in the real logs");
     }
 
     #[test]
