@@ -79,6 +79,8 @@ struct Tracker {
     days: [(i64, Hll); 4],
     last_search: i64,
     explained: u64,
+    /// The route its incident is named after: that of the lookup that
+    /// first fired (until then, of the tracker's first lookup or search).
     route: RouteId,
     identities: Vec<u32>,
     severity: Option<Severity>,
@@ -165,7 +167,14 @@ impl Bola {
         self.latest = self.latest.max(now);
         let touched = baseline::Touched(self.latest);
         let info = routes.info(ev.route);
-        // Admission: a principal or key gets a tracker on its second request.
+        // Only searches and lookups tell anything: other requests (most of a
+        // principal's) neither admit nor touch a tracker.
+        let lookup = ev.object.is_some() && info.lookup;
+        if !ev.search && !lookup {
+            return;
+        }
+        // Admission: a principal or key gets a tracker on its second search
+        // or lookup.
         let door = &mut self.door;
         let Some(t) = self.trackers.touch_if_reusing(
             &actor,
@@ -283,6 +292,11 @@ impl Bola {
         if !should_emit(sev, t.severity, t.last_emit, now) {
             return;
         }
+        if t.severity.is_none() {
+            // The incident is named after the route of the lookup that
+            // raised it (an actor reading across routes has one incident).
+            t.route = ev.route;
+        }
         t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
         t.last_emit = now;
         let mut e = evidence(&a, wsecs, why);
@@ -372,6 +386,58 @@ impl Detector for Bola {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request of principal 7 for `path`, routed by a real router.
+    fn request(router: &mut crate::routes::Router, ts: i64, path: &str) -> Event {
+        let r = router.route(b"GET", path.as_bytes(), b"");
+        Event {
+            ts: Timestamp::from_secs(ts),
+            ip: Some(std::net::IpAddr::from([10, 0, 0, 1])),
+            principal: Some(7),
+            api_key: None,
+            ua: 1,
+            route: r.route,
+            object: r.object,
+            page: None,
+            search: r.search,
+            status: 200,
+            part: crate::engine::shard::Partition::default(),
+        }
+    }
+
+    /// Requests that are neither lookups nor searches keep no tracker, and
+    /// the incident is named after the route of the lookup that raised it,
+    /// not of whatever request came first.
+    #[test]
+    fn only_lookups_and_searches_are_tracked() {
+        let mut router = crate::routes::Router::new(Vec::new(), Vec::new(), 100);
+        let mut b = Bola::new(Config::default(), &baseline::Config::default(), 64);
+        let mut out = Vec::new();
+        for ts in 0..5 {
+            let ev = request(&mut router, ts, "/api/v1/me");
+            b.observe(&ev, 0, &router, &mut out);
+        }
+        assert_eq!(b.entries().0, 0, "no tracker for a principal's own page");
+        // Two lookups on the usage route (the second makes the tracker),
+        // then a walk over customers.
+        for ts in [10, 11] {
+            let ev = request(&mut router, ts, "/api/v1/lines/34600000001/usage");
+            b.observe(&ev, 0, &router, &mut out);
+        }
+        for i in 0..60 {
+            let ev = request(
+                &mut router,
+                20 + i,
+                &format!("/api/v1/customers/{}", 5000 + i * 7),
+            );
+            assert!(router.info(ev.route).lookup);
+            b.observe(&ev, 0, &router, &mut out);
+        }
+        assert_eq!(b.entries().0, 1);
+        let first = out.first().expect("the walk is flagged");
+        assert_eq!(router.info(first.route).template, "/api/v1/customers/{int}");
+        assert!(out.iter().all(|f| f.route == first.route));
+    }
 
     /// A tracker taking over an evicted one's slot is as good as new.
     #[test]
