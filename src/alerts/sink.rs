@@ -89,6 +89,13 @@ impl<W: Write> AlertSink for TextSink<W> {
             a.distinct_objects,
             a.not_found_ratio * 100.0
         )?;
+        if let Some(t) = &a.since_flagged {
+            writeln!(
+                w,
+                "  since flagged: {} requests, about {} distinct objects",
+                t.requests, t.distinct_objects
+            )?;
+        }
         if let Some(ids) = &a.ids {
             writeln!(
                 w,

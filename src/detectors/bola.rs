@@ -85,6 +85,8 @@ struct Tracker {
     identities: Vec<u32>,
     severity: Option<Severity>,
     last_emit: i64,
+    #[serde(default)]
+    tally: super::Tally,
 }
 
 impl Tracker {
@@ -99,6 +101,7 @@ impl Tracker {
             identities: Vec::new(),
             severity: None,
             last_emit: i64::MIN / 2,
+            tally: super::Tally::default(),
         }
     }
 
@@ -115,6 +118,7 @@ impl Tracker {
         self.identities.clear();
         self.severity = None;
         self.last_emit = i64::MIN / 2;
+        self.tally = super::Tally::default();
     }
 }
 
@@ -208,6 +212,7 @@ impl Bola {
             },
             self.cfg.ring,
         );
+        t.tally.add(id);
         let block = now.div_euclid(6 * 3600);
         let slot = &mut t.days[block.rem_euclid(4) as usize];
         if slot.0 != block {
@@ -297,9 +302,15 @@ impl Bola {
             // raised it (an actor reading across routes has one incident).
             t.route = ev.route;
         }
+        let fresh = now - t.last_emit > self.cfg.quiet_secs;
+        let since_flagged = Some(
+            t.tally
+                .fire(fresh, || super::Tally::ring_seed(&t.ring, now - wsecs)),
+        );
         t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
         t.last_emit = now;
         let mut e = evidence(&a, wsecs, why);
+        e.since_flagged = since_flagged;
         e.sample_ids.clear();
         e.principals = None;
         out.push(Finding {

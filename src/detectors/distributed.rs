@@ -599,6 +599,7 @@ impl Detector for Distributed {
                 user_agents: None,
                 max_page: None,
                 reason: why,
+                since_flagged: None,
             },
         });
     }

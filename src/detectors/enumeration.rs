@@ -84,6 +84,8 @@ struct Tracker {
     touched: baseline::Touched,
     severity: Option<Severity>,
     last_emit: i64,
+    #[serde(default)]
+    tally: super::Tally,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -209,6 +211,7 @@ pub fn evidence(a: &Analysis, window_secs: i64, reason: String) -> Evidence {
         user_agents: Some(a.user_agents),
         max_page: None,
         reason,
+        since_flagged: None,
     }
 }
 
@@ -255,6 +258,7 @@ impl Detector for Enumeration {
                 touched,
                 severity: None,
                 last_emit: i64::MIN / 2,
+                tally: super::Tally::default(),
             },
         ) else {
             return;
@@ -270,6 +274,7 @@ impl Detector for Enumeration {
             },
             cap,
         );
+        t.tally.add(obj.value);
         // Analyse every few lookups, and not before anything could fire.
         if (t.ring.len() as u64) < self.min_floor || !t.ring.due() {
             return;
@@ -304,6 +309,11 @@ impl Detector for Enumeration {
         } else {
             Vec::new()
         };
+        let fresh = now - t.last_emit > self.cfg.quiet_secs;
+        let since_flagged = Some(
+            t.tally
+                .fire(fresh, || super::Tally::ring_seed(&t.ring, now - wsecs)),
+        );
         t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
         t.last_emit = now;
         let actor = ActorKey::Addr(addr);
@@ -317,6 +327,7 @@ impl Detector for Enumeration {
             quiet_secs: self.cfg.quiet_secs,
             evidence: Evidence {
                 sample_ids: samples,
+                since_flagged,
                 ..evidence(&a, wsecs, why)
             },
         });

@@ -72,6 +72,69 @@ pub struct Evidence {
     pub max_page: Option<u32>,
     /// What crossed which threshold, for the summary.
     pub reason: String,
+    /// The actor's totals since it was flagged (per-actor detectors).
+    #[serde(default)]
+    pub since_flagged: Option<crate::alerts::Totals>,
+}
+
+/// Running totals of a tracked actor since it was flagged. The window
+/// figures say why it fired; an operator also needs how much it took in
+/// all, and a walk of thousands of ids would otherwise close its incident
+/// saying "188 distinct objects within 60 s". Seeded with the lookups of
+/// the window that fired, then every lookup after; started afresh when the
+/// actor fires again after its incident has closed. Only flagged actors
+/// carry the sketch.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct Tally {
+    requests: u64,
+    ids: Option<Box<crate::state::hll::Hll>>,
+}
+
+impl Tally {
+    /// A lookup of `id` (as the ring holds it), pushed after the tracker
+    /// was flagged.
+    pub fn add(&mut self, id: u64) {
+        if let Some(h) = &mut self.ids {
+            self.requests += 1;
+            h.add(crate::state::hll::mix(id));
+        }
+    }
+
+    /// The tracker fires. `fresh`: no incident of it can be open (its last
+    /// finding is older than the detector's quiet time), so the totals
+    /// start here, from `seed`: the lookups of the window that fired and
+    /// their distinct ids (see [`Tally::ring_seed`]).
+    pub fn fire(
+        &mut self,
+        fresh: bool,
+        seed: impl FnOnce() -> (u64, crate::state::hll::Hll),
+    ) -> crate::alerts::Totals {
+        if self.ids.is_none() || fresh {
+            let (n, h) = seed();
+            self.requests = n;
+            self.ids = Some(Box::new(h));
+        }
+        let distinct = self.ids.as_ref().map_or(0, |h| h.count());
+        crate::alerts::Totals {
+            requests: self.requests,
+            // An estimate: never more than the lookups counted.
+            distinct_objects: distinct.min(self.requests),
+        }
+    }
+
+    /// A seed for [`Tally::fire`]: the ring's lookups since `since`.
+    pub fn ring_seed(
+        ring: &crate::state::lookups::Ring,
+        since: i64,
+    ) -> (u64, crate::state::hll::Hll) {
+        let mut h = crate::state::hll::Hll::default();
+        let mut n = 0;
+        for l in ring.iter().filter(|l| l.ts >= since) {
+            n += 1;
+            h.add(crate::state::hll::mix(l.id));
+        }
+        (n, h)
+    }
 }
 
 /// A detector's verdict on an actor (or route) at one moment.
@@ -308,4 +371,33 @@ pub fn actor_scope_key(a: ActorKey) -> u64 {
     b[0] = tag;
     b[1..].copy_from_slice(&v.to_le_bytes());
     crate::state::stable_hash(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::hll::Hll;
+
+    /// Totals start from the window that fired, grow with every lookup
+    /// after, and start afresh for a new incident.
+    #[test]
+    fn a_tally_runs_from_the_window_that_fired() {
+        let mut t = Tally::default();
+        t.add(1); // not flagged yet: not counted
+        let seed = |n: u64| {
+            move || {
+                let mut h = Hll::default();
+                (0..n).for_each(|i| h.add(crate::state::hll::mix(1000 + i)));
+                (n, h)
+            }
+        };
+        assert_eq!(t.fire(false, seed(40)).requests, 40);
+        for id in 0..100 {
+            t.add(id % 50);
+        }
+        let s = t.fire(false, seed(7));
+        assert_eq!(s.requests, 140, "the seed is taken once per incident");
+        assert!((85..=95).contains(&s.distinct_objects), "{s:?}");
+        assert_eq!(t.fire(true, seed(7)).requests, 7, "a new incident");
+    }
 }

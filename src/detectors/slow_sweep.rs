@@ -91,6 +91,8 @@ struct Tracker {
     addrs: Vec<u32>,
     severity: Option<Severity>,
     last_emit: i64,
+    #[serde(default)]
+    tally: super::Tally,
 }
 
 impl Tracker {
@@ -104,6 +106,7 @@ impl Tracker {
             addrs: Vec::new(),
             severity: None,
             last_emit: i64::MIN / 2,
+            tally: super::Tally::default(),
         }
     }
 
@@ -119,16 +122,32 @@ impl Tracker {
         self.addrs.clear();
         self.severity = None;
         self.last_emit = i64::MIN / 2;
+        self.tally = super::Tally::default();
     }
 
-    fn day_distinct(&self, now: i64) -> u64 {
+    /// The distinct objects of the last day (and up to six hours more).
+    fn day_sketch(&self, now: i64) -> Hll {
         let mut h = Hll::default();
         for (start, b) in &self.days {
             if *start > now - 24 * 3600 - BLOCK_HOURS * 3600 {
                 h.merge(b);
             }
         }
-        h.count()
+        h
+    }
+
+    fn day_distinct(&self, now: i64) -> u64 {
+        self.day_sketch(now).count()
+    }
+
+    /// Lookups in the hours of the last day.
+    fn day_lookups(&self, now: i64) -> u64 {
+        let hour = now.div_euclid(3600);
+        self.hours
+            .iter()
+            .filter(|(h, _)| *h > hour - 24)
+            .map(|(_, n)| u64::from(*n))
+            .sum()
     }
 
     fn active_hours(&self, now: i64) -> u32 {
@@ -206,6 +225,7 @@ impl SlowSweep {
             },
             cap,
         );
+        t.tally.add(obj.value);
         let block = now.div_euclid(BLOCK_HOURS * 3600);
         let slot = &mut t.days[(block.rem_euclid(4)) as usize];
         if slot.0 != block {
@@ -324,12 +344,22 @@ impl SlowSweep {
                 fired = Some((sev, why, e));
             }
         }
-        let Some((sev, _why, ev_)) = fired else {
+        let Some((sev, _why, mut ev_)) = fired else {
             return;
         };
         if !should_emit(sev, t.severity, t.last_emit, now) {
             return;
         }
+        // The long-volume signal looks past the ring: its totals start
+        // from the day's hour counts and sketches.
+        let window = ev_.window_secs;
+        let fresh = now - t.last_emit > cfg.quiet_secs;
+        let day = (window >= 24 * 3600).then(|| (t.day_lookups(now), t.day_sketch(now)));
+        let ring = &t.ring;
+        let totals = t.tally.fire(fresh, || {
+            day.unwrap_or_else(|| super::Tally::ring_seed(ring, now - window))
+        });
+        ev_.since_flagged = Some(totals);
         t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
         t.last_emit = now;
         out.push(Finding {

@@ -547,6 +547,7 @@ fn render(router: &Router, inc: &Incident, event: Transition, at: Timestamp) -> 
             _ => None,
         },
         max_page: e.max_page,
+        since_flagged: e.since_flagged,
     }
 }
 

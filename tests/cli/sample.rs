@@ -36,6 +36,39 @@ fn sample_log_shows_both_attacks() {
     );
 }
 
+/// An incident's closing alert tells how much the actor took in all, not
+/// only the window that last fired: the sample's UUID walk made 2,463
+/// lookups from 00:40:35 to 00:53:35, while its last window held 188.
+#[test]
+fn a_closing_alert_carries_the_whole_walk() {
+    let r = scan_json([sample()]);
+    let closed = r
+        .json_lines()
+        .into_iter()
+        .find(|a| a["event"] == "closed" && a["detector"] == "enumeration")
+        .expect("the walk's incident closes");
+    let window = closed["requests"].as_u64().unwrap();
+    let total = closed["since_flagged"]["requests"].as_u64().unwrap();
+    let distinct = closed["since_flagged"]["distinct_objects"]
+        .as_u64()
+        .unwrap();
+    assert!(window < 300, "the last window: {window}");
+    // The last finding is at most a minute before the walk ended.
+    assert!((2_000..=2_463).contains(&total), "since flagged: {total}");
+    // Nearly every id of the walk is distinct (the sketch is within ~6%).
+    assert!(
+        distinct as f64 >= 0.85 * total as f64,
+        "{distinct} of {total}"
+    );
+    // Address-crowd incidents have no one actor to total.
+    assert!(
+        r.json_lines()
+            .iter()
+            .filter(|a| a["detector"] == "distributed_sweep")
+            .all(|a| a.get("since_flagged").is_none())
+    );
+}
+
 /// Incident ids depend on what the incident is about, not on which lines
 /// came first: a tail started in the middle of a file names the same ids
 /// for the same actor. (A distributed sweep's id also carries where in the
