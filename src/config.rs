@@ -236,13 +236,18 @@ impl Config {
         } else {
             OutputKind::Json
         });
-        let max_memory = match a.max_memory.as_ref().or(file.limits.max_memory.as_ref()) {
-            Some(s) => parse_size(s)?,
+        // Errors name the setting where the user gave it.
+        let (mm_name, mm) = match &a.max_memory {
+            Some(s) => ("--max-memory", Some(s)),
+            None => ("[limits] max_memory", file.limits.max_memory.as_ref()),
+        };
+        let max_memory = match mm {
+            Some(s) => parse_size(s).with_context(|| mm_name)?,
             None => DEFAULT_MAX_MEMORY,
         };
         if max_memory < MIN_MAX_MEMORY {
             bail!(
-                "--max-memory must be at least 32M (fixed buffers alone take about 10 MB); got {max_memory} bytes"
+                "{mm_name} must be at least 32M (fixed buffers alone take about 10 MB); got {max_memory} bytes"
             );
         }
         file.detectors.validate()?;
@@ -253,6 +258,11 @@ impl Config {
         if silence_grace_secs < 0 {
             bail!("[live] silence_grace_secs must not be negative");
         }
+        let ml_name = if a.max_line_bytes.is_some() {
+            "--max-line-bytes"
+        } else {
+            "[format] max_line_bytes"
+        };
         let max_line = a
             .max_line_bytes
             .or(f.max_line_bytes)
@@ -262,7 +272,7 @@ impl Config {
         // line would be skipped as too long: a run that reports nothing.
         if !(MIN_MAX_LINE..=MAX_MAX_LINE).contains(&max_line) {
             bail!(
-                "--max-line-bytes must be between {MIN_MAX_LINE} and {MAX_MAX_LINE} (1 GiB); got {max_line}"
+                "{ml_name} must be between {MIN_MAX_LINE} and {MAX_MAX_LINE} (1 GiB); got {max_line}"
             );
         }
         Ok(Config {
@@ -286,8 +296,23 @@ impl Config {
 fn load_file(p: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(p)
         .with_context(|| format!("cannot read config {}", crate::alerts::escape::path(p)))?;
-    toml::from_str(&text)
-        .with_context(|| format!("invalid config {}", crate::alerts::escape::path(p)))
+    toml::from_str(&text).map_err(|e| {
+        // toml's own message draws the line with a caret under it: fine
+        // on a terminal, but `check` has one status line to say it in.
+        let at = e
+            .span()
+            .and_then(|s| text.get(..s.start))
+            .map_or(String::new(), |before| {
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" (line {line}, column {col})")
+            });
+        anyhow::anyhow!(
+            "invalid config {}{at}: {}",
+            crate::alerts::escape::path(p),
+            e.message().trim()
+        )
+    })
 }
 
 fn parse_net(s: &str) -> anyhow::Result<IpNet> {

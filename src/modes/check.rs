@@ -103,7 +103,7 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             tracing::warn!(error = %format!("{e:#}"), "Discarding the state file (--reset-state).");
             None
         }
-        Err(e) => return Err(e.context("use --reset-state to start afresh")),
+        Err(e) => return Err(anyhow::anyhow!("{e:#}; use --reset-state to start afresh")),
     };
     let first_run = previous.is_none();
     let (inputs, problems) = sources::expand(a.inputs)?;
@@ -125,7 +125,7 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
                 first_run = true;
                 Vec::new()
             }
-            Err(e) => return Err(e.context("use --reset-state to start afresh")),
+            Err(e) => return Err(anyhow::anyhow!("{e:#}; use --reset-state to start afresh")),
         },
         None => Vec::new(),
     };
