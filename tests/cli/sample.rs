@@ -171,6 +171,38 @@ fn usage_errors_exit_2() {
 
 /// `check` runs under Nagios, which reads exit 2 as CRITICAL: its argument
 /// errors are UNKNOWN (3) with a status line; other commands keep 2.
+/// A setting in error is named as the user wrote it (the config file's
+/// key, not a flag they did not give), and a TOML error fits `check`'s one
+/// status line, with its position.
+#[test]
+fn config_errors_name_the_setting_and_fit_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    write(&cfg, b"[limits]\nmax_memory = \"1K\"\n");
+    let r = run(apiwatch().arg("scan").arg("-c").arg(&cfg).arg(sample()));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr_str()
+            .contains("[limits] max_memory must be at least 32M"),
+        "{}",
+        r.stderr_str()
+    );
+    write(&cfg, b"# tuning\n[detectors.enumeration]\nwindows = 5\n");
+    let state = d.path().join("s.state");
+    let r = run(apiwatch()
+        .arg("check")
+        .arg("--state")
+        .arg(&state)
+        .arg("-c")
+        .arg(&cfg)
+        .arg(sample()));
+    assert_eq!(r.code, 3);
+    let out = r.stdout_str();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("(line 3, column 11): invalid type"), "{out}");
+    assert!(!out.contains('^'), "no caret diagram: {out}");
+}
+
 #[test]
 fn check_argument_errors_are_unknown_for_nagios() {
     let d = tempfile::tempdir().unwrap();
