@@ -182,7 +182,9 @@ impl Bola {
         let door = &mut self.door;
         let Some(t) = self.trackers.touch_if_reusing(
             &actor,
-            || door.admit(actor_scope_key(actor), now),
+            // A search is let in at once: the lookups right after it
+            // are explained only if it is remembered.
+            || ev.search || door.admit(actor_scope_key(actor), now),
             || Tracker::new(touched, ev.route),
             |t| t.reset(touched, ev.route),
         ) else {
@@ -267,6 +269,9 @@ impl Bola {
                 }
             }
         }
+        // The day signal looks past the ring: its totals start from the
+        // day's sketch (and at least as many lookups as distinct objects).
+        let mut day_seed = None;
         if best.is_none() {
             let mut h = Hll::default();
             for (start, b) in &t.days {
@@ -283,6 +288,7 @@ impl Bola {
                 };
                 let mut a = analyse(&t.ring, now - 86_400, false, &mut self.scratch);
                 a.distinct = day;
+                day_seed = Some((day.max(a.requests), h));
                 best = Some((
                     sev,
                     format!("about {day} distinct objects read in a day"),
@@ -303,10 +309,10 @@ impl Bola {
             t.route = ev.route;
         }
         let fresh = now - t.last_emit > self.cfg.quiet_secs;
-        let since_flagged = Some(
-            t.tally
-                .fire(fresh, || super::Tally::ring_seed(&t.ring, now - wsecs)),
-        );
+        let ring = &t.ring;
+        let since_flagged = Some(t.tally.fire(fresh, || {
+            day_seed.unwrap_or_else(|| super::Tally::ring_seed(ring, now - wsecs))
+        }));
         t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));
         t.last_emit = now;
         let mut e = evidence(&a, wsecs, why);
@@ -448,6 +454,38 @@ mod tests {
         let first = out.first().expect("the walk is flagged");
         assert_eq!(router.info(first.route).template, "/api/v1/customers/{int}");
         assert!(out.iter().all(|f| f.route == first.route));
+    }
+
+    /// A support agent's first request is a search, and the lookups right
+    /// after it are explained: the search itself must make the tracker
+    /// (the admission filter would otherwise swallow it).
+    #[test]
+    fn a_first_search_explains_the_lookups_after_it() {
+        let mut router = crate::routes::Router::new(Vec::new(), Vec::new(), 100);
+        let mut b = Bola::new(Config::default(), &baseline::Config::default(), 64);
+        let mut out = Vec::new();
+        let r = router.route(b"GET", b"/api/v1/customers", b"q=smith");
+        let search = Event {
+            search: r.search,
+            route: r.route,
+            object: r.object,
+            ..request(&mut router, 0, "/api/v1/me")
+        };
+        assert!(search.search, "a query by criteria is a search");
+        b.observe(&search, 0, &router, &mut out);
+        for i in 0..60 {
+            let ev = request(
+                &mut router,
+                1 + i * 2,
+                &format!("/api/v1/customers/{}", 5000 + i * 7),
+            );
+            b.observe(&ev, 0, &router, &mut out);
+        }
+        assert!(
+            out.is_empty(),
+            "{:?}",
+            out.first().map(|f| &f.evidence.reason)
+        );
     }
 
     /// A tracker taking over an evicted one's slot is as good as new.

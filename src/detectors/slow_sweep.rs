@@ -41,6 +41,13 @@ pub struct Config {
     pub min_distinct_share: f64,
     /// Faster than this many lookups in 10 minutes is enumeration's case.
     pub max_per_10min: u64,
+    /// The long-volume signal. Off by default: until a fix late in its
+    /// life it compared six-hour block numbers with times and never fired,
+    /// and switched on it names carrier-NAT and support-agent addresses in
+    /// the simulated day (their many customers read many records a day, and
+    /// the identities counted behind an address undercount them). Dense
+    /// slow blocks are caught either way.
+    pub long_volume: bool,
     /// Distinct objects in a day for the long-volume signal.
     pub day_floor: u64,
     /// Hours of the day with lookups.
@@ -67,6 +74,7 @@ impl Default for Config {
             max_per_10min: 100,
             day_floor: 800,
             min_active_hours: 8,
+            long_volume: false,
             per_identity: 20.0,
             critical_factor: 4.0,
             ring: 256,
@@ -128,8 +136,11 @@ impl Tracker {
     /// The distinct objects of the last day (and up to six hours more).
     fn day_sketch(&self, now: i64) -> Hll {
         let mut h = Hll::default();
+        // Slots hold six-hour block numbers, not times: the current block
+        // and the three before it.
+        let block = now.div_euclid(BLOCK_HOURS * 3600);
         for (start, b) in &self.days {
-            if *start > now - 24 * 3600 - BLOCK_HOURS * 3600 {
+            if *start > block - 4 {
                 h.merge(b);
             }
         }
@@ -226,18 +237,20 @@ impl SlowSweep {
             cap,
         );
         t.tally.add(obj.value);
-        let block = now.div_euclid(BLOCK_HOURS * 3600);
-        let slot = &mut t.days[(block.rem_euclid(4)) as usize];
-        if slot.0 != block {
-            *slot = (block, Hll::default());
+        if self.cfg.long_volume {
+            let block = now.div_euclid(BLOCK_HOURS * 3600);
+            let slot = &mut t.days[(block.rem_euclid(4)) as usize];
+            if slot.0 != block {
+                *slot = (block, Hll::default());
+            }
+            slot.1.add(mix(obj.value));
+            let hour = now.div_euclid(3600);
+            let hs = &mut t.hours[hour.rem_euclid(24) as usize];
+            if hs.0 != hour {
+                *hs = (hour, 0);
+            }
+            hs.1 += 1;
         }
-        slot.1.add(mix(obj.value));
-        let hour = now.div_euclid(3600);
-        let hs = &mut t.hours[hour.rem_euclid(24) as usize];
-        if hs.0 != hour {
-            *hs = (hour, 0);
-        }
-        hs.1 += 1;
         add_small(&mut t.principals, ev.principal.unwrap_or(0) as u32);
         add_small(&mut t.uas, ev.ua as u32 | 1);
         // Addresses behind an actor only tell something about an API key.
@@ -310,7 +323,7 @@ impl SlowSweep {
             }
         }
         // Long volume.
-        if fired.is_none() {
+        if fired.is_none() && cfg.long_volume {
             let active = t.active_hours(now);
             // Counting the day's sketch is the costly part: only once the
             // cheap condition holds.
@@ -427,6 +440,61 @@ impl Detector for SlowSweep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The long-volume signal on real (epoch) times: one address reading
+    /// 50 scattered records an hour for 20 hours is named once switched
+    /// on, and never while off (the default). Its day sketch once compared
+    /// block numbers with times, and stayed empty for any date after 1970.
+    #[test]
+    fn long_volume_fires_on_epoch_times_when_switched_on() {
+        let run = |long_volume: bool| {
+            let mut router = crate::routes::Router::new(Vec::new(), Vec::new(), 100);
+            let cfg = Config {
+                long_volume,
+                ..Config::default()
+            };
+            let mut d = SlowSweep::new(cfg, 64);
+            let mut out = Vec::new();
+            let mut x = 7u64;
+            let t0 = 1_772_409_600; // 2026-03-02T00:00:00Z
+            for i in 0..1000i64 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let id = 1_000_000 + (x >> 33) % 5_000_000;
+                let path = format!("/api/v1/customers/{id}");
+                let r = router.route(b"GET", path.as_bytes(), b"");
+                let ev = Event {
+                    ts: Timestamp::from_secs(t0 + i * 72),
+                    ip: Some(std::net::IpAddr::from([198, 51, 100, 7])),
+                    principal: None,
+                    api_key: None,
+                    ua: 3,
+                    route: r.route,
+                    object: r.object,
+                    page: None,
+                    search: false,
+                    status: 200,
+                    part: crate::engine::shard::Partition::default(),
+                };
+                d.observe(&ev, 0, &router, &mut out);
+            }
+            out
+        };
+        let on = run(true);
+        assert!(!on.is_empty(), "a day of scattered lookups is named");
+        assert!(
+            on[0].evidence.reason.contains("active hours"),
+            "{}",
+            on[0].evidence.reason
+        );
+        let totals = on[0].evidence.since_flagged.expect("totals");
+        assert!(
+            totals.requests >= on[0].evidence.distinct_objects.min(800),
+            "{totals:?}"
+        );
+        assert!(run(false).is_empty());
+    }
 
     /// A tracker taking over an evicted one's slot is as good as new.
     #[test]

@@ -114,7 +114,7 @@ fn tail_glob_picks_up_new_files() {
         &d.path().join("b.log"),
         enumeration("203.0.113.30", 3600, 1000, 300).as_bytes(),
     );
-    let got = t.wait_out(opened_by("203.0.113.30"), Duration::from_secs(6));
+    let got = t.wait_out(opened_by("203.0.113.30"), Duration::from_secs(10));
     assert!(
         got.is_some(),
         "b.log (created after start) is picked up by the glob; stderr:\n{}",
@@ -122,10 +122,9 @@ fn tail_glob_picks_up_new_files() {
     );
     let took = got.unwrap().0.duration_since(t0);
     eprintln!("(timing) glob pick-up {took:.2?}");
-    assert!(
-        took < Duration::from_millis(3500),
-        "re-glob every 2 s: {took:?}"
-    );
+    // Re-globbed every 2 s; the margin is for a loaded CI machine (the
+    // suite's other tests run beside this one on two cores).
+    assert!(took < Duration::from_secs(6), "re-glob every 2 s: {took:?}");
     assert_eq!(t.err_count("Following."), 2, "{}", t.stderr_text());
     stop(&mut t, "TERM");
 }
