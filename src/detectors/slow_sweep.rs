@@ -89,6 +89,18 @@ const SMALL_SET: usize = 64;
 #[derive(Serialize, Deserialize)]
 struct Tracker {
     ring: Ring,
+    /// What only the long-volume signal needs; none while it is off.
+    #[serde(default)]
+    long: Option<Box<Day>>,
+    severity: Option<Severity>,
+    last_emit: i64,
+    #[serde(default)]
+    tally: super::Tally,
+}
+
+/// A tracker's day, for the long-volume signal.
+#[derive(Serialize, Deserialize)]
+struct Day {
     /// Four six-hour HyperLogLogs: a sliding day of distinct objects.
     days: [(i64, Hll); 4],
     /// Lookups per hour-of-day slot, with the hour each slot last held.
@@ -97,21 +109,25 @@ struct Tracker {
     principals: Vec<u32>,
     uas: Vec<u32>,
     addrs: Vec<u32>,
-    severity: Option<Severity>,
-    last_emit: i64,
-    #[serde(default)]
-    tally: super::Tally,
+}
+
+impl Default for Day {
+    fn default() -> Self {
+        Day {
+            days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
+            hours: [(i64::MIN, 0); 24],
+            principals: Vec::new(),
+            uas: Vec::new(),
+            addrs: Vec::new(),
+        }
+    }
 }
 
 impl Tracker {
     fn new() -> Self {
         Tracker {
             ring: Ring::default(),
-            days: std::array::from_fn(|_| (i64::MIN, Hll::default())),
-            hours: [(i64::MIN, 0); 24],
-            principals: Vec::new(),
-            uas: Vec::new(),
-            addrs: Vec::new(),
+            long: None,
             severity: None,
             last_emit: i64::MIN / 2,
             tally: super::Tally::default(),
@@ -121,18 +137,22 @@ impl Tracker {
     /// As [`Tracker::new`], in place (keeping small allocations).
     fn reset(&mut self) {
         self.ring.clear();
-        for d in &mut self.days {
-            *d = (i64::MIN, Hll::default());
+        if let Some(d) = &mut self.long {
+            for slot in &mut d.days {
+                *slot = (i64::MIN, Hll::default());
+            }
+            d.hours = [(i64::MIN, 0); 24];
+            d.principals.clear();
+            d.uas.clear();
+            d.addrs.clear();
         }
-        self.hours = [(i64::MIN, 0); 24];
-        self.principals.clear();
-        self.uas.clear();
-        self.addrs.clear();
         self.severity = None;
         self.last_emit = i64::MIN / 2;
         self.tally = super::Tally::default();
     }
+}
 
+impl Day {
     /// The distinct objects of the last day (and up to six hours more).
     fn day_sketch(&self, now: i64) -> Hll {
         let mut h = Hll::default();
@@ -237,30 +257,33 @@ impl SlowSweep {
             cap,
         );
         t.tally.add(obj.value);
+        // The day's sketches, hour counts and identities serve only the
+        // long-volume signal: nothing to keep while it is off.
         if self.cfg.long_volume {
+            let d = t.long.get_or_insert_with(Box::default);
             let block = now.div_euclid(BLOCK_HOURS * 3600);
-            let slot = &mut t.days[(block.rem_euclid(4)) as usize];
+            let slot = &mut d.days[(block.rem_euclid(4)) as usize];
             if slot.0 != block {
                 *slot = (block, Hll::default());
             }
             slot.1.add(mix(obj.value));
             let hour = now.div_euclid(3600);
-            let hs = &mut t.hours[hour.rem_euclid(24) as usize];
+            let hs = &mut d.hours[hour.rem_euclid(24) as usize];
             if hs.0 != hour {
                 *hs = (hour, 0);
             }
             hs.1 += 1;
-        }
-        add_small(&mut t.principals, ev.principal.unwrap_or(0) as u32);
-        add_small(&mut t.uas, ev.ua as u32 | 1);
-        // Addresses behind an actor only tell something about an API key.
-        if let ActorKey::ApiKey(_) = actor
-            && let Some(ip) = ev.ip
-        {
-            add_small(
-                &mut t.addrs,
-                mix(crate::actors::addr_key(ip) as u64) as u32 | 1,
-            );
+            add_small(&mut d.principals, ev.principal.unwrap_or(0) as u32);
+            add_small(&mut d.uas, ev.ua as u32 | 1);
+            // Addresses behind an actor only tell something about an API key.
+            if let ActorKey::ApiKey(_) = actor
+                && let Some(ip) = ev.ip
+            {
+                add_small(
+                    &mut d.addrs,
+                    mix(crate::actors::addr_key(ip) as u64) as u32 | 1,
+                );
+            }
         }
         if (t.ring.len() as u64) < self.cfg.block_floor.min(10) || !t.ring.due() {
             return;
@@ -323,18 +346,18 @@ impl SlowSweep {
             }
         }
         // Long volume.
-        if fired.is_none() && cfg.long_volume {
-            let active = t.active_hours(now);
+        if let Some(d) = t.long.as_deref().filter(|_| fired.is_none()) {
+            let active = d.active_hours(now);
             // Counting the day's sketch is the costly part: only once the
             // cheap condition holds.
             let day = if active >= cfg.min_active_hours {
-                t.day_distinct(now)
+                d.day_distinct(now)
             } else {
                 0
             };
             let identities = match actor {
-                ActorKey::ApiKey(_) => t.addrs.len().max(t.principals.len()),
-                _ => t.principals.len().max(t.uas.len() / 3),
+                ActorKey::ApiKey(_) => d.addrs.len().max(d.principals.len()),
+                _ => d.principals.len().max(d.uas.len() / 3),
             }
             .max(1) as f64;
             if day >= cfg.day_floor
@@ -352,8 +375,8 @@ impl SlowSweep {
                 );
                 let mut e = evidence(&a, 24 * 3600, why.clone());
                 e.distinct_objects = day;
-                e.principals = Some(t.principals.len() as u64);
-                e.user_agents = Some(t.uas.len() as u64);
+                e.principals = Some(d.principals.len() as u64);
+                e.user_agents = Some(d.uas.len() as u64);
                 fired = Some((sev, why, e));
             }
         }
@@ -367,7 +390,11 @@ impl SlowSweep {
         // from the day's hour counts and sketches.
         let window = ev_.window_secs;
         let fresh = now - t.last_emit > cfg.quiet_secs;
-        let day = (window >= 24 * 3600).then(|| (t.day_lookups(now), t.day_sketch(now)));
+        let day = t
+            .long
+            .as_deref()
+            .filter(|_| window >= 24 * 3600)
+            .map(|d| (d.day_lookups(now), d.day_sketch(now)));
         let ring = &t.ring;
         let totals = t.tally.fire(fresh, || {
             day.unwrap_or_else(|| super::Tally::ring_seed(ring, now - window))
@@ -511,18 +538,22 @@ mod tests {
                 },
                 256,
             );
-            t.days[(i % 4) as usize] = (i, Hll::default());
-            t.days[(i % 4) as usize].1.add(mix(i as u64));
-            t.hours[(i % 24) as usize] = (i, 3);
-            add_small(&mut t.principals, i as u32 + 1);
-            add_small(&mut t.uas, 5);
-            add_small(&mut t.addrs, 6);
+            let d = t.long.get_or_insert_with(Box::default);
+            d.days[(i % 4) as usize] = (i, Hll::default());
+            d.days[(i % 4) as usize].1.add(mix(i as u64));
+            d.hours[(i % 24) as usize] = (i, 3);
+            add_small(&mut d.principals, i as u32 + 1);
+            add_small(&mut d.uas, 5);
+            add_small(&mut d.addrs, 6);
         }
         t.severity = Some(Severity::Critical);
         t.last_emit = 99;
         t.reset();
         let json = |t: &Tracker| serde_json::to_string(t).unwrap();
-        assert_eq!(json(&t), json(&Tracker::new()));
+        // The day's part is kept (reset) for the next actor, as allocations are.
+        let mut fresh = Tracker::new();
+        fresh.long = Some(Box::default());
+        assert_eq!(json(&t), json(&fresh));
         assert_eq!(t.ring.last_ts(), None);
     }
 }
