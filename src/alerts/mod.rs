@@ -218,6 +218,11 @@ impl Incidents {
         self.open.is_empty()
     }
 
+    /// The ids of the incidents still open.
+    pub fn open_ids(&self) -> impl Iterator<Item = &str> {
+        self.open.values().map(|i| i.id.as_str())
+    }
+
     /// Worst severity among incidents still open.
     pub fn active_worst(&self) -> Option<Severity> {
         self.open.values().map(|i| i.severity).max()

@@ -482,7 +482,20 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
     } else {
         let n = parts.len();
         let shown: Vec<String> = parts.into_iter().rev().take(5).collect();
-        format!("{}: {}", incidents(n), shown.join("; "))
+        // Open incidents this run said nothing about still count towards
+        // the status: say that they are there.
+        let quiet = pump
+            .engine
+            .incidents
+            .open_ids()
+            .filter(|id| !seen.contains(*id))
+            .count();
+        let quiet = if quiet > 0 {
+            format!("; {quiet} more still open")
+        } else {
+            String::new()
+        };
+        format!("{}: {}{quiet}", incidents(n), shown.join("; "))
     };
     let s = &pump.stats;
     let head = head.replace('|', "/");

@@ -171,6 +171,40 @@ fn usage_errors_exit_2() {
 
 /// `check` runs under Nagios, which reads exit 2 as CRITICAL: its argument
 /// errors are UNKNOWN (3) with a status line; other commands keep 2.
+/// `check`'s status line names the incidents this run spoke of, and says
+/// how many more are still open (they count towards its exit code).
+#[test]
+fn check_says_how_many_quiet_incidents_are_still_open() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    let text = std::fs::read_to_string(sample()).unwrap();
+    let head: String = text.lines().take(3000).map(|l| format!("{l}\n")).collect();
+    write(&log, head.as_bytes());
+    let check = || {
+        run(apiwatch()
+            .args(["check", "--from-start", "--state"])
+            .arg(&state)
+            .arg(&log))
+    };
+    let first = check();
+    assert!(
+        first.stdout_str().contains("2 incidents: "),
+        "{}",
+        first.stdout_str()
+    );
+    write(&log, text.as_bytes());
+    let second = check();
+    let out = second.stdout_str();
+    assert_eq!(second.code, 2, "{out}");
+    // The walk said nothing more in the new lines; the sweep did.
+    assert!(
+        out.starts_with("APIWATCH CRITICAL - 1 incident: distributed_sweep")
+            && out.contains("; 1 more still open |"),
+        "{out}"
+    );
+}
+
 /// A setting in error is named as the user wrote it (the config file's
 /// key, not a flag they did not give), and a TOML error fits `check`'s one
 /// status line, with its position.
