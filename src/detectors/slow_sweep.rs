@@ -181,6 +181,16 @@ impl Day {
             .sum()
     }
 
+    /// The first hour of the last day with lookups (as an hour number).
+    fn first_hour(&self, now: i64) -> Option<i64> {
+        let hour = now.div_euclid(3600);
+        self.hours
+            .iter()
+            .filter(|(h, n)| *h > hour - 24 && *n > 0)
+            .map(|(h, _)| *h)
+            .min()
+    }
+
     fn active_hours(&self, now: i64) -> u32 {
         let hour = now.div_euclid(3600);
         self.hours
@@ -371,10 +381,23 @@ impl SlowSweep {
                 };
                 let a = analyse(&t.ring, now - 24 * 3600, numeric, &mut self.scratch);
                 let why = format!(
-                    "about {day} distinct objects over {active} active hours in a day, {identities:.0} identities behind it"
+                    "about {day} distinct objects over {active} active hours in a day, {identities:.0} {} behind it",
+                    if identities == 1.0 {
+                        "identity"
+                    } else {
+                        "identities"
+                    }
                 );
                 let mut e = evidence(&a, 24 * 3600, why.clone());
+                // The ring holds the last 256 lookups, not the day: the
+                // day's figures come from its hour counts and sketches,
+                // and id statistics of a part of it would mislead.
                 e.distinct_objects = day;
+                e.requests = d.day_lookups(now).max(day);
+                e.ids = None;
+                if let Some(h) = d.first_hour(now) {
+                    e.first_seen = e.first_seen.min(Timestamp::from_secs(h * 3600));
+                }
                 e.principals = Some(d.principals.len() as u64);
                 e.user_agents = Some(d.uas.len() as u64);
                 fired = Some((sev, why, e));
@@ -515,6 +538,16 @@ mod tests {
             "{}",
             on[0].evidence.reason
         );
+        let e = &on[0].evidence;
+        // The day's figures, not the ring's last 256 lookups.
+        assert!(
+            e.requests >= e.distinct_objects && e.requests > 256,
+            "{} {}",
+            e.requests,
+            e.distinct_objects
+        );
+        assert!(e.ids.is_none());
+        assert_eq!(e.first_seen, Timestamp::from_secs(1_772_409_600));
         let totals = on[0].evidence.since_flagged.expect("totals");
         assert!(
             totals.requests >= on[0].evidence.distinct_objects.min(800),
