@@ -195,10 +195,8 @@ impl Bola {
             t.last_search = now;
             return;
         }
+        // Not a search, so a lookup (checked above).
         let Some(obj) = ev.object else { return };
-        if !info.lookup {
-            return;
-        }
         if now - t.last_search <= self.cfg.search_grace_secs {
             t.explained += 1;
             return;
@@ -269,8 +267,8 @@ impl Bola {
                 }
             }
         }
-        // The day signal looks past the ring: its totals start from the
-        // day's sketch (and at least as many lookups as distinct objects).
+        // The day signal looks past the ring: its figures, and the totals
+        // since flagged, come from the day's sketch.
         let mut day_seed = None;
         if best.is_none() {
             let mut h = Hll::default();
@@ -287,8 +285,11 @@ impl Bola {
                     Severity::Warning
                 };
                 let mut a = analyse(&t.ring, now - 86_400, false, &mut self.scratch);
+                // The ring holds the last 256 lookups, not the day: at
+                // least as many lookups as distinct objects.
                 a.distinct = day;
-                day_seed = Some((day.max(a.requests), h));
+                a.requests = a.requests.max(day);
+                day_seed = Some((a.requests, h));
                 best = Some((
                     sev,
                     format!("about {day} distinct objects read in a day"),

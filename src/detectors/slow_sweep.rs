@@ -167,10 +167,6 @@ impl Day {
         h
     }
 
-    fn day_distinct(&self, now: i64) -> u64 {
-        self.day_sketch(now).count()
-    }
-
     /// Lookups in the hours of the last day.
     fn day_lookups(&self, now: i64) -> u64 {
         let hour = now.div_euclid(3600);
@@ -301,6 +297,9 @@ impl SlowSweep {
         t.ring.analysed_at = t.ring.pushed;
         let cfg = &self.cfg;
         let mut fired: Option<(Severity, String, Evidence)> = None;
+        // The long-volume signal looks past the ring: its figures, and the
+        // totals since flagged, come from the day's hour counts and sketches.
+        let mut day_seed = None;
         // Slow block. An actor faster than that is enumeration's case:
         // asked first, it spares most analyses of busy actors.
         let recent = t.ring.count_since(now - 600);
@@ -360,11 +359,8 @@ impl SlowSweep {
             let active = d.active_hours(now);
             // Counting the day's sketch is the costly part: only once the
             // cheap condition holds.
-            let day = if active >= cfg.min_active_hours {
-                d.day_distinct(now)
-            } else {
-                0
-            };
+            let sketch = (active >= cfg.min_active_hours).then(|| d.day_sketch(now));
+            let day = sketch.as_ref().map_or(0, Hll::count);
             let identities = match actor {
                 ActorKey::ApiKey(_) => d.addrs.len().max(d.principals.len()),
                 _ => d.principals.len().max(d.uas.len() / 3),
@@ -400,6 +396,7 @@ impl SlowSweep {
                 }
                 e.principals = Some(d.principals.len() as u64);
                 e.user_agents = Some(d.uas.len() as u64);
+                day_seed = sketch.map(|h| (e.requests, h));
                 fired = Some((sev, why, e));
             }
         }
@@ -409,18 +406,10 @@ impl SlowSweep {
         if !should_emit(sev, t.severity, t.last_emit, now) {
             return;
         }
-        // The long-volume signal looks past the ring: its totals start
-        // from the day's hour counts and sketches.
-        let window = ev_.window_secs;
         let fresh = now - t.last_emit > cfg.quiet_secs;
-        let day = t
-            .long
-            .as_deref()
-            .filter(|_| window >= 24 * 3600)
-            .map(|d| (d.day_lookups(now), d.day_sketch(now)));
-        let ring = &t.ring;
+        let (ring, window) = (&t.ring, ev_.window_secs);
         let totals = t.tally.fire(fresh, || {
-            day.unwrap_or_else(|| super::Tally::ring_seed(ring, now - window))
+            day_seed.unwrap_or_else(|| super::Tally::ring_seed(ring, now - window))
         });
         ev_.since_flagged = Some(totals);
         t.severity = Some(t.severity.map_or(sev, |p| p.max(sev)));

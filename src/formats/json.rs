@@ -386,6 +386,14 @@ impl LineParser for JsonParser {
     }
 }
 
+/// The value of up to 18 ASCII digits (no overflow, exact as `f64`
+/// conversion rounds it the way serde_json and `str::parse` do).
+fn decimal(digits: &[u8]) -> u64 {
+    digits
+        .iter()
+        .fold(0u64, |a, d| a * 10 + u64::from(d - b'0'))
+}
+
 fn trim_ascii(mut b: &[u8]) -> &[u8] {
     while let [c, tail @ ..] = b {
         if c.is_ascii_whitespace() {
@@ -426,7 +434,7 @@ fn build<'a>(
                 // Most numbers in strings are plain integers (API
                 // Gateway's status, lengths): the same value, cheaper.
                 if (1..=18).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) {
-                    return Some(b.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0')) as f64);
+                    return Some(decimal(b) as f64);
                 }
                 std::str::from_utf8(b).ok()?.trim().parse().ok()
             }

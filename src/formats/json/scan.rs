@@ -97,10 +97,7 @@ impl Scan<'_> {
         let plain = !matches!(b.get(i), Some(b'.' | b'e' | b'E' | b'+' | b'-'));
         if plain && (1..=18).contains(&digits) && (digits == 1 || b[start] != b'0') {
             self.i = i;
-            let v = b[start..i]
-                .iter()
-                .fold(0u64, |a, d| a * 10 + u64::from(d - b'0'));
-            return Some(v as f64);
+            return Some(super::decimal(&b[start..i]) as f64);
         }
         while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = b.get(i) {
             i += 1;
