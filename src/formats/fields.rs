@@ -189,8 +189,13 @@ pub fn ip(b: &[u8]) -> Option<IpAddr> {
     if b.len() < 2 || b.len() > 45 {
         return None;
     }
+    // Most addresses are IPv4: try that first (it stops at the first byte
+    // that is neither a digit nor a dot), and only then look for a colon.
+    if let Some(v4) = ipv4(b) {
+        return Some(IpAddr::V4(v4));
+    }
     if !b.contains(&b':') {
-        return ipv4(b).map(IpAddr::V4);
+        return None;
     }
     let b = match b.iter().position(|&c| c == b'%') {
         Some(p) => &b[..p],
