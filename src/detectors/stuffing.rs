@@ -306,6 +306,20 @@ mod tests {
         }
     }
 
+    /// Every address the findings name, sorted, once each.
+    fn named(out: &[Finding]) -> Vec<u128> {
+        let mut named: Vec<u128> = Vec::new();
+        for f in out {
+            let ActorRef::Addresses(a) = &f.actor else {
+                panic!("a crowd")
+            };
+            named.extend(a);
+        }
+        named.sort_unstable();
+        named.dedup();
+        named
+    }
+
     /// Everyone named: a burst that builds up for minutes before it crosses
     /// the floor, and addresses that join after the first alert. A customer
     /// who mistyped minutes before the burst is not named.
@@ -333,15 +347,7 @@ mod tests {
             );
         }
         assert!(!out.is_empty(), "the burst is reported");
-        let mut named: Vec<u128> = Vec::new();
-        for f in &out {
-            let ActorRef::Addresses(a) = &f.actor else {
-                panic!("a crowd")
-            };
-            named.extend(a);
-        }
-        named.sort_unstable();
-        named.dedup();
+        let named = named(&out);
         let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
         let burst: Vec<u128> = (0..120u32).map(|i| addr(0x0707_0000 + i)).collect();
         let missing: Vec<_> = burst.iter().filter(|a| !named.contains(a)).collect();
@@ -378,13 +384,7 @@ mod tests {
             d.observe(&login(&mut router, ts, a, 401), 0, &router, &mut out);
         }
         assert!(!out.is_empty(), "the burst is reported");
-        let mut named: Vec<u128> = Vec::new();
-        for f in &out {
-            let ActorRef::Addresses(a) = &f.actor else {
-                panic!("a crowd")
-            };
-            named.extend(a);
-        }
+        let named = named(&out);
         for i in 0..150u32 {
             let a = addr(0x0707_0000 + i);
             // The last address's failure may come after the last look.
