@@ -23,7 +23,7 @@ pub enum Variant {
 
 pub struct ClfParser {
     variant: Variant,
-    memo: time::ClfMemo,
+    memo: time::TimeMemo,
 }
 
 const BAD_TIME: Malformed = Malformed::new(MalformedKind::Timestamp, "bad [time] field");
@@ -38,7 +38,7 @@ impl ClfParser {
     pub fn new(variant: Variant, _opts: &FormatOptions) -> Self {
         ClfParser {
             variant,
-            memo: time::ClfMemo::default(),
+            memo: time::TimeMemo::default(),
         }
     }
 }
@@ -53,7 +53,7 @@ impl LineParser for ClfParser {
     }
 }
 
-fn parse<'a>(variant: Variant, line: &'a [u8], memo: &mut time::ClfMemo) -> ParseResult<'a> {
+fn parse<'a>(variant: Variant, line: &'a [u8], memo: &mut time::TimeMemo) -> ParseResult<'a> {
     if fields::is_nginx_error_line(line) {
         return Err(fields::NGINX_ERROR);
     }
@@ -324,7 +324,7 @@ mod tests {
     use super::*;
 
     fn p(v: Variant, l: &str) -> ParseResult<'_> {
-        parse(v, l.as_bytes(), &mut time::ClfMemo::default())
+        parse(v, l.as_bytes(), &mut time::TimeMemo::default())
     }
 
     /// The one-pass prefix reading against the general one, on each
@@ -404,7 +404,7 @@ mod tests {
                     if let Some(open) = line.iter().position(|&c| c == b'[') {
                         prefixes.push(line[..open].to_vec());
                     }
-                    let alone = parse(Variant::Combined, line, &mut time::ClfMemo::default());
+                    let alone = parse(Variant::Combined, line, &mut time::TimeMemo::default());
                     assert_eq!(
                         parser.parse(line),
                         alone,
@@ -554,7 +554,7 @@ mod tests {
         let l = br#"example.com 10.0.0.2, 1.2.3.4 - u [07/Dec/2016:11:05:07 +0100] "GET /o?x HTTP/1.1" 200 571 "-" "UA" 9 0.1 [u] [] a 1 2 3 68fa971ce4dfce685fdc01c877bfa645"#;
         for i in 0..l.len() {
             for v in [Variant::Combined, Variant::Traefik, Variant::Ingress] {
-                let _ = parse(v, &l[..i], &mut time::ClfMemo::default());
+                let _ = parse(v, &l[..i], &mut time::TimeMemo::default());
             }
         }
     }

@@ -184,13 +184,35 @@ fn preset(p: Preset) -> &'static [(&'static str, Target)] {
 }
 
 /// A node of the key trie.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 struct Node {
     children: Vec<(String, Node)>,
     /// Each child key's [`fingerprint`], index for index.
     prints: Vec<u32>,
+    /// Per [`bucket`] of fingerprints, the last child put in it (index plus
+    /// one; 0: none), and per child the one put in its bucket before it.
+    buckets: [u16; BUCKETS],
+    next: Vec<u16>,
     /// (target, priority): lower priority wins.
     leaf: Option<(Target, u8)>,
+}
+
+const BUCKETS: usize = 128;
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            children: Vec::new(),
+            prints: Vec::new(),
+            buckets: [0; BUCKETS],
+            next: Vec::new(),
+            leaf: None,
+        }
+    }
+}
+
+fn bucket(fp: u32) -> usize {
+    (fp.wrapping_mul(0x9e37_79b1) >> 25) as usize
 }
 
 /// Length, first and last byte of a key: keys of a preset often share a
@@ -212,9 +234,15 @@ impl Node {
             let idx = match node.children.iter().position(|(k, _)| k == part) {
                 Some(i) => i,
                 None => {
+                    let fp = fingerprint(part.as_bytes());
+                    let i = node.children.len();
                     node.children.push((part.to_owned(), Node::default()));
-                    node.prints.push(fingerprint(part.as_bytes()));
-                    node.children.len() - 1
+                    node.prints.push(fp);
+                    // Chained in front of its bucket's list.
+                    let b = bucket(fp);
+                    node.next.push(node.buckets[b]);
+                    node.buckets[b] = u16::try_from(i + 1).expect("a preset's keys per object");
+                    i
                 }
             };
             node = &mut node.children[idx].1;
@@ -226,14 +254,20 @@ impl Node {
         self.child_bytes(key.as_bytes())
     }
 
-    /// Asked for every key of every line, and most keys are not wanted.
+    /// Asked for every key of every line (a dozen per line), and most
+    /// presets know dozens of keys: a small hash table of fingerprints,
+    /// then the bytes of the one or two that share a bucket.
     fn child_bytes(&self, key: &[u8]) -> Option<&Node> {
         let fp = fingerprint(key);
-        self.prints
-            .iter()
-            .zip(&self.children)
-            .find(|(p, (k, _))| **p == fp && k.as_bytes() == key)
-            .map(|(_, (_, n))| n)
+        let mut j = self.buckets[bucket(fp)];
+        while j != 0 {
+            let i = usize::from(j - 1);
+            if self.prints[i] == fp && self.children[i].0.as_bytes() == key {
+                return Some(&self.children[i].1);
+            }
+            j = self.next[i];
+        }
+        None
     }
 }
 
@@ -290,6 +324,7 @@ pub struct JsonParser {
     scratch: Vec<u8>,
     /// Try [`scan`] first (off only in tests comparing the two walks).
     fast: bool,
+    memo: super::time::TimeMemo,
 }
 
 const BAD_JSON: Malformed = Malformed::new(MalformedKind::Json, "invalid JSON");
@@ -324,6 +359,7 @@ impl JsonParser {
             needs_logger: p == Preset::Caddy,
             scratch: Vec::new(),
             fast: true,
+            memo: super::time::TimeMemo::default(),
         }
     }
 }
@@ -377,11 +413,12 @@ impl LineParser for JsonParser {
             return Err(BAD_JSON);
         }
         build(
-            slots,
+            &slots,
             body,
             &self.scratch,
             self.strip_stage,
             self.needs_logger,
+            &mut self.memo,
         )
     }
 }
@@ -413,11 +450,12 @@ fn trim_ascii(mut b: &[u8]) -> &[u8] {
 }
 
 fn build<'a>(
-    slots: [(Slot, u8); N],
+    slots: &[(Slot, u8); N],
     line: &'a [u8],
     scratch: &'a [u8],
     strip_stage: bool,
     needs_logger: bool,
+    memo: &mut time::TimeMemo,
 ) -> ParseResult<'a> {
     let bytes = |t: Target| -> &'a [u8] {
         match slots[t as usize].0 {
@@ -477,7 +515,9 @@ fn build<'a>(
         Slot::Empty => match slots[Target::Time as usize].0 {
             Slot::Num(n) => time::Timestamp((n * 1e6) as i64),
             Slot::Empty => return Err(NO_TIME),
-            _ => time::parse_any(bytes(Target::Time)).ok_or(NO_TIME)?,
+            _ => memo
+                .parse_with(bytes(Target::Time), time::parse_any)
+                .ok_or(NO_TIME)?,
         },
         _ => time::Timestamp((num(Target::TimeMillis).ok_or(NO_TIME)? * 1000.0) as i64),
     };
@@ -671,6 +711,27 @@ impl<'de, 'c, 'l> Visitor<'de> for ValueSeed<'c, 'l> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key put in a node is found, in a node with more keys than
+    /// buckets (so buckets chain, and fingerprints collide: same length,
+    /// first and last byte); keys not put, including near misses, are not.
+    #[test]
+    fn trie_lookup_finds_every_key_and_only_those() {
+        let mut root = Node::default();
+        let keys: Vec<String> = (0..300).map(|i| format!("k{i:03}x")).collect();
+        for (i, k) in keys.iter().enumerate() {
+            root.insert(&format!("{k}.leaf"), Target::Time, i as u8);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let child = root.child(k).unwrap_or_else(|| panic!("{k}"));
+            let leaf = child.child("leaf").expect("leaf");
+            assert_eq!(leaf.leaf, Some((Target::Time, i as u8)));
+            assert!(child.child("lea").is_none());
+        }
+        for miss in ["k300x", "k00x", "k000", "", "k0000x", "K000x"] {
+            assert!(root.child(miss).is_none(), "{miss}");
+        }
+    }
 
     fn parse(
         p: Preset,

@@ -282,18 +282,18 @@ pub fn parse_clf(b: &[u8]) -> Option<Timestamp> {
     Some(Timestamp(secs * Timestamp::MICROS + micros))
 }
 
-/// The last CLF time text and its value. Consecutive lines mostly share
-/// their second (a busy gateway writes thousands per second), and comparing
-/// 26 bytes costs a fraction of the calendar arithmetic.
+/// The last time text and its value. Consecutive lines mostly share their
+/// second (a busy gateway writes thousands per second), and comparing 26
+/// bytes costs a fraction of the calendar arithmetic.
 #[derive(Default)]
-pub struct ClfMemo {
+pub struct TimeMemo {
     key: [u8; 32],
     /// 0 until the first parse: no valid time text is that short.
     len: u8,
     ts: Timestamp,
 }
 
-impl ClfMemo {
+impl TimeMemo {
     /// When `text` opens with the remembered time and its closing `]` (a
     /// time text holds no `]`): the time's length and value, found without
     /// looking for the bracket.
@@ -305,10 +305,20 @@ impl ClfMemo {
 
     /// [`parse_clf`], remembering the last text that parsed.
     pub fn parse(&mut self, b: &[u8]) -> Option<Timestamp> {
+        self.parse_with(b, parse_clf)
+    }
+
+    /// `parse`, remembering the last text that parsed. One memo serves
+    /// one parse function.
+    pub fn parse_with(
+        &mut self,
+        b: &[u8],
+        parse: fn(&[u8]) -> Option<Timestamp>,
+    ) -> Option<Timestamp> {
         if b.len() == self.len as usize && b == &self.key[..b.len()] {
             return Some(self.ts);
         }
-        let t = parse_clf(b)?;
+        let t = parse(b)?;
         if b.len() <= self.key.len() {
             self.key[..b.len()].copy_from_slice(b);
             self.len = b.len() as u8;
@@ -390,7 +400,7 @@ mod tests {
     /// The memo gives what parsing gives, for repeats, changes, a bad text
     /// in between (not remembered) and texts too long to remember.
     #[test]
-    fn clf_memo_agrees_with_parsing() {
+    fn time_memo_agrees_with_parsing() {
         let texts: [&[u8]; 9] = [
             b"02/Mar/2026:10:00:01 +0100",
             b"02/Mar/2026:10:00:01 +0100",
@@ -402,7 +412,7 @@ mod tests {
             b"06/Feb/2009:12:14:14.655123456789 +0000",
             b"02/Mar/2026:10:00:01 +0100",
         ];
-        let mut m = ClfMemo::default();
+        let mut m = TimeMemo::default();
         for t in texts {
             assert_eq!(m.parse(t), parse_clf(t), "{}", String::from_utf8_lossy(t));
         }
@@ -420,7 +430,7 @@ mod tests {
         ] {
             assert_eq!(m.recall(other), None);
         }
-        assert_eq!(ClfMemo::default().recall(b"]"), None);
+        assert_eq!(TimeMemo::default().recall(b"]"), None);
     }
 
     fn filed(stamps: &[i64]) -> (Vec<i64>, i64) {
