@@ -15,10 +15,13 @@ use super::fields::{self, Cursor, LAYOUT};
 use super::fields::{aws_client_port, optional_quoted, url_host};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
-/// Parser for ALB access logs. Stateless: every field borrows from the line.
+/// Parser for ALB access logs. Every field borrows from the line; the only
+/// state is the last time's whole seconds.
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
-pub struct AlbParser;
+pub struct AlbParser {
+    memo: time::IsoMemo,
+}
 
 /// The `type` values of the first field (HTTP listener, TLS listener, HTTP/2,
 /// gRPC over TLS, WebSocket, WebSocket over TLS).
@@ -40,11 +43,11 @@ const BAD_TIME: Malformed = Malformed::new(MalformedKind::Timestamp, "ALB time i
 
 impl LineParser for AlbParser {
     fn parse<'a>(&'a mut self, line: &'a [u8]) -> ParseResult<'a> {
-        parse_line(line)
+        parse_line(line, &mut self.memo)
     }
 }
 
-fn parse_line(line: &[u8]) -> ParseResult<'_> {
+fn parse_line<'a>(line: &'a [u8], memo: &mut time::IsoMemo) -> ParseResult<'a> {
     let mut c = Cursor::new(line);
     let kind = c.token().ok_or(LAYOUT)?;
     if !TYPES.contains(&kind) {
@@ -52,7 +55,7 @@ fn parse_line(line: &[u8]) -> ParseResult<'_> {
     }
 
     let mut rec = Record {
-        ts: time::parse_iso(c.token().ok_or(LAYOUT)?).ok_or(BAD_TIME)?,
+        ts: memo.parse(c.token().ok_or(LAYOUT)?).ok_or(BAD_TIME)?,
         ..Record::default()
     };
     let _elb = c.token().ok_or(LAYOUT)?;
@@ -140,7 +143,7 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> ParseResult<'_> {
-        parse_line(line.as_bytes())
+        parse_line(line.as_bytes(), &mut time::IsoMemo::default())
     }
 
     /// A full-length (30 field) line shaped like the ones AWS writes.
@@ -383,12 +386,15 @@ mod tests {
     fn every_prefix_is_handled_without_panic() {
         let line = HTTPS_LINE.as_bytes();
         for i in 0..=line.len() {
-            let _ = parse_line(&line[..i]);
+            let _ = parse_line(&line[..i], &mut time::IsoMemo::default());
         }
         // Cut before the request line closes: always an error.
         let req_end = HTTPS_LINE.find("HTTP/1.1\"").unwrap() + "HTTP/1.1".len();
         for i in 0..=req_end {
-            assert!(parse_line(&line[..i]).is_err(), "prefix {i} parsed");
+            assert!(
+                parse_line(&line[..i], &mut time::IsoMemo::default()).is_err(),
+                "prefix {i} parsed"
+            );
         }
     }
 
@@ -416,13 +422,33 @@ mod tests {
                     _ => l.insert(pos, byte),
                 }
             }
-            let _ = parse_line(&l);
+            let _ = parse_line(&l, &mut time::IsoMemo::default());
         }
+    }
+
+    /// One parser reading the ALB files under `../shared/real-logs` line
+    /// after line (the remembered second carries over) gives what a fresh
+    /// parser gives for each line alone.
+    #[test]
+    fn remembered_time_agrees_on_real_logs() {
+        let Some(files) = super::super::real_logs(|name| name == "alb") else {
+            return;
+        };
+        let mut lines = 0;
+        for text in files {
+            let mut p = AlbParser::default();
+            for line in text.split(|&b| b == b'\n') {
+                let alone = parse_line(line, &mut time::IsoMemo::default());
+                assert_eq!(p.parse(line), alone, "{}", String::from_utf8_lossy(line));
+                lines += alone.is_ok() as usize;
+            }
+        }
+        assert!(lines > 10, "{lines} lines parsed");
     }
 
     #[test]
     fn parser_trait_object() {
-        let mut p: Box<dyn LineParser> = Box::new(AlbParser);
+        let mut p: Box<dyn LineParser> = Box::new(AlbParser::default());
         let r = p.parse(HTTPS_LINE.as_bytes()).unwrap();
         assert_eq!(r.status, 200);
     }

@@ -295,3 +295,25 @@ impl FormatSpec {
         })
     }
 }
+
+/// The contents of every file under `../shared/real-logs/<dir>/` for each
+/// format directory `keep` accepts, or None (with a note that the test
+/// skipped) when the real logs are not beside the checkout.
+#[cfg(test)]
+pub(crate) fn real_logs(keep: impl Fn(&str) -> bool) -> Option<Vec<Vec<u8>>> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/real-logs");
+    let Ok(formats) = std::fs::read_dir(dir) else {
+        eprintln!("SKIPPED: ../shared/real-logs not found (looked at {dir})");
+        return None;
+    };
+    let mut out = Vec::new();
+    for f in formats.flatten() {
+        if !f.path().is_dir() || !keep(&f.file_name().to_string_lossy()) {
+            continue;
+        }
+        for file in std::fs::read_dir(f.path()).unwrap().flatten() {
+            out.push(std::fs::read(file.path()).unwrap());
+        }
+    }
+    Some(out)
+}
