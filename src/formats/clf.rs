@@ -38,7 +38,7 @@ impl ClfParser {
     pub fn new(variant: Variant, _opts: &FormatOptions) -> Self {
         ClfParser {
             variant,
-            memo: time::TimeMemo::default(),
+            memo: time::TimeMemo::clf(),
         }
     }
 }
@@ -324,7 +324,7 @@ mod tests {
     use super::*;
 
     fn p(v: Variant, l: &str) -> ParseResult<'_> {
-        parse(v, l.as_bytes(), &mut time::TimeMemo::default())
+        parse(v, l.as_bytes(), &mut time::TimeMemo::clf())
     }
 
     /// The one-pass prefix reading against the general one, on each
@@ -398,7 +398,7 @@ mod tests {
                 if let Some(open) = line.iter().position(|&c| c == b'[') {
                     prefixes.push(line[..open].to_vec());
                 }
-                let alone = parse(Variant::Combined, line, &mut time::TimeMemo::default());
+                let alone = parse(Variant::Combined, line, &mut time::TimeMemo::clf());
                 assert_eq!(
                     parser.parse(line),
                     alone,
@@ -451,6 +451,29 @@ mod tests {
         let r = p(Variant::Combined, r#"localhost:443 178.20.184.42 1j0 jsmith [26/Jul/2023:00:01:26 -0700] "GET /s HTTP/2.0" 200 17 "-" "M" 116075"#).unwrap();
         assert_eq!((r.host, r.principal), (&b"localhost"[..], &b"jsmith"[..]));
         assert_eq!(r.client, Some("178.20.184.42".parse().unwrap()));
+    }
+
+    /// An empty `[]` holds no time, also as the first line a parser reads
+    /// (a fresh memo remembers nothing, not even an empty text).
+    #[test]
+    fn empty_brackets_hold_no_time() {
+        let opts = FormatOptions::default();
+        let first = |l: &str| {
+            ClfParser::new(Variant::Combined, &opts)
+                .parse(l.as_bytes())
+                .map(|r| (r.ts, r.principal.to_vec()))
+        };
+        assert_eq!(
+            first(r#"10.0.0.1 - - [] "GET / HTTP/1.1" 200 5"#),
+            Err(BAD_TIME)
+        );
+        assert_eq!(first(r#"[] x"#), Err(ERROR_LOG));
+        let r = first(r#"10.0.0.1 - user[] [02/Mar/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 5"#)
+            .unwrap();
+        assert_eq!(
+            (r.0.rfc3339().as_str(), &r.1[..]),
+            ("2026-03-02T10:00:01Z", &b"user[]"[..])
+        );
     }
 
     /// A `[` in the user name is not the time; a line whose only brackets
@@ -547,7 +570,7 @@ mod tests {
         let l = br#"example.com 10.0.0.2, 1.2.3.4 - u [07/Dec/2016:11:05:07 +0100] "GET /o?x HTTP/1.1" 200 571 "-" "UA" 9 0.1 [u] [] a 1 2 3 68fa971ce4dfce685fdc01c877bfa645"#;
         for i in 0..l.len() {
             for v in [Variant::Combined, Variant::Traefik, Variant::Ingress] {
-                let _ = parse(v, &l[..i], &mut time::TimeMemo::default());
+                let _ = parse(v, &l[..i], &mut time::TimeMemo::clf());
             }
         }
     }

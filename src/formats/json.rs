@@ -275,6 +275,7 @@ impl Node {
     /// Asked for every key of every line (a dozen per line), and most
     /// presets know dozens of keys: a small hash table of fingerprints,
     /// then the bytes of the one or two that share a bucket.
+    #[inline]
     fn child_bytes(&self, key: &[u8]) -> Option<&Node> {
         let fp = fingerprint(key);
         let mut j = self.buckets[bucket(fp)];
@@ -377,7 +378,7 @@ impl JsonParser {
             needs_logger: p == Preset::Caddy,
             scratch: Vec::new(),
             fast: true,
-            memo: super::time::TimeMemo::default(),
+            memo: super::time::TimeMemo::new(super::time::parse_any),
         }
     }
 }
@@ -533,9 +534,7 @@ fn build<'a>(
         Slot::Empty => match slots[Target::Time as usize].0 {
             Slot::Num(n) => time::Timestamp((n * 1e6) as i64),
             Slot::Empty => return Err(NO_TIME),
-            _ => memo
-                .parse_with(bytes(Target::Time), time::parse_any)
-                .ok_or(NO_TIME)?,
+            _ => memo.parse(bytes(Target::Time)).ok_or(NO_TIME)?,
         },
         _ => time::Timestamp((num(Target::TimeMillis).ok_or(NO_TIME)? * 1000.0) as i64),
     };
@@ -957,6 +956,16 @@ mod tests {
     #[test]
     fn rejects_and_never_panics() {
         let o = FormatOptions::default();
+        // An empty time is no time, also on a parser's first line.
+        assert_eq!(
+            parse(
+                Preset::Apigw,
+                &o,
+                r#"{"requestTime":"","ip":"1.2.3.4","httpMethod":"GET","path":"/p","status":"200"}"#
+            )
+            .unwrap_err(),
+            NO_TIME
+        );
         assert_eq!(
             parse(Preset::Traefik, &o, "time=x level=debug").unwrap_err(),
             NOT_JSON

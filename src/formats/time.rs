@@ -282,46 +282,54 @@ pub fn parse_clf(b: &[u8]) -> Option<Timestamp> {
     Some(Timestamp(secs * Timestamp::MICROS + micros))
 }
 
-/// The last time text and its value. Consecutive lines mostly share their
-/// second (a busy gateway writes thousands per second), and comparing 26
-/// bytes costs a fraction of the calendar arithmetic.
-#[derive(Default)]
+/// A time parser that remembers the last text it parsed and its value.
+/// Consecutive lines mostly share their second (a busy gateway writes
+/// thousands per second), and comparing 26 bytes costs a fraction of the
+/// calendar arithmetic.
 pub struct TimeMemo {
+    parse: fn(&[u8]) -> Option<Timestamp>,
     key: [u8; 32],
-    /// 0 until the first parse: no valid time text is that short.
-    len: u8,
+    /// The remembered text's length; none before a text has parsed (an
+    /// empty text must not match an empty key).
+    len: Option<u8>,
     ts: Timestamp,
 }
 
 impl TimeMemo {
-    /// When `text` opens with the remembered time and its closing `]` (a
-    /// time text holds no `]`): the time's length and value, found without
-    /// looking for the bracket.
+    /// A memo for one parse function (this module's `parse_*`).
+    pub fn new(parse: fn(&[u8]) -> Option<Timestamp>) -> Self {
+        TimeMemo {
+            parse,
+            key: [0; 32],
+            len: None,
+            ts: Timestamp::default(),
+        }
+    }
+
+    /// A memo of [`parse_clf`].
+    pub fn clf() -> Self {
+        TimeMemo::new(parse_clf)
+    }
+
+    /// When `text` opens with the remembered time and then `]`: the time's
+    /// length and value, found without looking for the bracket. Exact for
+    /// a caller that takes the time up to the first `]`, since no text
+    /// this module's parsers accept holds one.
     pub fn recall(&self, text: &[u8]) -> Option<(usize, Timestamp)> {
-        let n = self.len as usize;
-        (n > 0 && text.len() > n && text[n] == b']' && text[..n] == self.key[..n])
-            .then_some((n, self.ts))
+        let n = usize::from(self.len?);
+        (text.len() > n && text[n] == b']' && text[..n] == self.key[..n]).then_some((n, self.ts))
     }
 
-    /// [`parse_clf`], remembering the last text that parsed.
+    /// The parse function's value for `b`, remembering the last text that
+    /// parsed.
     pub fn parse(&mut self, b: &[u8]) -> Option<Timestamp> {
-        self.parse_with(b, parse_clf)
-    }
-
-    /// `parse`, remembering the last text that parsed. One memo serves
-    /// one parse function.
-    pub fn parse_with(
-        &mut self,
-        b: &[u8],
-        parse: fn(&[u8]) -> Option<Timestamp>,
-    ) -> Option<Timestamp> {
-        if b.len() == self.len as usize && b == &self.key[..b.len()] {
+        if self.len.is_some_and(|n| usize::from(n) == b.len()) && b == &self.key[..b.len()] {
             return Some(self.ts);
         }
-        let t = parse(b)?;
+        let t = (self.parse)(b)?;
         if b.len() <= self.key.len() {
             self.key[..b.len()].copy_from_slice(b);
-            self.len = b.len() as u8;
+            self.len = Some(b.len() as u8);
             self.ts = t;
         }
         Some(t)
@@ -480,7 +488,11 @@ mod tests {
             b"06/Feb/2009:12:14:14.655123456789 +0000",
             b"02/Mar/2026:10:00:01 +0100",
         ];
-        let mut m = TimeMemo::default();
+        // A fresh memo remembers nothing, not even the empty text.
+        assert_eq!(TimeMemo::clf().parse(b""), None);
+        assert_eq!(TimeMemo::new(parse_any).parse(b""), None);
+        assert_eq!(TimeMemo::clf().recall(b"]"), None);
+        let mut m = TimeMemo::clf();
         for t in texts {
             assert_eq!(m.parse(t), parse_clf(t), "{}", String::from_utf8_lossy(t));
         }
@@ -498,7 +510,6 @@ mod tests {
         ] {
             assert_eq!(m.recall(other), None);
         }
-        assert_eq!(TimeMemo::default().recall(b"]"), None);
     }
 
     fn filed(stamps: &[i64]) -> (Vec<i64>, i64) {
