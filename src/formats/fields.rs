@@ -108,26 +108,52 @@ impl<'a> Cursor<'a> {
 /// status code to an ARN of a hundred bytes, too short for a call into
 /// `memchr` to pay off and too long for a byte loop.
 pub fn find_blank(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let space = w ^ (ONES * u64::from(b' '));
-        let tab = w ^ (ONES * u64::from(b'\t'));
-        // The high bit of each byte that is zero (a space or tab in `w`);
-        // bytes above the first such one may be flagged wrongly, so only
-        // the lowest flag is used.
-        let hits = ((space.wrapping_sub(ONES) & !space) | (tab.wrapping_sub(ONES) & !tab)) & HIGH;
+    find_by_word(
+        b,
+        0,
+        |w| equal_bytes(w, b' ') | equal_bytes(w, b'\t'),
+        |c| c == b' ' || c == b'\t',
+    )
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` equal to `c`. Only the lowest flag is
+/// exact (bytes above a true one may be flagged wrongly), and an OR of
+/// such masks keeps that: its lowest flag is the lowest of their true ones.
+pub fn equal_bytes(w: u64, c: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(c));
+    x.wrapping_sub(ONES) & !x & HIGH
+}
+
+/// The high bit of each byte of `w` below `c` (at most 0x80), with the
+/// same exactness as [`equal_bytes`].
+pub fn bytes_below(w: u64, c: u8) -> u64 {
+    w.wrapping_sub(ONES * u64::from(c)) & !w & HIGH
+}
+
+/// The first position at or after `from` whose byte `word` flags (in
+/// eight-byte words, little-endian, lowest flag taken) or, in the last
+/// few bytes, `byte` accepts: both must describe the same bytes.
+#[inline]
+pub fn find_by_word(
+    b: &[u8],
+    mut from: usize,
+    word: impl Fn(u64) -> u64,
+    byte: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    while let Some(chunk) = b.get(from..from + 8) {
+        let hits = word(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
         if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
+            return Some(from + (hits.trailing_zeros() / 8) as usize);
         }
-        i += 8;
+        from += 8;
     }
-    b.get(i..)?
+    b.get(from..)?
         .iter()
-        .position(|&c| c == b' ' || c == b'\t')
-        .map(|n| i + n)
+        .position(|&c| byte(c))
+        .map(|n| from + n)
 }
 
 /// An nginx error-log line (`2021/12/01 13:53:33 [error] ...`), which some

@@ -956,7 +956,8 @@ mod tests {
     #[test]
     fn rejects_and_never_panics() {
         let o = FormatOptions::default();
-        // An empty time is no time, also on a parser's first line.
+        // An empty time is no time (an empty string is not even captured,
+        // so the time memo never sees it).
         assert_eq!(
             parse(
                 Preset::Apigw,

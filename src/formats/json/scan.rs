@@ -27,29 +27,14 @@ pub(super) fn walk(body: &[u8], root: &Node, cap: &mut Capture<'_>) -> Option<()
 /// The first byte at or after `i` that ends the plain part of a string: a
 /// quote, a backslash or a control byte. Eight bytes at a time: strings in
 /// access logs are mostly short, too short for a call into `memchr`.
-fn special(b: &[u8], mut i: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let slash = w ^ (ONES * u64::from(b'\\'));
-        // A byte's high bit is set where it is zero (quote, slash) or below
-        // 0x20; bytes above the first such one may be flagged wrongly, so
-        // only the lowest flag is used.
-        let hits = (quote.wrapping_sub(ONES) & !quote)
-            | (slash.wrapping_sub(ONES) & !slash)
-            | (w.wrapping_sub(ONES * 0x20) & !w);
-        let hits = hits & HIGH;
-        if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b.get(i..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|n| i + n)
+fn special(b: &[u8], i: usize) -> Option<usize> {
+    use crate::formats::fields::{bytes_below, equal_bytes, find_by_word};
+    find_by_word(
+        b,
+        i,
+        |w| equal_bytes(w, b'"') | equal_bytes(w, b'\\') | bytes_below(w, 0x20),
+        |c| c == b'"' || c == b'\\' || c < 0x20,
+    )
 }
 
 struct Scan<'l> {
