@@ -67,6 +67,107 @@ struct RouteState {
     /// the union of them all).
     #[serde(default)]
     named: u64,
+    /// Sequence number of the oldest failure held (counts pops).
+    #[serde(skip)]
+    front_seq: u64,
+    #[serde(skip)]
+    burst: BurstAddrs,
+}
+
+impl RouteState {
+    fn pop_failure(&mut self) {
+        if let Some((ts, addr)) = self.failures.pop_front() {
+            self.burst.forget(self.front_seq, ts, addr);
+            self.front_seq += 1;
+        }
+    }
+}
+
+/// The addresses of the burst (failures since it began), kept up to date
+/// as failures come and go. Once a burst is reported it is looked at every
+/// second, and sorting all its failures at every look was most of this
+/// detector's cost: now only the failures since the last look are sorted,
+/// and merged in. Not saved: rebuilt at the first look after a restart.
+#[derive(Default)]
+struct BurstAddrs {
+    /// The burst start the counts are for; `None` until built.
+    start: Option<i64>,
+    /// Per address, sorted: its failures since `start` still held.
+    counts: Vec<(u128, u32)>,
+    /// Sequence number of the first failure not counted yet.
+    merged: u64,
+    new: Vec<u128>,
+    spare: Vec<(u128, u32)>,
+}
+
+impl BurstAddrs {
+    /// A failure leaves the ring.
+    fn forget(&mut self, seq: u64, ts: i64, addr: u128) {
+        if seq >= self.merged || self.start.is_none_or(|s| ts < s) {
+            return;
+        }
+        if let Ok(i) = self.counts.binary_search_by_key(&addr, |c| c.0) {
+            self.counts[i].1 -= 1;
+            if self.counts[i].1 == 0 {
+                self.counts.remove(i);
+            }
+        }
+    }
+
+    /// Count the failures not counted yet (those since `start`), and
+    /// return every address with a failure since `start`, sorted.
+    fn update(
+        &mut self,
+        failures: &VecDeque<(i64, u128)>,
+        front_seq: u64,
+        start: i64,
+    ) -> &[(u128, u32)] {
+        if self.start != Some(start) {
+            self.start = Some(start);
+            self.counts.clear();
+            self.merged = front_seq;
+        }
+        let skip = self.merged.saturating_sub(front_seq) as usize;
+        self.new.clear();
+        self.new.extend(
+            failures
+                .iter()
+                .skip(skip)
+                .filter(|f| f.0 >= start)
+                .map(|f| f.1),
+        );
+        self.merged = front_seq + failures.len() as u64;
+        if self.new.is_empty() {
+            return &self.counts;
+        }
+        self.new.sort_unstable();
+        // Merge the sorted new addresses into the counts.
+        let old = std::mem::take(&mut self.counts);
+        let mut out = std::mem::take(&mut self.spare);
+        out.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < self.new.len() {
+            let a = match (old.get(i), self.new.get(j)) {
+                (Some(o), Some(&n)) => o.0.min(n),
+                (Some(o), None) => o.0,
+                (None, Some(&n)) => n,
+                (None, None) => unreachable!(),
+            };
+            let mut c = 0;
+            if old.get(i).is_some_and(|o| o.0 == a) {
+                c += old[i].1;
+                i += 1;
+            }
+            while self.new.get(j) == Some(&a) {
+                c += 1;
+                j += 1;
+            }
+            out.push((a, c));
+        }
+        self.spare = old;
+        self.counts = out;
+        &self.counts
+    }
 }
 
 /// How far before the first alert a burst is taken to have begun, at least.
@@ -143,6 +244,8 @@ impl Detector for Stuffing {
             window_start: now,
             window_failures: 0,
             named: 0,
+            front_seq: 0,
+            burst: BurstAddrs::default(),
         });
         // Tumbling windows feed the baseline of failures per window.
         if now - st.window_start >= cfg.window_secs {
@@ -156,7 +259,7 @@ impl Detector for Stuffing {
         match ev.addr() {
             Some(crate::actors::ActorKey::Addr(a)) if failed => {
                 if st.failures.len() >= cfg.max_failures {
-                    st.failures.pop_front();
+                    st.pop_failure();
                 }
                 st.failures.push_back((now, a));
                 st.window_failures += 1;
@@ -168,7 +271,7 @@ impl Detector for Stuffing {
         }
         let horizon = now - cfg.window_secs;
         while st.failures.front().is_some_and(|f| f.0 < horizon) {
-            st.failures.pop_front();
+            st.pop_failure();
         }
         while st.successes.front().is_some_and(|s| s.0 < horizon)
             || st.successes.len() > cfg.max_failures
@@ -194,18 +297,16 @@ impl Detector for Stuffing {
         let start = *st
             .burst_start
             .get_or_insert_with(|| burst_start(&st.failures, now));
-        // The burst's addresses are sorted and the successes looked up in
-        // them, not the other way round: a busy login route holds thousands
-        // of successes in its window, and sorting those every few seconds
-        // was most of this detector's cost.
+        // The successes are looked up in the burst's addresses, not the
+        // other way round: a busy login route holds thousands of successes
+        // in its window, and sorting those every few seconds was most of
+        // this detector's cost.
         let mut addrs: Vec<u128> = st
-            .failures
+            .burst
+            .update(&st.failures, st.front_seq, start)
             .iter()
-            .filter(|f| f.0 >= start)
-            .map(|f| f.1)
+            .map(|c| c.0)
             .collect();
-        addrs.sort_unstable();
-        addrs.dedup();
         let mut logged_in = vec![false; addrs.len()];
         for s in &st.successes {
             if let Ok(i) = addrs.binary_search(&s.1) {
@@ -392,6 +493,66 @@ mod tests {
                 assert!(!named.contains(&a), "address {i} logged in");
             } else if i < 140 {
                 assert!(named.contains(&a), "address {i} is not named");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod burst_tests {
+    use super::*;
+
+    /// The kept counts name the same addresses as filtering and sorting the
+    /// ring afresh, through pushes, pops from the front, out-of-order times
+    /// and a burst start that moves.
+    #[test]
+    fn burst_addresses_match_a_fresh_sort() {
+        let mut st = RouteState {
+            failures: VecDeque::new(),
+            successes: VecDeque::new(),
+            burst_start: None,
+            severity: None,
+            last_emit: 0,
+            last_eval: 0,
+            window_start: 0,
+            window_failures: 0,
+            named: 0,
+            front_seq: 0,
+            burst: BurstAddrs::default(),
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut start = 100;
+        for step in 0..20_000i64 {
+            let ts = step / 4 + next(20) as i64 - 10;
+            st.failures.push_back((ts, next(300) as u128 + (1 << 100)));
+            while st.failures.len() > 500 || next(3) == 0 && !st.failures.is_empty() {
+                st.pop_failure();
+            }
+            if step % 997 == 0 {
+                start = ts - next(50) as i64;
+            }
+            if next(7) == 0 {
+                let got: Vec<u128> = st
+                    .burst
+                    .update(&st.failures, st.front_seq, start)
+                    .iter()
+                    .map(|c| c.0)
+                    .collect();
+                let mut want: Vec<u128> = st
+                    .failures
+                    .iter()
+                    .filter(|f| f.0 >= start)
+                    .map(|f| f.1)
+                    .collect();
+                want.sort_unstable();
+                want.dedup();
+                assert_eq!(got, want, "step {step}");
             }
         }
     }
