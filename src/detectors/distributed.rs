@@ -171,7 +171,8 @@ pub struct Distributed {
 struct Scratch {
     entries: Vec<Entry>,
     ts: Vec<i64>,
-    authed: Vec<(u32, u128)>,
+    who: Vec<u32>,
+    many: Vec<u32>,
     low: Vec<u64>,
 }
 
@@ -342,31 +343,39 @@ fn gather(
     // Anonymous lookups in the wave take part. A principal takes part (with
     // its addresses) only if it read several ids of the run; one read is a
     // customer's own record that happens to lie in the range.
-    let authed = &mut s.authed;
-    authed.clear();
+    // Principals are sorted on their own (4 bytes each, not 20): the
+    // sorted list gives both the run's principals and those that read
+    // several ids.
+    // An address repeating the one before is not pushed again: one
+    // walker's entries come one after another, and sorting thousands of
+    // copies of its address was most of a gather's cost.
+    s.who.clear();
     for e in &s.entries {
         if e.who == 0 {
-            r.addrs.push(e.addr);
+            if r.addrs.last() != Some(&e.addr) {
+                r.addrs.push(e.addr);
+            }
         } else {
-            authed.push((e.who, e.addr));
-            r.principals.push(e.who);
+            s.who.push(e.who);
         }
     }
-    authed.sort_unstable();
-    let mut i = 0;
-    while i < authed.len() {
-        let j = authed[i..]
-            .iter()
-            .position(|x| x.0 != authed[i].0)
-            .map_or(authed.len(), |k| i + k);
-        if j - i >= 3 {
-            r.addrs.extend(authed[i..j].iter().map(|x| x.1));
+    s.who.sort_unstable();
+    s.many.clear();
+    for reads in s.who.chunk_by(|a, b| a == b) {
+        r.principals.push(reads[0]);
+        if reads.len() >= 3 {
+            s.many.push(reads[0]);
         }
-        i = j;
+    }
+    if !s.many.is_empty() {
+        r.addrs.extend(
+            s.entries
+                .iter()
+                .filter(|e| e.who != 0 && s.many.binary_search(&e.who).is_ok())
+                .map(|e| e.addr),
+        );
     }
     sort_dedup(&mut r.addrs, &mut s.low);
-    r.principals.sort_unstable();
-    r.principals.dedup();
     r
 }
 
