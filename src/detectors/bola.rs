@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::{self, Baselines};
 use super::enumeration::{evidence, should_emit};
-use super::{ActorRef, Detector, Finding, Routes, Scope, Window, actor_scope_key};
+use super::{ActorRef, Actors, Detector, Finding, Routes, Scope, Window, actor_scope_key};
 use crate::actors::ActorKey;
 use crate::alerts::{DetectorKind, Severity};
 use crate::event::Event;
@@ -338,7 +338,12 @@ impl Detector for Bola {
         DetectorKind::Bola
     }
     fn scope(&self) -> Scope {
-        Scope::Actor
+        // Principals, and API keys (a key's crowd is counted by its shard).
+        Scope::Actor(Actors {
+            addr: false,
+            principal: true,
+            api_key: true,
+        })
     }
 
     fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {

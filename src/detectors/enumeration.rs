@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::{self, Baselines};
 use super::{
-    ActorRef, Detector, Evidence, Finding, Routes, Scope, Window, actor_scope_key, id_stats,
+    ActorRef, Actors, Detector, Evidence, Finding, Routes, Scope, Window, actor_scope_key, id_stats,
 };
 use crate::actors::ActorKey;
 use crate::alerts::{DetectorKind, Severity};
@@ -225,7 +225,11 @@ impl Detector for Enumeration {
         DetectorKind::Enumeration
     }
     fn scope(&self) -> Scope {
-        Scope::Actor
+        Scope::Actor(Actors {
+            addr: true,
+            principal: false,
+            api_key: false,
+        })
     }
 
     fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {

@@ -30,10 +30,27 @@ use crate::routes::{RouteId, RouteInfo};
 /// Which events a detector must see together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// All events of one actor (address, principal or API key).
-    Actor,
+    /// All events of one actor, of the kinds the detector keys on: a shard
+    /// hands it only events whose actor of such a kind it owns.
+    Actor(Actors),
     /// All events of one route.
     Route,
+}
+
+/// The kinds of actor a per-actor detector keys on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Actors {
+    pub addr: bool,
+    pub principal: bool,
+    pub api_key: bool,
+}
+
+impl Actors {
+    pub const ALL: Actors = Actors {
+        addr: true,
+        principal: true,
+        api_key: true,
+    };
 }
 
 /// What a detector may know about routes.

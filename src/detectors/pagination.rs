@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{self, Baselines};
-use super::{ActorRef, Detector, Evidence, Finding, Routes, Scope, actor_scope_key};
+use super::{ActorRef, Actors, Detector, Evidence, Finding, Routes, Scope, actor_scope_key};
 use crate::actors::ActorKey;
 use crate::alerts::{DetectorKind, Severity};
 use crate::event::Event;
@@ -87,7 +87,7 @@ impl Detector for Pagination {
         DetectorKind::PaginationHarvest
     }
     fn scope(&self) -> Scope {
-        Scope::Actor
+        Scope::Actor(Actors::ALL)
     }
 
     fn observe(&mut self, ev: &Event, shard: u8, _routes: &dyn Routes, out: &mut Vec<Finding>) {

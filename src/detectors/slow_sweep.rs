@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::enumeration::{evidence, should_emit};
-use super::{ActorRef, Detector, Evidence, Finding, Routes, Scope, actor_scope_key};
+use super::{ActorRef, Actors, Detector, Evidence, Finding, Routes, Scope, actor_scope_key};
 use crate::actors::ActorKey;
 use crate::alerts::{DetectorKind, Severity};
 use crate::event::Event;
@@ -432,7 +432,11 @@ impl Detector for SlowSweep {
         DetectorKind::SlowSweep
     }
     fn scope(&self) -> Scope {
-        Scope::Actor
+        Scope::Actor(Actors {
+            addr: true,
+            principal: false,
+            api_key: true,
+        })
     }
 
     fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>) {

@@ -20,7 +20,8 @@ use crate::state::hll::mix;
 /// Logical shards per run.
 pub const SHARDS: usize = 4;
 
-/// Which shard owns each part of an event.
+/// Which shard owns each part of an event; [`Partition::NONE`] for a part
+/// the event does not have, so that no shard is handed an event for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Partition {
     pub addr: u8,
@@ -34,6 +35,8 @@ fn shard_of(h: u64) -> u8 {
 }
 
 impl Partition {
+    pub const NONE: u8 = u8::MAX;
+
     pub fn of(
         ip: Option<std::net::IpAddr>,
         principal: Option<u64>,
@@ -41,14 +44,14 @@ impl Partition {
         route: RouteId,
     ) -> Partition {
         Partition {
-            addr: ip.map_or(0, |ip| {
+            addr: ip.map_or(Self::NONE, |ip| {
                 let a = addr_key(ip);
                 shard_of(a as u64 ^ (a >> 64) as u64)
             }),
             // Keyed differently from addresses: a principal hash and an
             // address need not land together.
-            principal: principal.map_or(0, |p| shard_of(p ^ 0x5052_494e)),
-            api_key: api_key.map_or(0, |k| shard_of(k ^ 0x004b_4559)),
+            principal: principal.map_or(Self::NONE, |p| shard_of(p ^ 0x5052_494e)),
+            api_key: api_key.map_or(Self::NONE, |k| shard_of(k ^ 0x004b_4559)),
             route: shard_of(route as u64 ^ 0x0052_4f55_5445),
         }
     }
@@ -103,14 +106,16 @@ impl Shard {
     ) {
         let p = ev.part;
         let me = self.index;
-        let actor = p.addr == me || p.principal == me || p.api_key == me;
+        let (addr, principal, api_key) = (p.addr == me, p.principal == me, p.api_key == me);
         let route = p.route == me;
-        if !actor && !route {
+        if !(addr || principal || api_key || route) {
             return;
         }
         for (i, (d, scope)) in self.detectors.iter_mut().zip(&self.scopes).enumerate() {
             let mine = match scope {
-                Scope::Actor => actor,
+                Scope::Actor(k) => {
+                    (k.addr && addr) || (k.principal && principal) || (k.api_key && api_key)
+                }
                 Scope::Route => route,
             };
             if !mine {
