@@ -185,23 +185,20 @@ impl Router {
         if path.is_empty() {
             s.push(b'/');
         }
-        let mut first = true;
-        for seg in path.split(|&b| b == b'/') {
-            if !first {
-                s.push(b'/');
+        // The template is the path with its id segments replaced: the
+        // bytes between ids are copied in one piece.
+        let mut copied = 0;
+        let mut seg = 0;
+        for part in path.split(|&b| b == b'/') {
+            if let Some(o) = classify(part) {
+                s.extend_from_slice(&path[copied..seg]);
+                s.extend_from_slice(o.kind.placeholder());
+                copied = seg + part.len();
+                object = Some(o);
             }
-            first = false;
-            if seg.is_empty() {
-                continue;
-            }
-            match classify(seg) {
-                Some(o) => {
-                    s.extend_from_slice(o.kind.placeholder());
-                    object = Some(o);
-                }
-                None => s.extend_from_slice(seg),
-            }
+            seg += part.len() + 1;
         }
+        s.extend_from_slice(&path[copied..]);
         // Query: id parameters join the template; pagination gives depth.
         let mut offset: Option<u64> = None;
         let mut limit: Option<u64> = None;
@@ -592,6 +589,25 @@ mod tests {
             again.route(b"GET", br"/api/\x22a\x5C/7002", b"").route,
             z.route
         );
+    }
+
+    /// The template keeps every byte of the path but its id segments:
+    /// empty segments, a trailing slash, ids first, last and side by side.
+    #[test]
+    fn templates_keep_the_path_around_ids() {
+        let mut r = Router::new(vec![], vec![], 100);
+        for (path, want) in [
+            ("", "/"),
+            ("/", "/"),
+            ("7", "{int}"),
+            ("//a//", "//a//"),
+            ("/a/1/2/b", "/a/{int}/{int}/b"),
+            ("/1/", "/{int}/"),
+            ("x/447700900123", "x/{msisdn}"),
+            ("/a//12345//c/", "/a//{int}//c/"),
+        ] {
+            assert_eq!(t(&mut r, "GET", path, "").0, want, "{path:?}");
+        }
     }
 
     #[test]
