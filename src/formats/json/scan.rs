@@ -10,15 +10,24 @@
 //! serde_json's generic visitor machinery cost about a quarter of the time
 //! of an API Gateway JSON line end to end; this walk is a few byte loops.
 
-use super::{Capture, Node, Slot, Target};
+use super::{Capture, Hints, Node, Slot, Target};
 
 /// Deeper than this, serde_json decides (its own limit is 128).
 const MAX_DEPTH: u32 = 64;
 
 /// Walk `body` (UTF-8, starting with `{`) into `cap`. `None`: not the
 /// common case; `cap` may hold partial captures and must be reset.
-pub(super) fn walk(body: &[u8], root: &Node, cap: &mut Capture<'_>) -> Option<()> {
-    let mut s = Scan { b: body, i: 0 };
+pub(super) fn walk(
+    body: &[u8],
+    root: &Node,
+    hints: &mut Hints,
+    cap: &mut Capture<'_>,
+) -> Option<()> {
+    let mut s = Scan {
+        b: body,
+        i: 0,
+        hints,
+    };
     s.object(Some(root), cap, 0)?;
     s.ws();
     (s.i == s.b.len()).then_some(())
@@ -40,6 +49,8 @@ fn special(b: &[u8], i: usize) -> Option<usize> {
 struct Scan<'l> {
     b: &'l [u8],
     i: usize,
+    /// Key positions of the top-level object (see [`Node::child_at`]).
+    hints: &'l mut Hints,
 }
 
 impl Scan<'_> {
@@ -115,6 +126,7 @@ impl Scan<'_> {
             self.i += 1;
             return Some(());
         }
+        let mut k = 0;
         loop {
             if self.next()? != b'"' {
                 return None;
@@ -125,7 +137,14 @@ impl Scan<'_> {
             }
             self.i += 1;
             let c = self.next()?;
-            match node.and_then(|n| n.child_bytes(&self.b[s..e])) {
+            let key = &self.b[s..e];
+            let child = match node {
+                Some(n) if depth == 0 => n.child_at(key, k, self.hints),
+                Some(n) => n.child_bytes(key),
+                None => None,
+            };
+            k += 1;
+            match child {
                 Some(child) => match child.leaf {
                     Some((t, prio)) => self.leaf_value(t, prio, cap, depth + 1)?,
                     None if c == b'{' => self.object(Some(child), cap, depth + 1)?,
