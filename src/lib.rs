@@ -19,6 +19,8 @@ pub mod routes;
 pub mod sources;
 pub mod state;
 pub mod stats;
+#[cfg(test)]
+mod test_rng;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;

@@ -673,13 +673,8 @@ mod tests {
     /// the upper halves are shared (IPv4, one IPv6 prefix) or not.
     #[test]
     fn sort_dedup_matches_a_plain_sort() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::test_rng::Rng::new(0x2545_f491_4f6c_dd1d);
+        let mut next = || rng.next();
         let mut low = Vec::new();
         for case in 0..300 {
             let n = (next() % 200) as usize;

@@ -146,7 +146,7 @@ impl Tally {
     ) -> (u64, crate::state::hll::Hll) {
         let mut h = crate::state::hll::Hll::default();
         let mut n = 0;
-        for l in ring.iter().filter(|l| l.ts >= since) {
+        for l in ring.since(since) {
             n += 1;
             h.add(crate::state::hll::mix(l.id));
         }

@@ -520,13 +520,8 @@ mod burst_tests {
             front_seq: 0,
             burst: BurstAddrs::default(),
         };
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::test_rng::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: u64| rng.below(n);
         let mut start = 100;
         for step in 0..20_000i64 {
             let ts = step / 4 + next(20) as i64 - 10;

@@ -567,13 +567,8 @@ mod tests {
         ] {
             check(t.as_bytes());
         }
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::test_rng::Rng::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next();
         let alphabet = b"0123456789abcdefABCDEF::::...g";
         let mut valid = 0;
         for _ in 0..300_000 {
@@ -627,11 +622,9 @@ mod tests {
     #[test]
     fn find_blank_agrees_with_a_byte_loop() {
         let alphabet = [b' ', b'\t', b'a', 0, 1, 8, 10, 0x1f, 0x21, 0x80, 0xa0, 0xff];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::test_rng::Rng::new(0x9e37_79b9_7f4a_7c15);
         for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = (x % 40) as usize;
             // Blanks are rare in most strings, so that long runs are tried.
             let v: Vec<u8> = (0..len)
