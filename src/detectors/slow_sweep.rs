@@ -321,11 +321,7 @@ impl SlowSweep {
             // incident (and over), not a slow one.
             let since = now - cfg.block_window_secs;
             let (mut b_first, mut b_last, mut b_n) = (i64::MAX, i64::MIN, 0u64);
-            for l in t
-                .ring
-                .iter()
-                .filter(|l| l.ts >= since && l.id >= lo && l.id <= hi)
-            {
+            for l in t.ring.since(since).filter(|l| l.id >= lo && l.id <= hi) {
                 b_first = b_first.min(l.ts);
                 b_last = b_last.max(l.ts);
                 b_n += 1;

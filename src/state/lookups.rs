@@ -162,7 +162,7 @@ impl Ring {
     /// far out of time order (inputs read one after another).
     pub fn count_since(&self, since: i64) -> u64 {
         if self.in_order() {
-            return (self.buf.len() - self.buf.partition_point(|l| l.ts < since)) as u64;
+            return (self.buf.len() - self.first_since(since)) as u64;
         }
         self.buf.iter().filter(|l| l.ts >= since).count() as u64
     }
@@ -170,11 +170,41 @@ impl Ring {
     /// The lookups with `ts >= since`, oldest first.
     pub fn since(&self, since: i64) -> impl Iterator<Item = &Lookup> {
         let start = if self.in_order() {
-            self.buf.partition_point(|l| l.ts < since)
+            self.first_since(since)
         } else {
             0
         };
         self.buf.range(start..).filter(move |l| l.ts >= since)
+    }
+
+    /// In a ring in time order, the first lookup with `ts >= since`. The
+    /// search gallops back from the newest lookup before it halves: the
+    /// windows asked for are mostly the recent end of the ring, which was
+    /// just written and is in cache.
+    fn first_since(&self, since: i64) -> usize {
+        let b = &self.buf;
+        // Invariant: every lookup from `hi` on is at or after `since`, and
+        // the answer lies in lo..=hi.
+        let (mut lo, mut hi) = (0, b.len());
+        let mut step = 1;
+        while hi > 0 {
+            let i = hi.saturating_sub(step);
+            if b[i].ts < since {
+                lo = i + 1;
+                break;
+            }
+            hi = i;
+            step *= 2;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if b[mid].ts < since {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// Whether the lookups held are in time order (see `descent`).
