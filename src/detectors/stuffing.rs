@@ -372,6 +372,9 @@ impl Detector for Stuffing {
                     .is_some_and(|b| now - b > self.cfg.window_secs)
             {
                 st.burst_start = None;
+                // The burst's address counts go with it (a flood of
+                // failures from many addresses left them large).
+                st.burst = BurstAddrs::default();
             }
         }
     }
