@@ -176,6 +176,19 @@ struct Scratch {
     low: Vec<u64>,
 }
 
+/// Entries the buffers keep room for between gathers (half a megabyte):
+/// a run can be far larger (up to 64 entries in each of 8,193 buckets),
+/// and its buffers are freed once it has been gathered.
+const KEEP_ENTRIES: usize = 16 * 1024;
+
+impl Scratch {
+    fn trim(&mut self) {
+        if self.entries.capacity() > KEEP_ENTRIES {
+            *self = Scratch::default();
+        }
+    }
+}
+
 impl Distributed {
     /// Carry over what is not part of the saved state.
     fn restore(&mut self, old: &Distributed) {
@@ -376,6 +389,7 @@ fn gather(
         );
     }
     sort_dedup(&mut r.addrs, &mut s.low);
+    s.trim();
     r
 }
 
