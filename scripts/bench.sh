@@ -250,6 +250,11 @@ apiwatch_run "ALB" "$ALB" 1
 apiwatch_run "ALB" "$ALB" 0
 apiwatch_run "API Gateway JSON" "$JSON" 1
 apiwatch_run "API Gateway JSON" "$JSON" 0
+# mawk once more, last: this machine's speed drifts within a run, and the
+# two mawk rows show by how much between the first and the last rows.
+if [ -z "$MAWK_NOTE" ]; then
+    external "mawk (count by \$1), again last" plain "$REPEAT" mawk '{c[$1]++} END{print length(c)}' "$LOG"
+fi
 
 # ---- report ------------------------------------------------------------------
 
@@ -278,6 +283,6 @@ done <"$ROWS"
 echo
 echo "Notes:"
 echo "- MB/s counts uncompressed bytes for the gzip rows too; 'vs wc -l' is throughput relative to \`wc -l\` on the plain file."
-echo "- mawk distinct \$1: $(grep '^mawk' "$ROWS" | cut -f6 | tr -d ' ' || true); GoAccess: \`goaccess FILE --log-format=COMBINED --no-progress -o /dev/null\` (default single parsing thread)."
+echo "- mawk distinct \$1: $(grep -m1 '^mawk' "$ROWS" | cut -f6 | tr -d ' ' || true); GoAccess: \`goaccess FILE --log-format=COMBINED --no-progress -o /dev/null\` (default single parsing thread)."
 printf '%s\n' "$AW_NOTES" | sed '/^$/d'
 echo "- tool versions: $(mawk -W version 2>&1 | head -n 1 || true); $(goaccess --version 2>/dev/null | head -n 1 || echo 'goaccess n/a'); $(gzip --version | head -n 1)"
