@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::routes::RouteId;
-use crate::state::FastMap;
+use crate::state::BoundedMap;
 
 /// Actors sampled (the most recently active) per shard each time a
 /// baseline is refreshed, from at most four times as many most recently
@@ -71,13 +71,23 @@ impl Default for Config {
     }
 }
 
-/// One histogram per (route, window index).
+/// One histogram per (route, window index), at most [`cap_for`] of them:
+/// routes are many (up to the route table's cap) and every shard of every
+/// detector keeps its own, so the least recently recorded go first.
 #[derive(Serialize, Deserialize)]
 pub struct Baselines {
     #[serde(skip)]
     cfg: Config,
     #[serde(with = "histograms")]
-    h: FastMap<(RouteId, u8), Histogram<u32>>,
+    h: BoundedMap<(RouteId, u8), Histogram<u32>>,
+}
+
+/// Histograms a detector's shard keeps for a tracker budget of `budget`:
+/// half as many as trackers, from 64 to 1,024 (a histogram of large values
+/// takes up to 9 KB, of the usual counts 1–2 KB). 614 at the default
+/// ceiling: a few hundred lookup routes, each with its windows.
+pub fn cap_for(budget: usize) -> usize {
+    (budget / 2).clamp(64, 1024)
 }
 
 /// Histograms are kept in state files as their recorded (value, count)
@@ -86,12 +96,15 @@ mod histograms {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    type Map = FastMap<(RouteId, u8), Histogram<u32>>;
+    type Map = BoundedMap<(RouteId, u8), Histogram<u32>>;
     type Flat = Vec<((RouteId, u8), Vec<(u64, u64)>)>;
 
+    /// Least recently recorded first, so that a restored map evicts what
+    /// the original would have (files written before the cap are sorted by
+    /// key, and load in that order).
     pub fn serialize<S: Serializer>(m: &Map, s: S) -> Result<S::Ok, S::Error> {
-        let mut flat: Flat = m
-            .iter()
+        let flat: Flat = m
+            .iter_lru()
             .map(|(k, h)| {
                 (
                     *k,
@@ -101,30 +114,27 @@ mod histograms {
                 )
             })
             .collect();
-        flat.sort_by_key(|(k, _)| *k);
         s.collect_seq(flat)
     }
 
+    /// With the largest cap: the running configuration's is set by
+    /// [`Baselines::restore_config`].
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
         let flat: Flat = Flat::deserialize(d)?;
-        let mut m = Map::default();
+        let mut m = Map::new(cap_for(usize::MAX));
         for (k, pairs) in flat {
             let mut h = new_histogram();
             for (v, c) in pairs {
                 h.record_n(v.clamp(1, MAX_VALUE), c.min(u32::MAX as u64) as u32)
                     .map_err(serde::de::Error::custom)?;
             }
-            m.insert(k, h);
+            let mut h = Some(h);
+            m.touch(&k, || h.take().expect("fresh key"));
         }
         Ok(m)
     }
 }
 
-/// Two significant digits from 1 up, growing only as far as the largest
-/// value recorded: the values are mostly counts in the tens or hundreds,
-/// and a histogram sized for `MAX_VALUE` from the start took 9 KB per
-/// route and window in every shard (38 MB of baselines for 1,000 lookup
-/// routes). The buckets are the same, so are the percentiles.
 fn new_histogram() -> Histogram<u32> {
     Histogram::new(2).expect("static histogram precision")
 }
@@ -133,15 +143,16 @@ fn new_histogram() -> Histogram<u32> {
 const MAX_VALUE: u64 = 10_000_000;
 
 impl Baselines {
-    pub fn new(cfg: &Config) -> Self {
+    /// At most `cap` histograms (see [`cap_for`]).
+    pub fn new(cfg: &Config, cap: usize) -> Self {
         Baselines {
             cfg: cfg.clone(),
-            h: FastMap::default(),
+            h: BoundedMap::new(cap),
         }
     }
 
     pub fn record(&mut self, route: RouteId, window: u8, value: u64) {
-        let h = self.h.entry((route, window)).or_insert_with(new_histogram);
+        let (h, _) = self.h.touch(&(route, window), new_histogram);
         let _ = h.record(value.clamp(1, MAX_VALUE));
     }
 
@@ -163,6 +174,7 @@ impl Baselines {
     /// After loading from a state file: take the running configuration.
     pub fn restore_config(&mut self, from: &Baselines) {
         self.cfg = from.cfg.clone();
+        self.h.set_capacity(from.h.capacity());
     }
     pub fn is_empty(&self) -> bool {
         self.h.is_empty()
@@ -172,6 +184,41 @@ impl Baselines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// However many routes record, a shard keeps at most its cap of
+    /// histograms, the most recently recorded; a state-file round trip
+    /// keeps them, their order, and (once the running configuration is
+    /// restored) the cap.
+    #[test]
+    fn histograms_are_capped_and_survive_a_round_trip() {
+        let cfg = Config {
+            warmup_samples: 1,
+            ..Config::default()
+        };
+        let mut b = Baselines::new(&cfg, 8);
+        for route in 0..100u32 {
+            for w in 0..3u8 {
+                b.record(route, w, 10 + route as u64);
+            }
+            assert!(b.len() <= 8);
+        }
+        // The newest (route, window) pairs are the ones kept.
+        assert_eq!(b.threshold(99, 2, 1), 327);
+        assert_eq!(b.threshold(97, 2, 1), 321);
+        assert_eq!(b.threshold(97, 0, 1), 1);
+        let json = serde_json::to_string(&b).unwrap();
+        let mut back: Baselines = serde_json::from_str(&json).unwrap();
+        back.restore_config(&b);
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        // The restored map evicts what the original would have.
+        b.record(5, 0, 1);
+        back.record(5, 0, 1);
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+        assert_eq!(back.threshold(97, 1, 1), 1);
+    }
 
     /// The growing histogram answers every percentile as one sized for
     /// `MAX_VALUE` from the start does, and stays small while the values
@@ -224,11 +271,14 @@ mod tests {
 
     #[test]
     fn floor_until_warm_then_learned() {
-        let mut b = Baselines::new(&Config {
-            warmup_samples: 100,
-            percentile: 99.0,
-            multiplier: 3.0,
-        });
+        let mut b = Baselines::new(
+            &Config {
+                warmup_samples: 100,
+                percentile: 99.0,
+                multiplier: 3.0,
+            },
+            64,
+        );
         assert_eq!(b.threshold(1, 0, 40), 40);
         for i in 0..99 {
             b.record(1, 0, 10 + i % 5);

@@ -176,7 +176,7 @@ impl Bola {
             last_baseline: vec![0; cfg.windows.len()],
             cfg,
             trackers: BoundedMap::new(budget),
-            baselines: Baselines::new(base),
+            baselines: Baselines::new(base, baseline::cap_for(budget)),
             scratch: Scratch::default(),
             crowds: Crowds::new(budget),
             last_expire: 0,

@@ -127,7 +127,7 @@ impl Enumeration {
             latest: 0,
             door: crate::state::Doorkeeper::for_table(budget, 600),
             trackers: BoundedMap::new(budget),
-            baselines: Baselines::new(base),
+            baselines: Baselines::new(base, baseline::cap_for(budget)),
             scratch: Scratch::default(),
             min_floor,
             cfg,

@@ -76,7 +76,7 @@ impl Pagination {
         Pagination {
             cfg,
             trackers: BoundedMap::new(budget / 4),
-            baselines: Baselines::new(base),
+            baselines: Baselines::new(base, baseline::cap_for(budget)),
             last_expire: 0,
         }
     }

@@ -221,7 +221,8 @@ impl Stuffing {
         Stuffing {
             cfg,
             routes: BoundedMap::new(256),
-            baselines: Baselines::new(base),
+            // One histogram per login route, and routes are capped at 256.
+            baselines: Baselines::new(base, 256),
         }
     }
 }

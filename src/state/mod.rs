@@ -248,6 +248,15 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         }
     }
 
+    /// Change the capacity, evicting the least recently used entries
+    /// that no longer fit.
+    pub fn set_capacity(&mut self, cap: usize) {
+        self.cap = cap.clamp(1, NIL as usize - 1);
+        while self.index.len() > self.cap {
+            self.evict_one();
+        }
+    }
+
     fn evict_one(&mut self) -> Option<(K, V)> {
         let i = self.oldest;
         if i == NIL {
