@@ -325,6 +325,14 @@ def mix_lines(args, n, out, clock, rng, extra=None):
     uas = [UAS[int(rng.random() * 5)] for _ in range(min(na, 4096))]
     nu = len(uas)
     routes = max(1, args.routes)
+    # `r123` reads as a prefixed id from `r1000` on (letters then digits),
+    # so routes past a thousand fold into one template; `--route-words`
+    # spells the number in letters (`rbcd`), so that every route templates.
+    if args.route_words:
+        letters = str.maketrans("0123456789", "abcdefghij")
+        route_name = lambda k: "r" + str(k).translate(letters)  # noqa: E731
+    else:
+        route_name = lambda k: f"r{k}"  # noqa: E731
     # (i * P) % n walks 0..n-1 in a scattered order, so that `% na` names
     # every address when n >= na.
     p = 1_000_003 if n % 1_000_003 else 999_983
@@ -341,7 +349,7 @@ def mix_lines(args, n, out, clock, rng, extra=None):
         r = rand()
         if r < 0.70:
             st = "404" if rand() < 0.08 else "200"
-            req = f"GET /api/v1/r{int(rand() * routes)}/{1 + int(rand() * 10_000_000)}"
+            req = f"GET /api/v1/{route_name(int(rand() * routes))}/{1 + int(rand() * 10_000_000)}"
         elif r < 0.80:
             st, req = "200", f"GET /api/v1/search?q=smith&page={1 + int(rand() * 5)}&limit=50"
         elif r < 0.90:
@@ -394,6 +402,7 @@ def main():
     ap.add_argument("--clients", type=int, default=0, help="ids: client addresses (default N/200); busy: (default 4500)")
     ap.add_argument("--addresses", type=int, default=20000, help="mix/longlines: distinct addresses")
     ap.add_argument("--routes", type=int, default=20, help="mix/longlines: lookup route templates")
+    ap.add_argument("--route-words", action="store_true", help="mix/longlines: route names in letters (each templates on its own)")
     ap.add_argument("--long", type=int, default=20, help="longlines: how many long lines")
     ap.add_argument("--long-bytes", type=int, default=10_000_000, help="longlines: bytes of each")
     ap.add_argument("--rate", type=int, default=0, help="lines per second of event time")

@@ -26,6 +26,10 @@
 #                 huge user agent, half a huge URL) among them
 #   e. busy       SCALE/5 lookups from 4,500 addresses in turn, random ids:
 #                 every per-actor tracker full (the largest state file)
+#   f. routes     SCALE/10 lines of mixed traffic over 10,000 lookup routes
+#                 (names in letters, so each templates) from SCALE/500
+#                 addresses: the route table full, and every per-route
+#                 baseline learning
 #
 # Each input runs through
 #   apiwatch scan --max-memory $MAX_MEMORY --stats -o json FILE
@@ -58,6 +62,7 @@ B_LOG=$DATA/mem-ids-$SCALE.log
 C_LOG=$DATA/mem-paths-$TENTH.log
 D_LOG=$DATA/mem-longlines-$TENTH-$LONG_BYTES.log
 E_LOG=$DATA/mem-busy-$((SCALE / 5)).log
+F_LOG=$DATA/mem-routes-$TENTH.log
 
 # gen FILE FLOOD-ARGS... : generate FILE once (written to FILE.tmp, then moved).
 gen() {
@@ -78,6 +83,7 @@ gen "$B_LOG" --kind ids --ipv6 0.1 "$SCALE"
 gen "$C_LOG" --kind paths --ipv6 0.1 "$TENTH"
 gen "$D_LOG" --kind longlines --ipv6 0.1 --long 20 --long-bytes "$LONG_BYTES" "$TENTH"
 gen "$E_LOG" --kind busy --clients 4500 "$((SCALE / 5 > 0 ? SCALE / 5 : 1))"
+gen "$F_LOG" --kind mix --ipv6 0.1 --routes 10000 --route-words --addresses "$((TENTH / 50 > 0 ? TENTH / 50 : 1))" "$TENTH"
 
 # ---- measuring ------------------------------------------------------------------
 
@@ -157,6 +163,7 @@ measure "b. distinct ids" "$B_LOG"
 measure "c. distinct paths" "$C_LOG"
 measure "d. long lines ($((LONG_BYTES / 1000000)) MB × 20)" "$D_LOG"
 measure "e. 4,500 busy clients (every tracker full)" "$E_LOG"
+measure "f. 10,000 lookup routes (route table and baselines full)" "$F_LOG"
 
 # ---- report ---------------------------------------------------------------------
 
