@@ -75,6 +75,22 @@ struct RouteState {
 }
 
 impl RouteState {
+    fn new(now: i64) -> Self {
+        RouteState {
+            failures: VecDeque::new(),
+            successes: VecDeque::new(),
+            burst_start: None,
+            severity: None,
+            last_emit: i64::MIN / 2,
+            last_eval: i64::MIN / 2,
+            window_start: now,
+            window_failures: 0,
+            named: 0,
+            front_seq: 0,
+            burst: BurstAddrs::default(),
+        }
+    }
+
     fn pop_failure(&mut self) {
         if let Some((ts, addr)) = self.failures.pop_front() {
             self.burst.forget(self.front_seq, ts, addr);
@@ -241,19 +257,7 @@ impl Detector for Stuffing {
         }
         let now = ev.ts.secs();
         let cfg = &self.cfg;
-        let (st, _) = self.routes.touch(&ev.route, || RouteState {
-            failures: VecDeque::new(),
-            successes: VecDeque::new(),
-            burst_start: None,
-            severity: None,
-            last_emit: i64::MIN / 2,
-            last_eval: i64::MIN / 2,
-            window_start: now,
-            window_failures: 0,
-            named: 0,
-            front_seq: 0,
-            burst: BurstAddrs::default(),
-        });
+        let (st, _) = self.routes.touch(&ev.route, || RouteState::new(now));
         // Tumbling windows feed the baseline of failures per window.
         if now - st.window_start >= cfg.window_secs {
             if st.severity.is_none() {
@@ -512,19 +516,7 @@ mod burst_tests {
     /// and a burst start that moves.
     #[test]
     fn burst_addresses_match_a_fresh_sort() {
-        let mut st = RouteState {
-            failures: VecDeque::new(),
-            successes: VecDeque::new(),
-            burst_start: None,
-            severity: None,
-            last_emit: 0,
-            last_eval: 0,
-            window_start: 0,
-            window_failures: 0,
-            named: 0,
-            front_seq: 0,
-            burst: BurstAddrs::default(),
-        };
+        let mut st = RouteState::new(0);
         let mut rng = crate::test_rng::Rng::new(0x9e37_79b9_7f4a_7c15);
         let mut next = |n: u64| rng.below(n);
         let mut start = 100;

@@ -319,7 +319,8 @@ impl Node {
 
 /// Per position of a key in the top-level object, the root's child found
 /// there on the line before (see [`Node::child_at`]).
-type Hints = [u16; 32];
+type Hints = [u16; HINTS];
+const HINTS: usize = 32;
 
 #[derive(Clone, Copy, Debug, Default)]
 enum Slot {
@@ -411,7 +412,7 @@ impl JsonParser {
             scratch: Vec::new(),
             fast: true,
             memo: super::time::TimeMemo::new(super::time::parse_any),
-            hints: [0; 32],
+            hints: [0; HINTS],
         }
     }
 }
@@ -444,7 +445,9 @@ impl LineParser for JsonParser {
         // JSON text is UTF-8: checked for the whole line once, not string
         // by string inside the deserializer. A line of ASCII only (nearly
         // every one) needs no more than an OR over its bytes, which the
-        // compiler vectorises; any other line gets the full check.
+        // compiler vectorises (`<[u8]>::is_ascii` goes a word at a time:
+        // 1% more instructions on API Gateway lines); any other line gets
+        // the full check.
         let ascii = body.iter().fold(0u8, |a, &b| a | b) < 0x80;
         if !ascii && std::str::from_utf8(body).is_err() {
             self.scratch = cap.scratch;
