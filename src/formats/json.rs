@@ -377,6 +377,8 @@ pub struct JsonParser {
     fast: bool,
     memo: super::time::TimeMemo,
     hints: Hints,
+    /// The line's quote mask (see [`scan::Line`]), kept between lines.
+    quotes: Vec<u64>,
 }
 
 const BAD_JSON: Malformed = Malformed::new(MalformedKind::Json, "invalid JSON");
@@ -413,6 +415,7 @@ impl JsonParser {
             fast: true,
             memo: super::time::TimeMemo::new(super::time::parse_any),
             hints: [0; HINTS],
+            quotes: Vec::new(),
         }
     }
 }
@@ -444,16 +447,17 @@ impl LineParser for JsonParser {
         };
         // JSON text is UTF-8: checked for the whole line once, not string
         // by string inside the deserializer. A line of ASCII only (nearly
-        // every one) needs no more than an OR over its bytes, which the
-        // compiler vectorises (`<[u8]>::is_ascii` goes a word at a time:
-        // 1% more instructions on API Gateway lines); any other line gets
+        // every one) needs no more than the OR of its bytes, taken in the
+        // same vectorised pass that maps its quotes; any other line gets
         // the full check.
-        let ascii = body.iter().fold(0u8, |a, &b| a | b) < 0x80;
-        if !ascii && std::str::from_utf8(body).is_err() {
+        let l = scan::Line::of(body, &mut self.quotes);
+        if l.or >= 0x80 && std::str::from_utf8(body).is_err() {
             self.scratch = cap.scratch;
             return Err(BAD_JSON);
         }
-        let ok = (self.fast && scan::walk(body, &self.root, &mut self.hints, &mut cap).is_some())
+        let quotes = (!l.special).then_some(&self.quotes[..]);
+        let ok = (self.fast
+            && scan::walk(body, &self.root, &mut self.hints, quotes, &mut cap).is_some())
             || std::str::from_utf8(body).is_ok_and(|text| {
                 // Not the common shape: serde_json walks it afresh.
                 cap.slots = [(Slot::Empty, 0); N];
