@@ -24,3 +24,23 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// `base` with one to six random edits (a byte replaced, dropped or
+/// inserted), bytes taken from `alphabet`: a tiny fuzzer for parsers,
+/// which must turn whatever comes into a record or an error, never a
+/// panic.
+pub fn mutated(rng: &mut Rng, base: &[u8], alphabet: &[u8]) -> Vec<u8> {
+    let mut l = base.to_vec();
+    for _ in 0..(rng.next() % 6 + 1) {
+        let pos = (rng.next() as usize) % (l.len() + 1);
+        let byte = alphabet[(rng.next() as usize) % alphabet.len()];
+        match rng.next() % 3 {
+            0 if pos < l.len() => l[pos] = byte,
+            1 if pos < l.len() => {
+                l.remove(pos);
+            }
+            _ => l.insert(pos, byte),
+        }
+    }
+    l
+}

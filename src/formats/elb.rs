@@ -257,27 +257,10 @@ mod tests {
 
     #[test]
     fn mutated_lines_do_not_panic() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::test_rng::Rng::new(0x2545_F491_4F6C_DD1Du64);
         let alphabet = b" \"-:[]./?0123456789aZ#\\\x00\xff";
         for _ in 0..5_000 {
-            let mut l = HTTPS_LINE.as_bytes().to_vec();
-            for _ in 0..(next() % 6 + 1) {
-                let pos = (next() as usize) % (l.len() + 1);
-                let byte = alphabet[(next() as usize) % alphabet.len()];
-                match next() % 3 {
-                    0 if pos < l.len() => l[pos] = byte,
-                    1 if pos < l.len() => {
-                        l.remove(pos);
-                    }
-                    _ => l.insert(pos, byte),
-                }
-            }
+            let l = crate::test_rng::mutated(&mut rng, HTTPS_LINE.as_bytes(), alphabet);
             let _ = parse_line(&l);
         }
     }
