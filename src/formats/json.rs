@@ -447,11 +447,11 @@ impl LineParser for JsonParser {
         };
         // JSON text is UTF-8: checked for the whole line once, not string
         // by string inside the deserializer. A line of ASCII only (nearly
-        // every one) needs no more than the OR of its bytes, taken in the
-        // same vectorised pass that maps its quotes; any other line gets
-        // the full check.
+        // every one) needs no more than a look at its bytes' high bits,
+        // taken in the same vectorised pass that maps its quotes; any other
+        // line gets the full check.
         let l = scan::Line::of(body, &mut self.quotes);
-        if l.or >= 0x80 && std::str::from_utf8(body).is_err() {
+        if l.high && std::str::from_utf8(body).is_err() {
             self.scratch = cap.scratch;
             return Err(BAD_JSON);
         }
