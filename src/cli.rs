@@ -112,9 +112,9 @@ pub struct CommonArgs {
     /// stderr, or as a summary JSON line with --output json.
     #[arg(long)]
     pub stats: bool,
-    /// Lines longer than this are skipped and counted as malformed
-    /// (default 65536).
-    #[arg(long, value_name = "BYTES")]
+    /// Lines longer than this are skipped and counted as malformed, e.g.
+    /// 1M (default 64K).
+    #[arg(long, value_name = "SIZE", value_parser = line_size)]
     pub max_line_bytes: Option<usize>,
     /// Memory ceiling, e.g. 256M (default 256 MB, at least 32M): sets the
     /// sizes of every table of detector state.
@@ -132,4 +132,10 @@ pub struct CommonArgs {
 pub enum OutputKind {
     Json,
     Text,
+}
+
+/// A line length as `--max-memory` takes sizes: `65536`, `64K`, `1M`.
+fn line_size(s: &str) -> Result<usize, String> {
+    let n = crate::config::parse_size(s).map_err(|e| format!("{e:#}"))?;
+    usize::try_from(n).map_err(|_| format!("{s} is too large"))
 }

@@ -52,7 +52,8 @@ pub struct FormatSection {
     pub principal_field: Option<String>,
     pub api_key_field: Option<String>,
     pub strip_stage: Option<bool>,
-    pub max_line_bytes: Option<usize>,
+    /// Bytes, or a size such as `"1M"`.
+    pub max_line_bytes: Option<Size>,
     /// JSON field mapping: record field -> dotted JSON path.
     pub json_fields: std::collections::BTreeMap<String, String>,
 }
@@ -263,10 +264,11 @@ impl Config {
         } else {
             "[format] max_line_bytes"
         };
-        let max_line = a
-            .max_line_bytes
-            .or(f.max_line_bytes)
-            .unwrap_or(DEFAULT_MAX_LINE);
+        let max_line = match (a.max_line_bytes, &f.max_line_bytes) {
+            (Some(n), _) => n,
+            (None, Some(s)) => s.bytes().with_context(|| ml_name)?,
+            (None, None) => DEFAULT_MAX_LINE,
+        };
         // Parsed fields are located by 32-bit offsets (formats::pool).
         // Below a few hundred bytes no access-log line fits, and every
         // line would be skipped as too long: a run that reports nothing.
@@ -358,6 +360,47 @@ fn compile_allow(e: &AllowEntry) -> anyhow::Result<Allow> {
     })
 }
 
+/// A size in a config file: a number of bytes, or a string such as `"1M"`.
+#[derive(Debug, Clone)]
+pub enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of bytes or a size such as \"1M\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Size, E> {
+                Ok(Size::Bytes(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Size, E> {
+                u64::try_from(n)
+                    .map(Size::Bytes)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Size, E> {
+                Ok(Size::Text(s.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Size {
+    fn bytes(&self) -> anyhow::Result<usize> {
+        let n = match self {
+            Size::Bytes(n) => *n,
+            Size::Text(s) => parse_size(s)?,
+        };
+        usize::try_from(n).with_context(|| format!("{n} is too large"))
+    }
+}
+
 /// `256M`, `1G`, `500000K`, or plain bytes.
 pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     let s = s.trim();
@@ -379,7 +422,8 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         .trim()
         .parse()
         .with_context(|| format!("bad size {s:?}"))?;
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .with_context(|| format!("size {s:?} is too large"))
 }
 
 #[cfg(test)]
@@ -392,6 +436,10 @@ mod tests {
         assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert!(parse_size("12Q").is_err());
+        assert_eq!(parse_size("64K").unwrap(), 65536);
+        // Too large for 64 bits: an error, not a wrapped or panicking
+        // multiplication.
+        assert!(parse_size("99999999999G").is_err());
     }
 
     #[test]

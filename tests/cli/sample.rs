@@ -167,6 +167,69 @@ fn usage_errors_exit_2() {
         .args(["scan", "--max-line-bytes", "0"])
         .arg(sample()));
     assert_eq!(r.code, 2, "{}", r.stderr_str());
+    let r = run(apiwatch()
+        .args(["scan", "--max-line-bytes", "1X"])
+        .arg(sample()));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
+    assert!(r.stderr_str().contains("bad size"), "{}", r.stderr_str());
+}
+
+/// The line cap takes sizes as `--max-memory` does, on the command line
+/// and in the config file (a number or a string): a cap below a line's
+/// length skips it, one above reads it.
+#[test]
+fn line_cap_takes_sizes() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("a.log");
+    let line = "10.0.0.1 - - [02/Mar/2026:00:00:03 +0000] \"GET /x HTTP/1.1\" 200 5 \"-\" \"t\"\n";
+    let long = format!(
+        "10.0.0.1 - - [02/Mar/2026:00:00:04 +0000] \"GET /{} HTTP/1.1\" 200 5 \"-\" \"t\"\n",
+        "a".repeat(2000)
+    );
+    write(&log, format!("{line}{long}{line}").as_bytes());
+    let malformed = |args: &[&str], config: Option<&str>| {
+        let mut c = apiwatch();
+        c.args(["scan", "--stats", "-o", "json", "--format", "combined"])
+            .args(args);
+        if let Some(text) = config {
+            let p = d.path().join("c.toml");
+            write(&p, text.as_bytes());
+            c.arg("--config").arg(p);
+        }
+        let r = run(c.arg(&log));
+        assert_eq!(r.code, 0, "{args:?} {config:?}: {}", r.stderr_str());
+        let summary: serde_json::Value =
+            serde_json::from_str(r.stdout_str().lines().last().unwrap()).unwrap();
+        summary["malformed"].as_u64().unwrap()
+    };
+    assert_eq!(malformed(&["--max-line-bytes", "1K"], None), 1);
+    assert_eq!(malformed(&["--max-line-bytes", "4K"], None), 0);
+    assert_eq!(malformed(&["--max-line-bytes", "1024"], None), 1);
+    assert_eq!(
+        malformed(&[], Some("[format]\nmax_line_bytes = \"1K\"\n")),
+        1
+    );
+    assert_eq!(malformed(&[], Some("[format]\nmax_line_bytes = 4096\n")), 0);
+    // A negative or non-numeric value is a configuration error that says
+    // what is wanted.
+    let p = d.path().join("bad.toml");
+    write(&p, b"[format]\nmax_line_bytes = -5\n");
+    let r = run(apiwatch().arg("scan").arg("--config").arg(&p).arg(&log));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
+    assert!(
+        r.stderr_str()
+            .contains("expected a number of bytes or a size"),
+        "{}",
+        r.stderr_str()
+    );
+    // The command line wins over the file.
+    assert_eq!(
+        malformed(
+            &["--max-line-bytes", "4k"],
+            Some("[format]\nmax_line_bytes = \"1K\"\n")
+        ),
+        0
+    );
 }
 
 /// `check` runs under Nagios, which reads exit 2 as CRITICAL: its argument
