@@ -114,12 +114,12 @@ pub struct CommonArgs {
     pub stats: bool,
     /// Lines longer than this are skipped and counted as malformed, e.g.
     /// 1M (default 64K).
-    #[arg(long, value_name = "SIZE", value_parser = line_size)]
-    pub max_line_bytes: Option<usize>,
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::size_arg)]
+    pub max_line_bytes: Option<u64>,
     /// Memory ceiling, e.g. 256M (default 256 MB, at least 32M): sets the
     /// sizes of every table of detector state.
-    #[arg(long, value_name = "SIZE")]
-    pub max_memory: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::size_arg)]
+    pub max_memory: Option<u64>,
     /// `scan` only: N threads for detection (0: one per core; 1:
     /// everything on one thread; more than 4 counts as 4, one per shard).
     /// Formats that are costly to parse (JSON, ALB, ...) get N parse
@@ -132,10 +132,4 @@ pub struct CommonArgs {
 pub enum OutputKind {
     Json,
     Text,
-}
-
-/// A line length as `--max-memory` takes sizes: `65536`, `64K`, `1M`.
-fn line_size(s: &str) -> Result<usize, String> {
-    let n = crate::config::parse_size(s).map_err(|e| format!("{e:#}"))?;
-    usize::try_from(n).map_err(|_| format!("{s} is too large"))
 }

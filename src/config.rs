@@ -52,7 +52,6 @@ pub struct FormatSection {
     pub principal_field: Option<String>,
     pub api_key_field: Option<String>,
     pub strip_stage: Option<bool>,
-    /// Bytes, or a size such as `"1M"`.
     pub max_line_bytes: Option<Size>,
     /// JSON field mapping: record field -> dotted JSON path.
     pub json_fields: std::collections::BTreeMap<String, String>,
@@ -67,7 +66,7 @@ pub struct NetworkSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
-    pub max_memory: Option<String>,
+    pub max_memory: Option<Size>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -238,13 +237,10 @@ impl Config {
             OutputKind::Json
         });
         // Errors name the setting where the user gave it.
-        let (mm_name, mm) = match &a.max_memory {
-            Some(s) => ("--max-memory", Some(s)),
-            None => ("[limits] max_memory", file.limits.max_memory.as_ref()),
-        };
-        let max_memory = match mm {
-            Some(s) => parse_size(s).with_context(|| mm_name)?,
-            None => DEFAULT_MAX_MEMORY,
+        let (mm_name, max_memory) = match (a.max_memory, file.limits.max_memory) {
+            (Some(n), _) => ("--max-memory", n),
+            (None, Some(Size(n))) => ("[limits] max_memory", n),
+            (None, None) => ("", DEFAULT_MAX_MEMORY),
         };
         if max_memory < MIN_MAX_MEMORY {
             bail!(
@@ -264,9 +260,8 @@ impl Config {
         } else {
             "[format] max_line_bytes"
         };
-        let max_line = match (a.max_line_bytes, &f.max_line_bytes) {
-            (Some(n), _) => n,
-            (None, Some(s)) => s.bytes().with_context(|| ml_name)?,
+        let max_line = match (a.max_line_bytes, f.max_line_bytes) {
+            (Some(n), _) | (None, Some(Size(n))) => usize::try_from(n).unwrap_or(usize::MAX),
             (None, None) => DEFAULT_MAX_LINE,
         };
         // Parsed fields are located by 32-bit offsets (formats::pool).
@@ -360,12 +355,10 @@ fn compile_allow(e: &AllowEntry) -> anyhow::Result<Allow> {
     })
 }
 
-/// A size in a config file: a number of bytes, or a string such as `"1M"`.
-#[derive(Debug, Clone)]
-pub enum Size {
-    Bytes(u64),
-    Text(String),
-}
+/// A size in a config file, in bytes: a number, or a string that
+/// [`parse_size`] reads (`"256M"`).
+#[derive(Debug, Clone, Copy)]
+pub struct Size(pub u64);
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -376,29 +369,26 @@ impl<'de> Deserialize<'de> for Size {
                 f.write_str("a number of bytes or a size such as \"1M\"")
             }
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Size, E> {
-                Ok(Size::Bytes(n))
+                Ok(Size(n))
             }
             fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Size, E> {
                 u64::try_from(n)
-                    .map(Size::Bytes)
+                    .map(Size)
                     .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Size, E> {
-                Ok(Size::Text(s.to_owned()))
+                parse_size(s)
+                    .map(Size)
+                    .map_err(|e| E::custom(format!("{e:#}")))
             }
         }
         d.deserialize_any(V)
     }
 }
 
-impl Size {
-    fn bytes(&self) -> anyhow::Result<usize> {
-        let n = match self {
-            Size::Bytes(n) => *n,
-            Size::Text(s) => parse_size(s)?,
-        };
-        usize::try_from(n).with_context(|| format!("{n} is too large"))
-    }
+/// [`parse_size`] for the command line's size options.
+pub fn size_arg(s: &str) -> Result<u64, String> {
+    parse_size(s).map_err(|e| format!("{e:#}"))
 }
 
 /// `256M`, `1G`, `500000K`, or plain bytes.

@@ -106,7 +106,7 @@ fn scan_within(
 ) -> Scan {
     let args = CommonArgs {
         config,
-        max_memory: max_memory.map(str::to_owned),
+        max_memory: max_memory.map(|s| apiwatch::config::parse_size(s).expect("a size")),
         format: apiwatch_format(fmt).map(str::to_owned),
         log_format: match fmt {
             Format::NginxCustom => Some(sim::NGINX_CUSTOM_LOG_FORMAT.to_owned()),

@@ -60,8 +60,8 @@ pub(super) struct Line {
 }
 
 impl Line {
-    /// One pass over `b`: its bytes' OR, whether it holds a backslash or
-    /// a control byte, and (into `quotes`, bit `i % 64` of word `i / 64`)
+    /// One pass over `b`: whether it holds a byte above ASCII, whether it
+    /// holds a backslash or a control byte, and (into `quotes`, bit `i % 64` of word `i / 64`)
     /// where its quotes are. With the mask, each string's end is one bit
     /// scan away; searching string by string (the fallback, [`special`])
     /// cost about a tenth of an API Gateway line's instructions.
