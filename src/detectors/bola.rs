@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{self, Baselines};
-use super::enumeration::{evidence, should_emit};
+use super::enumeration::{evidence, may_emit, should_emit};
 use super::{ActorRef, Actors, Detector, Finding, Routes, Scope, Window, actor_scope_key};
 use crate::actors::ActorKey;
 use crate::alerts::{DetectorKind, Severity};
@@ -22,7 +22,7 @@ use crate::routes::RouteId;
 use crate::state::BoundedMap;
 use crate::state::crowd::Crowds;
 use crate::state::hll::{Hll, mix};
-use crate::state::lookups::{Lookup, Ring, Scratch, analyse, distinct_since};
+use crate::state::lookups::{Lookup, Reuse, Ring, Scratch, analyse, distinct_since};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -260,15 +260,20 @@ impl Bola {
         if (t.ring.len() as u64) < min_floor || !t.ring.due() {
             return;
         }
+        if !may_emit(t.severity, t.last_emit, now) {
+            return;
+        }
         t.ring.analysed_at = t.ring.pushed;
         let identities = t.identities.len().max(1) as f64;
         let mut best: Option<(Severity, String, crate::state::lookups::Analysis, i64)> = None;
+        let mut last = Reuse::default();
         for (wi, w) in self.cfg.windows.iter().enumerate() {
             // The threshold is at least the floor: fewer lookups can't reach it.
-            if t.ring.count_since(now - w.secs) < w.distinct {
+            let held = t.ring.count_since(now - w.secs);
+            if held < w.distinct {
                 continue;
             }
-            let a = analyse(&t.ring, now - w.secs, false, &mut self.scratch);
+            let a = last.analyse(&t.ring, now - w.secs, held, false, &mut self.scratch);
             let thr = self
                 .baselines
                 .threshold(BASELINE_ROUTE, wi as u8, w.distinct);

@@ -27,7 +27,7 @@ use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
 use crate::state::BoundedMap;
-use crate::state::lookups::{Analysis, Lookup, Ring, Scratch, analyse, distinct_since};
+use crate::state::lookups::{Analysis, Lookup, Reuse, Ring, Scratch, distinct_since};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -215,9 +215,22 @@ pub fn evidence(a: &Analysis, window_secs: i64, reason: String) -> Evidence {
     }
 }
 
+/// How often a tracker that is on emits again without escalating.
+const REEMIT_SECS: i64 = 60;
+
 /// Emit when a tracker starts firing, escalates, or once a minute while on.
 pub fn should_emit(sev: Severity, prev: Option<Severity>, last_emit: i64, now: i64) -> bool {
-    prev.is_none_or(|p| sev > p) || now - last_emit >= 60
+    prev.is_none_or(|p| sev > p) || now - last_emit >= REEMIT_SECS
+}
+
+/// Whether any analysis now could emit (see [`should_emit`]): a tracker
+/// already critical cannot escalate, so within a minute of its last
+/// finding it has nothing to say. A fast walk is critical for its whole
+/// length, and analysing it every few lookups only to drop the result was
+/// a tenth of the per-actor detectors' work. The analysis is skipped, not
+/// marked done, so it runs on the first lookup after the minute.
+pub fn may_emit(prev: Option<Severity>, last_emit: i64, now: i64) -> bool {
+    prev != Some(Severity::Critical) || now - last_emit >= REEMIT_SECS
 }
 
 impl Detector for Enumeration {
@@ -283,19 +296,24 @@ impl Detector for Enumeration {
         if (t.ring.len() as u64) < self.min_floor || !t.ring.due() {
             return;
         }
+        if !may_emit(t.severity, t.last_emit, now) {
+            return;
+        }
         t.ring.analysed_at = t.ring.pushed;
         let numeric = obj.kind.numeric();
         let mut best: Option<(Severity, String, Analysis, i64)> = None;
+        let mut last = Reuse::default();
         for (wi, w) in self.cfg.windows.iter().enumerate() {
             // Nothing fires on fewer lookups than the smaller of the block
             // floor and the probe floor (half the threshold, which is at
             // least the window's floor): skip the analysis, most windows of
             // most actors hold far fewer.
             let block_floor = self.cfg.block_floors.get(wi).copied().unwrap_or(w.distinct);
-            if t.ring.count_since(now - w.secs) < block_floor.min(w.distinct / 2).max(1) {
+            let held = t.ring.count_since(now - w.secs);
+            if held < block_floor.min(w.distinct / 2).max(1) {
                 continue;
             }
-            let a = analyse(&t.ring, now - w.secs, numeric, &mut self.scratch);
+            let a = last.analyse(&t.ring, now - w.secs, held, numeric, &mut self.scratch);
             if let Some((sev, why)) = Self::judge(&self.cfg, &self.baselines, &a, wi, ev.route)
                 && best.as_ref().is_none_or(|b| sev > b.0)
             {
@@ -376,5 +394,24 @@ impl Detector for Enumeration {
 
     fn entries(&self) -> (usize, u64) {
         (self.trackers.len(), self.trackers.evicted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Skipping an analysis when `may_emit` says no loses nothing: no
+    /// finding it could make would be emitted; and it says no only then.
+    #[test]
+    fn an_analysis_is_skipped_only_when_nothing_could_be_emitted() {
+        let sevs = [Severity::Warning, Severity::Critical];
+        for prev in [None, Some(Severity::Warning), Some(Severity::Critical)] {
+            for since in [0, 1, 30, 59, 60, 61, 600] {
+                let (last, now) = (1_000, 1_000 + since);
+                let any = sevs.iter().any(|&s| should_emit(s, prev, last, now));
+                assert_eq!(may_emit(prev, last, now), any, "{prev:?}, {since} s");
+            }
+        }
     }
 }

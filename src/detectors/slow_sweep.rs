@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::enumeration::{evidence, should_emit};
+use super::enumeration::{evidence, may_emit, should_emit};
 use super::{ActorRef, Actors, Detector, Evidence, Finding, Routes, Scope, actor_scope_key};
 use crate::actors::ActorKey;
 use crate::alerts::{DetectorKind, Severity};
@@ -292,6 +292,9 @@ impl SlowSweep {
             }
         }
         if (t.ring.len() as u64) < self.cfg.block_floor.min(10) || !t.ring.due() {
+            return;
+        }
+        if !may_emit(t.severity, t.last_emit, now) {
             return;
         }
         t.ring.analysed_at = t.ring.pushed;

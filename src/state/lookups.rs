@@ -292,6 +292,37 @@ pub fn distinct_since(ring: &Ring, since: i64, s: &mut Scratch) -> u64 {
     s.ids.len() as u64
 }
 
+/// The last analysis of a ring over several windows. Windows ending now
+/// nest, so one holding as many lookups as the window analysed before holds
+/// the same lookups, and has the same analysis: a fast walk fills a ring
+/// within the shortest window, and every window of it would otherwise sort
+/// the same ids again.
+#[derive(Default)]
+pub struct Reuse(Option<(u64, Analysis)>);
+
+impl Reuse {
+    /// [`analyse`] of the `held` lookups with `ts >= since` (as
+    /// [`Ring::count_since`] counts them), or the last analysis when it
+    /// covered as many. Only for windows of one ring at one moment.
+    pub fn analyse(
+        &mut self,
+        ring: &Ring,
+        since: i64,
+        held: u64,
+        numeric: bool,
+        s: &mut Scratch,
+    ) -> Analysis {
+        if let Some((n, a)) = &self.0
+            && *n == held
+        {
+            return a.clone();
+        }
+        let a = analyse(ring, since, numeric, s);
+        self.0 = Some((held, a.clone()));
+        a
+    }
+}
+
 /// Analyse the lookups with `ts >= since`. `numeric` enables the block and
 /// stride statistics.
 pub fn analyse(ring: &Ring, since: i64, numeric: bool, s: &mut Scratch) -> Analysis {
@@ -616,6 +647,44 @@ mod tests {
             );
         }
         assert_eq!(distinct_since(&r, 400, &mut s), 0);
+    }
+
+    /// Windows analysed one after another, in any order, give what each
+    /// analysed alone gives, also in a ring out of time order and when a
+    /// window holds the same lookups as the one before.
+    #[test]
+    fn a_reused_analysis_is_the_windows_own() {
+        let mut rng = crate::test_rng::Rng::new(0x9e37_79b9_7f4a_7c15);
+        for round in 0..200 {
+            let mut r = Ring::default();
+            let mut now = 10_000i64;
+            for _ in 0..rng.below(300) + 1 {
+                // Mostly forward, at times back (inputs read one by one).
+                now += rng.below(20) as i64 - if rng.below(10) == 0 { 50 } else { 0 };
+                r.push(
+                    Lookup {
+                        ts: now,
+                        id: rng.below(400),
+                        who: rng.below(3) as u32,
+                        ua: rng.below(5) as u32,
+                        not_found: rng.below(4) == 0,
+                    },
+                    256,
+                );
+            }
+            let mut s = Scratch::default();
+            let mut reuse = Reuse::default();
+            for _ in 0..4 {
+                let since = now - [0, 30, 60, 600, 5000][rng.below(5) as usize];
+                let held = r.count_since(since);
+                let numeric = round % 2 == 0;
+                assert_eq!(
+                    reuse.analyse(&r, since, held, numeric, &mut s),
+                    analyse(&r, since, numeric, &mut s),
+                    "round {round}, since {since}"
+                );
+            }
+        }
     }
 
     #[test]
