@@ -69,11 +69,20 @@ impl Partition {
 /// One shard: an instance of every enabled detector.
 pub struct Shard {
     pub index: u8,
-    /// Fixed at [`Shard::new`]: `scopes` follows it index for index.
+    /// Fixed at [`Shard::new`]: `wants` is computed from their scopes.
     pub detectors: Vec<Box<dyn Detector>>,
-    /// Each detector's scope, asked once rather than per event.
-    scopes: Vec<Scope>,
+    /// For each set of event parts a shard may own (a bit each: address,
+    /// principal, API key, route), the detectors that must see the event,
+    /// as a bit per detector. Asked once rather than testing every
+    /// detector's scope for every event in every shard.
+    wants: [u32; 16],
 }
+
+/// Bits of the parts of an event a shard owns, indexing [`Shard::wants`].
+const OWNS_ADDR: usize = 1;
+const OWNS_PRINCIPAL: usize = 2;
+const OWNS_API_KEY: usize = 4;
+const OWNS_ROUTE: usize = 8;
 
 /// A finding with where it came from, for a deterministic merge: event
 /// position, then detector order, then shard.
@@ -86,11 +95,26 @@ pub struct Tagged {
 
 impl Shard {
     pub fn new(index: u8, detectors: Vec<Box<dyn Detector>>) -> Shard {
-        let scopes = detectors.iter().map(|d| d.scope()).collect();
+        assert!(detectors.len() <= 32, "a bit per detector");
+        let mut wants = [0u32; 16];
+        for (owns, want) in wants.iter_mut().enumerate() {
+            let has = |bit: usize| owns & bit != 0;
+            for (i, d) in detectors.iter().enumerate() {
+                let mine = match d.scope() {
+                    Scope::Actor(k) => {
+                        (k.addr && has(OWNS_ADDR))
+                            || (k.principal && has(OWNS_PRINCIPAL))
+                            || (k.api_key && has(OWNS_API_KEY))
+                    }
+                    Scope::Route => has(OWNS_ROUTE),
+                };
+                *want |= (mine as u32) << i;
+            }
+        }
         Shard {
             index,
             detectors,
-            scopes,
+            wants,
         }
     }
 
@@ -106,22 +130,16 @@ impl Shard {
     ) {
         let p = ev.part;
         let me = self.index;
-        let (addr, principal, api_key) = (p.addr == me, p.principal == me, p.api_key == me);
-        let route = p.route == me;
-        if !(addr || principal || api_key || route) {
-            return;
-        }
-        for (i, (d, scope)) in self.detectors.iter_mut().zip(&self.scopes).enumerate() {
-            let mine = match scope {
-                Scope::Actor(k) => {
-                    (k.addr && addr) || (k.principal && principal) || (k.api_key && api_key)
-                }
-                Scope::Route => route,
-            };
-            if !mine {
-                continue;
-            }
-            d.observe(ev, me, routes, scratch);
+        let bit = |part: u8, bit: usize| if part == me { bit } else { 0 };
+        let owns = bit(p.addr, OWNS_ADDR)
+            | bit(p.principal, OWNS_PRINCIPAL)
+            | bit(p.api_key, OWNS_API_KEY)
+            | bit(p.route, OWNS_ROUTE);
+        let mut want = self.wants[owns];
+        while want != 0 {
+            let i = want.trailing_zeros() as usize;
+            want &= want - 1;
+            self.detectors[i].observe(ev, me, routes, scratch);
             if scratch.is_empty() {
                 continue;
             }
@@ -147,4 +165,124 @@ impl Shard {
 /// Put findings in the order a single-threaded run produces them.
 pub fn sort(findings: &mut [Tagged]) {
     findings.sort_by_key(|t| (t.event, t.detector, t.shard));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::DetectorKind;
+    use crate::detectors::{Actors, Finding};
+
+    /// A detector that only notes which events it was handed, by a
+    /// finding carrying the event's time in `scope_key` and its own
+    /// number in `quiet_secs`.
+    struct Probe(Scope, i64);
+
+    impl Detector for Probe {
+        fn kind(&self) -> DetectorKind {
+            DetectorKind::Enumeration
+        }
+        fn scope(&self) -> Scope {
+            self.0
+        }
+        fn observe(&mut self, ev: &Event, _: u8, _: &dyn Routes, out: &mut Vec<Finding>) {
+            out.push(Finding {
+                detector: DetectorKind::Enumeration,
+                severity: crate::alerts::Severity::Warning,
+                scope_key: ev.ts.secs() as u64,
+                actor: crate::detectors::ActorRef::Addresses(Vec::new()),
+                route: ev.route,
+                ts: ev.ts,
+                quiet_secs: self.1,
+                evidence: Default::default(),
+            });
+        }
+        fn tick(&mut self, _: Timestamp, _: &dyn Routes, _: &mut Vec<Finding>) {}
+        fn entries(&self) -> (usize, u64) {
+            (0, 0)
+        }
+        fn save(&self, _: &mut dyn std::io::Write) -> serde_json::Result<()> {
+            Ok(())
+        }
+        fn load(&mut self, _: &serde_json::value::RawValue) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Every detector sees exactly the events of which its shard owns a
+    /// part the detector keys on, in detector order, for every way the
+    /// parts of an event can fall on the shards.
+    #[test]
+    fn a_shard_hands_each_event_to_the_detectors_of_the_parts_it_owns() {
+        let actor = |addr, principal, api_key| {
+            Scope::Actor(Actors {
+                addr,
+                principal,
+                api_key,
+            })
+        };
+        let scopes = [
+            actor(true, false, false),
+            Scope::Route,
+            actor(false, true, false),
+            actor(false, false, true),
+            actor(true, true, true),
+            actor(true, false, true),
+        ];
+        let detectors = || -> Vec<Box<dyn Detector>> {
+            (0..scopes.len())
+                .map(|i| Box::new(Probe(scopes[i], i as i64)) as Box<dyn Detector>)
+                .collect()
+        };
+        let mut shard = Shard::new(1, detectors());
+        let router = crate::routes::Router::new(vec![], vec![], 10);
+        let parts = [0u8, 1, Partition::NONE];
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        for addr in parts {
+            for principal in parts {
+                for api_key in parts {
+                    for route in [0u8, 1] {
+                        n += 1;
+                        let ev = Event {
+                            ts: Timestamp::from_secs(n),
+                            ip: None,
+                            principal: None,
+                            api_key: None,
+                            ua: 0,
+                            route: 0,
+                            object: None,
+                            page: None,
+                            search: false,
+                            status: 200,
+                            part: Partition {
+                                addr,
+                                principal,
+                                api_key,
+                                route,
+                            },
+                        };
+                        out.clear();
+                        shard.observe(&ev, 7, &router, &mut scratch, &mut out);
+                        let seen: Vec<u8> = out.iter().map(|t| t.detector).collect();
+                        let want: Vec<u8> = (0..scopes.len() as u8)
+                            .filter(|&i| match scopes[i as usize] {
+                                Scope::Actor(k) => {
+                                    (k.addr && addr == 1)
+                                        || (k.principal && principal == 1)
+                                        || (k.api_key && api_key == 1)
+                                }
+                                Scope::Route => route == 1,
+                            })
+                            .collect();
+                        assert_eq!(seen, want, "{:?}", ev.part);
+                        for t in &out {
+                            assert_eq!(t.finding.quiet_secs, t.detector as i64);
+                            assert_eq!((t.event, t.shard), (7, 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
