@@ -350,30 +350,26 @@ fn v6_ipv4(b: &[u8], mut at: usize) -> Option<([u8; 4], usize)> {
 fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut n = 0;
-    let mut cur: u32 = 0;
-    let mut digits = 0;
+    let (mut cur, mut digits) = (0u32, 0u32);
+    // Limits are checked once per octet: until then a long run of digits
+    // only wraps `cur`, and its count rejects it.
     for &c in b {
-        match c {
-            b'0'..=b'9' => {
-                cur = cur * 10 + (c - b'0') as u32;
-                digits += 1;
-                if cur > 255 || digits > 3 {
-                    return None;
-                }
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            cur = cur.wrapping_mul(10).wrapping_add(d as u32);
+            digits += 1;
+        } else if c == b'.' && n < 3 {
+            if !(1..=3).contains(&digits) || cur > 255 {
+                return None;
             }
-            b'.' => {
-                if digits == 0 || n == 3 {
-                    return None;
-                }
-                octets[n] = cur as u8;
-                n += 1;
-                cur = 0;
-                digits = 0;
-            }
-            _ => return None,
+            octets[n] = cur as u8;
+            n += 1;
+            (cur, digits) = (0, 0);
+        } else {
+            return None;
         }
     }
-    if n != 3 || digits == 0 {
+    if n != 3 || !(1..=3).contains(&digits) || cur > 255 {
         return None;
     }
     octets[3] = cur as u8;
@@ -513,6 +509,76 @@ pub fn optional_quoted<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The IPv4 reader against its definition: four dot-separated octets
+    /// of one to three digits each, none above 255 (leading zeros taken,
+    /// as logs never write them and nothing is gained by refusing them),
+    /// on edge shapes and on random strings of digits and dots.
+    #[test]
+    fn ipv4_reads_four_octets_of_up_to_three_digits() {
+        let spec = |t: &[u8]| -> Option<Ipv4Addr> {
+            let parts: Vec<&[u8]> = t.split(|&c| c == b'.').collect();
+            let mut o = [0u8; 4];
+            if parts.len() != 4 {
+                return None;
+            }
+            for (i, p) in parts.iter().enumerate() {
+                if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                o[i] = std::str::from_utf8(p).ok()?.parse().ok()?;
+            }
+            Some(Ipv4Addr::from(o))
+        };
+        for t in [
+            "1.2.3.4",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3.256",
+            "01.002.3.4",
+            "0001.2.3.4",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1..2.3",
+            "1.2.3",
+            "1.2.3.4.5",
+            "99999999999.1.1.1",
+            "1.2.3.99999999999",
+            "1.2.3.-4",
+            "",
+        ] {
+            assert_eq!(ipv4(t.as_bytes()), spec(t.as_bytes()), "{t}");
+        }
+        let mut rng = crate::test_rng::Rng::new(0x6a09_e667_f3bc_c908);
+        let alphabet = b"0123456789012345.25.x";
+        let mut valid = 0;
+        for _ in 0..200_000 {
+            // Half near-addresses (parts of 0 to 4 digits), half anything.
+            let t: Vec<u8> = if rng.below(2) == 0 {
+                let parts: Vec<String> = (0..4)
+                    .map(|_| {
+                        let digits = rng.below(5) as u32;
+                        let v = rng.below(10u64.pow(digits).max(1));
+                        if digits == 0 {
+                            String::new()
+                        } else {
+                            format!("{v:0w$}", w = digits as usize)
+                        }
+                    })
+                    .collect();
+                parts.join(".").into_bytes()
+            } else {
+                let len = rng.below(18) as usize;
+                (0..len)
+                    .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                    .collect()
+            };
+            let want = spec(&t);
+            assert_eq!(ipv4(&t), want, "{}", String::from_utf8_lossy(&t));
+            valid += want.is_some() as u32;
+        }
+        assert!(valid > 2_000, "the strings include addresses: {valid}");
+    }
 
     /// The hand IPv6 reader against the standard parser: on shapes chosen
     /// for their edges, on random strings of the bytes addresses are made
