@@ -260,10 +260,11 @@ impl Bola {
         if (t.ring.len() as u64) < min_floor || !t.ring.due() {
             return;
         }
+        // Marked done either way, so that the analyses keep their cadence.
+        t.ring.analysed_at = t.ring.pushed;
         if !may_emit(t.severity, t.last_emit, now) {
             return;
         }
-        t.ring.analysed_at = t.ring.pushed;
         let identities = t.identities.len().max(1) as f64;
         let mut best: Option<(Severity, String, crate::state::lookups::Analysis, i64)> = None;
         let mut last = Reuse::default();

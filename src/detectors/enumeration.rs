@@ -227,8 +227,9 @@ pub fn should_emit(sev: Severity, prev: Option<Severity>, last_emit: i64, now: i
 /// already critical cannot escalate, so within a minute of its last
 /// finding it has nothing to say. A fast walk is critical for its whole
 /// length, and analysing it every few lookups only to drop the result was
-/// a tenth of the per-actor detectors' work. The analysis is skipped, not
-/// marked done, so it runs on the first lookup after the minute.
+/// a tenth of the per-actor detectors' work. A skipped analysis counts as
+/// done, so the analyses that follow fall on the same lookups as before
+/// and the findings are the same.
 pub fn may_emit(prev: Option<Severity>, last_emit: i64, now: i64) -> bool {
     prev != Some(Severity::Critical) || now - last_emit >= REEMIT_SECS
 }
@@ -296,10 +297,11 @@ impl Detector for Enumeration {
         if (t.ring.len() as u64) < self.min_floor || !t.ring.due() {
             return;
         }
+        // Marked done either way, so that the analyses keep their cadence.
+        t.ring.analysed_at = t.ring.pushed;
         if !may_emit(t.severity, t.last_emit, now) {
             return;
         }
-        t.ring.analysed_at = t.ring.pushed;
         let numeric = obj.kind.numeric();
         let mut best: Option<(Severity, String, Analysis, i64)> = None;
         let mut last = Reuse::default();
@@ -400,6 +402,55 @@ impl Detector for Enumeration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::shard::Partition;
+    use crate::routes::Router;
+
+    /// A walk of `n` ids from one address, four lookups a second, and the
+    /// findings it draws with `critical_factor` set as given.
+    fn walk(critical_factor: f64, n: u64) -> Vec<Finding> {
+        let cfg = Config {
+            critical_factor,
+            ..Config::default()
+        };
+        let mut d = Enumeration::new(cfg, &baseline::Config::default(), 1024);
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let path = format!("/api/v1/customers/{}", 10_000 + i);
+            let r = router.route(b"GET", path.as_bytes(), b"");
+            let ev = Event {
+                ts: Timestamp::from_secs(1_000 + (i / 4) as i64),
+                ip: Some(std::net::IpAddr::from([192, 0, 2, 7])),
+                principal: None,
+                api_key: None,
+                ua: 1,
+                route: r.route,
+                object: r.object,
+                page: None,
+                search: false,
+                status: 200,
+                part: Partition::default(),
+            };
+            d.observe(&ev, 0, &router, &mut out);
+        }
+        out
+    }
+
+    /// A walk critical from its first finding is analysed less (nothing
+    /// can be reported within a minute of a finding) but re-emits on the
+    /// very lookups the same walk kept at warning does, with the same
+    /// figures: a skipped analysis keeps the cadence of the others.
+    #[test]
+    fn a_critical_walk_re_emits_where_a_warning_one_does() {
+        let (crit, warn) = (walk(1e-9, 2_000), walk(1e9, 2_000));
+        assert!(crit.len() >= 5, "{} findings", crit.len());
+        assert!(crit.iter().all(|f| f.severity == Severity::Critical));
+        assert!(warn.iter().all(|f| f.severity == Severity::Warning));
+        let at = |v: &[Finding]| -> Vec<(Timestamp, u64)> {
+            v.iter().map(|f| (f.ts, f.evidence.requests)).collect()
+        };
+        assert_eq!(at(&crit), at(&warn));
+    }
 
     /// Skipping an analysis when `may_emit` says no loses nothing: no
     /// finding it could make would be emitted; and it says no only then.

@@ -294,10 +294,11 @@ impl SlowSweep {
         if (t.ring.len() as u64) < self.cfg.block_floor.min(10) || !t.ring.due() {
             return;
         }
+        // Marked done either way, so that the analyses keep their cadence.
+        t.ring.analysed_at = t.ring.pushed;
         if !may_emit(t.severity, t.last_emit, now) {
             return;
         }
-        t.ring.analysed_at = t.ring.pushed;
         let cfg = &self.cfg;
         let mut fired: Option<(Severity, String, Evidence)> = None;
         // The long-volume signal looks past the ring: its figures, and the
