@@ -680,7 +680,6 @@ impl Detector for Distributed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::shard::Partition;
     use crate::routes::Router;
 
     /// The lower-half sort gives what a plain sort and dedup give, whether
@@ -718,35 +717,13 @@ mod tests {
 
     /// A lookup of customer `id` from address 10.0.`addr`, routed by a real
     /// router (route 0 is the customers lookup route).
-    fn lookup(router: &mut Router, ts: i64, addr: u16, id: u64) -> Event {
-        let path = format!("/api/v1/customers/{id}");
-        let r = router.route(b"GET", path.as_bytes(), b"");
-        Event {
-            ts: Timestamp::from_secs(ts),
-            ip: Some(std::net::IpAddr::from([
-                10,
-                0,
-                (addr >> 8) as u8,
-                addr as u8,
-            ])),
-            principal: None,
-            api_key: None,
-            ua: 1,
-            route: r.route,
-            object: r.object,
-            page: None,
-            search: false,
-            status: 200,
-            part: Partition::default(),
-        }
-    }
-
     fn run(events: impl Iterator<Item = (i64, u16, u64)>) -> (Distributed, Vec<Finding>) {
         let mut router = Router::new(Vec::new(), Vec::new(), 100);
         let mut d = Distributed::new(Config::default(), 1024);
         let mut out = Vec::new();
         for (ts, addr, id) in events {
-            let ev = lookup(&mut router, ts, addr, id);
+            let ip = std::net::IpAddr::from([10, 0, (addr >> 8) as u8, addr as u8]);
+            let ev = crate::detectors::testing::lookup(&mut router, ts, ip, id);
             assert!(router.info(ev.route).lookup);
             d.observe(&ev, 0, &router, &mut out);
         }

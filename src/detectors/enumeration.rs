@@ -402,7 +402,6 @@ impl Detector for Enumeration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::shard::Partition;
     use crate::routes::Router;
 
     /// A walk of `n` ids from one address, four lookups a second, and the
@@ -416,21 +415,9 @@ mod tests {
         let mut router = Router::new(Vec::new(), Vec::new(), 100);
         let mut out = Vec::new();
         for i in 0..n {
-            let path = format!("/api/v1/customers/{}", 10_000 + i);
-            let r = router.route(b"GET", path.as_bytes(), b"");
-            let ev = Event {
-                ts: Timestamp::from_secs(1_000 + (i / 4) as i64),
-                ip: Some(std::net::IpAddr::from([192, 0, 2, 7])),
-                principal: None,
-                api_key: None,
-                ua: 1,
-                route: r.route,
-                object: r.object,
-                page: None,
-                search: false,
-                status: 200,
-                part: Partition::default(),
-            };
+            let ts = 1_000 + (i / 4) as i64;
+            let ip = std::net::IpAddr::from([192, 0, 2, 7]);
+            let ev = crate::detectors::testing::lookup(&mut router, ts, ip, 10_000 + i);
             d.observe(&ev, 0, &router, &mut out);
         }
         out

@@ -390,6 +390,36 @@ pub fn actor_scope_key(a: ActorKey) -> u64 {
     crate::state::stable_hash(&b)
 }
 
+/// Events for detector tests.
+#[cfg(test)]
+pub mod testing {
+    use crate::engine::shard::Partition;
+    use crate::event::Event;
+    use crate::formats::Timestamp;
+    use crate::routes::Router;
+
+    /// An anonymous lookup of customer `id` from `ip` at second `ts`, on
+    /// a route `router` templates (and learns is a lookup route), owned
+    /// by shard 0 in every part.
+    pub fn lookup(router: &mut Router, ts: i64, ip: std::net::IpAddr, id: u64) -> Event {
+        let path = format!("/api/v1/customers/{id}");
+        let r = router.route(b"GET", path.as_bytes(), b"");
+        Event {
+            ts: Timestamp::from_secs(ts),
+            ip: Some(ip),
+            principal: None,
+            api_key: None,
+            ua: 1,
+            route: r.route,
+            object: r.object,
+            page: None,
+            search: false,
+            status: 200,
+            part: Partition::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
