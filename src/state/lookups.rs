@@ -320,6 +320,7 @@ impl Reuse {
         numeric: bool,
         s: &mut Scratch,
     ) -> Analysis {
+        debug_assert_eq!(held, ring.count_since(since), "the window's own count");
         if let Some((n, a)) = &self.0
             && *n == held
         {
