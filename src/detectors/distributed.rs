@@ -342,6 +342,10 @@ fn gather(
             _ => break,
         }
     }
+    // The buckets below the center were added downwards: put them in
+    // order, so that `bits` goes up (run_id_stats needs it sorted).
+    let below = r.bits.len();
+    r.bits[..below].reverse();
     let mut k = center;
     while k - center < MAX_WALK {
         match buckets.get(&(route, k + 1)) {
@@ -420,8 +424,14 @@ fn sort_dedup(addrs: &mut Vec<u128>, low: &mut Vec<u64>) {
 /// the share of steps of one, the longest run of consecutive ids and the
 /// median step.
 fn run_id_stats(bits: &mut [(u64, u64)]) -> Option<IdStats> {
+    // Already in order from `gather`: then this is one pass.
     bits.sort_unstable();
-    let mut steps: Vec<u64> = Vec::new();
+    // Steps are counted, not listed: a sweep's steps are small (ones,
+    // mostly), so the median is found by walking the counts; only longer
+    // steps are kept, and selected among if the median is one of them.
+    let mut small = [0u32; SMALL_STEPS];
+    let mut long: Vec<u64> = Vec::new();
+    let mut steps = 0usize;
     let (mut first, mut prev) = (None, None::<u64>);
     let (mut run, mut longest) = (0u64, 0u64);
     for &(k, b) in bits.iter() {
@@ -432,8 +442,13 @@ fn run_id_stats(bits: &mut [(u64, u64)]) -> Option<IdStats> {
             first.get_or_insert(id);
             match prev {
                 Some(p) => {
-                    steps.push(id - p);
-                    run = if id - p == 1 { run + 1 } else { 1 };
+                    let step = id - p;
+                    match small.get_mut(step as usize) {
+                        Some(c) => *c += 1,
+                        None => long.push(step),
+                    }
+                    steps += 1;
+                    run = if step == 1 { run + 1 } else { 1 };
                 }
                 None => run = 1,
             }
@@ -442,24 +457,36 @@ fn run_id_stats(bits: &mut [(u64, u64)]) -> Option<IdStats> {
         }
     }
     let (min, max) = (first?, prev?);
-    let n = steps.len() as u64 + 1;
-    let ones = steps.iter().filter(|&&s| s == 1).count();
-    let median = if steps.is_empty() {
+    let n = steps as u64 + 1;
+    let ones = small[1] as usize;
+    // The step at position steps / 2 in sorted order (the upper median).
+    let median = if steps == 0 {
         0
     } else {
-        let mid = steps.len() / 2;
-        *steps.select_nth_unstable(mid).1
+        let mut rank = steps / 2;
+        let mut found = None;
+        for (step, &c) in small.iter().enumerate() {
+            if rank < c as usize {
+                found = Some(step as u64);
+                break;
+            }
+            rank -= c as usize;
+        }
+        found.unwrap_or_else(|| *long.select_nth_unstable(rank).1)
     };
     let share = |x: f64| (x * 1000.0).round() / 1000.0;
     Some(IdStats {
         min,
         max,
         coverage: share(n as f64 / (max - min + 1) as f64),
-        sequential_share: share(ones as f64 / steps.len().max(1) as f64),
+        sequential_share: share(ones as f64 / steps.max(1) as f64),
         longest_run: longest,
         median_stride: median,
     })
 }
+
+/// Steps between ids shorter than this are counted in [`run_id_stats`].
+const SMALL_STEPS: usize = 64;
 
 /// Entry lists at most this long are reused from evicted buckets.
 const REUSE_ENTRIES: usize = 8;
@@ -795,6 +822,70 @@ mod tests {
             (64, 128, 1, 62)
         );
         assert_eq!(s.coverage, (3.0f64 / 65.0 * 1000.0).round() / 1000.0);
+    }
+
+    /// The id statistics from counted steps are those of the steps listed
+    /// and sorted, on runs of dense, sparse and mixed buckets, whatever
+    /// order the buckets come in.
+    #[test]
+    fn id_statistics_match_their_definition() {
+        let mut rng = crate::test_rng::Rng::new(0x3c6e_f372_fe94_f82b);
+        for round in 0..2_000 {
+            let buckets = 1 + rng.below(40);
+            let mut bits: Vec<(u64, u64)> = (0..buckets)
+                .map(|k| {
+                    // Full, empty, one id, or random: steps of one, of
+                    // hundreds, and everything between.
+                    let b = match rng.below(4) {
+                        0 => u64::MAX,
+                        1 => 0,
+                        2 => 1 << rng.below(64),
+                        _ => rng.next() & rng.next(),
+                    };
+                    (k * (1 + rng.below(3)) + round, b)
+                })
+                .collect();
+            bits.sort_unstable();
+            bits.dedup_by_key(|b| b.0);
+            let ids: Vec<u64> = bits
+                .iter()
+                .flat_map(|&(k, b)| {
+                    (0..64)
+                        .filter(move |i| b >> i & 1 == 1)
+                        .map(move |i| k * WIDTH + i)
+                })
+                .collect();
+            // Shuffled: the function must not depend on the order given.
+            for i in (1..bits.len()).rev() {
+                bits.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let got = run_id_stats(&mut bits);
+            let Some(s) = got else {
+                assert!(ids.is_empty());
+                continue;
+            };
+            let mut steps: Vec<u64> = ids.windows(2).map(|w| w[1] - w[0]).collect();
+            let ones = steps.iter().filter(|&&x| x == 1).count();
+            let mut longest = 1;
+            let mut run = 1;
+            for &x in &steps {
+                run = if x == 1 { run + 1 } else { 1 };
+                longest = longest.max(run);
+            }
+            steps.sort_unstable();
+            let median = steps.get(steps.len() / 2).copied().unwrap_or(0);
+            assert_eq!((s.min, s.max), (ids[0], *ids.last().unwrap()));
+            assert_eq!(
+                (s.longest_run, s.median_stride),
+                (longest, median),
+                "{bits:?}"
+            );
+            let share = |x: f64| (x * 1000.0).round() / 1000.0;
+            assert_eq!(
+                s.sequential_share,
+                share(ones as f64 / steps.len().max(1) as f64)
+            );
+        }
     }
 
     /// One fast walker is set aside after a look, and is not a sweep.
