@@ -120,6 +120,7 @@ impl Shard {
 
     /// Hand `ev` to the detectors that own a part of it. Findings are
     /// appended to `out` tagged with `pos`.
+    #[inline]
     pub fn observe(
         &mut self,
         ev: &Event,
@@ -135,7 +136,26 @@ impl Shard {
             | bit(p.principal, OWNS_PRINCIPAL)
             | bit(p.api_key, OWNS_API_KEY)
             | bit(p.route, OWNS_ROUTE);
-        let mut want = self.wants[owns];
+        // Most events have two or three parts, so most shards own none of
+        // an event: decided here, without a call.
+        let want = self.wants[owns];
+        if want != 0 {
+            self.dispatch(want, ev, pos, routes, scratch, out);
+        }
+    }
+
+    /// The detectors in `want` (a bit each) see `ev`.
+    #[inline(never)]
+    fn dispatch(
+        &mut self,
+        mut want: u32,
+        ev: &Event,
+        pos: u32,
+        routes: &dyn Routes,
+        scratch: &mut Vec<Finding>,
+        out: &mut Vec<Tagged>,
+    ) {
+        let me = self.index;
         while want != 0 {
             let i = want.trailing_zeros() as usize;
             want &= want - 1;
