@@ -59,8 +59,8 @@ fn parse<'a>(variant: Variant, line: &'a [u8], memo: &mut time::TimeMemo) -> Par
     }
     let mut rec = Record::default();
     // The timestamp anchors everything: the first `[` that opens a CLF time.
-    // Both are a few dozen bytes in: a plain loop is cheaper than memchr.
-    let mut open = line.iter().position(|&c| c == b'[').ok_or(LAYOUT)?;
+    let head = Head::of(line).ok_or(LAYOUT)?;
+    let mut open = head.open;
     let mut after = &line[open + 1..];
     // The same second as the line before: no scan, no parse.
     let (mut close, ts) = match memo.recall(after) {
@@ -82,7 +82,11 @@ fn parse<'a>(variant: Variant, line: &'a [u8], memo: &mut time::TimeMemo) -> Par
             t
         }
     };
-    prefix(&line[..open], &mut rec)?;
+    if open == head.open {
+        head.prefix(line, &mut rec)?;
+    } else {
+        prefix(&line[..open], &mut rec)?;
+    }
 
     let mut c = Cursor::new(&after[close + 1..]);
     let request = c.quoted().ok_or(LAYOUT)?;
@@ -141,6 +145,85 @@ fn later_time(line: &[u8], from: usize) -> Option<(usize, usize, super::Timestam
         at = open + 1;
     }
     None
+}
+
+/// The first `[` of a line and, when what precedes it has the common shape
+/// that [`simple_prefix`] reads (`address ident user `: three single spaces,
+/// the last just before the `[`, no quote, comma or tab), where its first two
+/// spaces are. Found in one pass, eight bytes at a time: the prefix is a few
+/// dozen bytes, and a search for the `[` followed by a byte loop over the
+/// prefix cost 1.8% more of a combined line's instructions (callgrind).
+struct Head {
+    open: usize,
+    simple: Option<(usize, usize)>,
+}
+
+impl Head {
+    fn of(line: &[u8]) -> Option<Head> {
+        use fields::equal_bytes_exact as eq;
+        let mut spaces = [0usize; 3];
+        let mut n = 0;
+        let mut odd = false;
+        let mut at = 0;
+        let mut open = None;
+        while let Some(chunk) = line.get(at..at + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let bracket = eq(w, b'[');
+            // The bytes before the first `[` (all of them without one).
+            let before = ((bracket & bracket.wrapping_neg()) >> 7).wrapping_sub(1);
+            odd |= (eq(w, b'"') | eq(w, b',') | eq(w, b'\t')) & before != 0;
+            let mut sp = eq(w, b' ') & before;
+            while sp != 0 {
+                if n < 3 {
+                    spaces[n] = at + (sp.trailing_zeros() / 8) as usize;
+                }
+                n += 1;
+                sp &= sp - 1;
+            }
+            if bracket != 0 {
+                open = Some(at + (bracket.trailing_zeros() / 8) as usize);
+                break;
+            }
+            at += 8;
+        }
+        if open.is_none() {
+            for (i, &c) in line[at..].iter().enumerate() {
+                match c {
+                    b'[' => {
+                        open = Some(at + i);
+                        break;
+                    }
+                    b' ' => {
+                        if n < 3 {
+                            spaces[n] = at + i;
+                        }
+                        n += 1;
+                    }
+                    b'"' | b',' | b'\t' => odd = true,
+                    _ => {}
+                }
+            }
+        }
+        let open = open?;
+        let [a, b, c] = spaces;
+        // As `simple_prefix` wants the trimmed prefix: no empty token, and
+        // only the one space before the `[` trimmed away.
+        let simple = (!odd && n == 3 && c + 1 == open && a > 0 && b != a + 1 && b + 1 != c)
+            .then_some((a, b));
+        Some(Head { open, simple })
+    }
+
+    /// [`prefix`] of the bytes before the `[`.
+    fn prefix<'a>(&self, line: &'a [u8], rec: &mut Record<'a>) -> Result<(), Malformed> {
+        if let Some((a, b)) = self.simple
+            && let Some(ip) = fields::ip(&line[..a])
+        {
+            rec.client = Some(ip);
+            rec.principal = fields::dash(&line[b + 1..self.open - 1]);
+            return Ok(());
+        }
+        prefix(&line[..self.open], rec)
+    }
 }
 
 /// What precedes `[time]`: `[vhost[:port]] client ident user`, where the
@@ -333,6 +416,34 @@ mod tests {
     fn simple_prefix_agrees(prefixes: &[Vec<u8>]) -> usize {
         let mut taken = 0;
         let mut check = |pre: &[u8]| {
+            // The one-pass head of a line with this prefix reads it as the
+            // general reading does.
+            let mut line = pre.to_vec();
+            line.extend_from_slice(b"[10/Oct/2000:13:55:36 -0700] x");
+            let head = Head::of(&line).expect("a bracket");
+            let open = line.iter().position(|&c| c == b'[').expect("a bracket");
+            assert_eq!(head.open, open, "{}", String::from_utf8_lossy(&line));
+            let (mut fast, mut slow) = (Record::default(), Record::default());
+            assert_eq!(
+                head.prefix(&line, &mut fast),
+                prefix(&line[..open], &mut slow),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
+            assert_eq!(fast, slow, "{}", String::from_utf8_lossy(&line));
+            // And it takes the one-pass reading whenever that applies: a
+            // prefix simple_prefix takes, with one space before the `[`.
+            let mut r = Record::default();
+            let applies = open == pre.len()
+                && pre.ends_with(b" ")
+                && !pre.ends_with(b"  ")
+                && trim(pre).len() + 1 == pre.len()
+                && simple_prefix(trim(pre), &mut r);
+            assert!(
+                !applies || head.simple.is_some(),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
             let pre = trim(pre);
             let mut fast = Record::default();
             if pre.is_empty() || !simple_prefix(pre, &mut fast) {
@@ -371,6 +482,12 @@ mod tests {
             "1.2.3.4 x y z",
             "1.2.3.4  - -",
             "1.2.3.4 - ",
+            "1.2.3.4 x  ",
+            "1.2.3.4  x ",
+            " 1.2.3.4 - - ",
+            "1.2.3.4 - -  ",
+            "1.2.3.4 - alice\t",
+            "203.0.113.7 - a-very-long-user-name-that-spans-words ",
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())

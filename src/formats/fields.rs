@@ -127,6 +127,13 @@ pub fn equal_bytes(w: u64, c: u8) -> u64 {
     x.wrapping_sub(ONES) & !x & HIGH
 }
 
+/// The high bit of each byte of `w` equal to `c`, every one exact: no
+/// borrow crosses from byte to byte (each adds at most 0x7f + 0x7f).
+pub fn equal_bytes_exact(w: u64, c: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(c));
+    !(((x & !HIGH) + !HIGH) | x) & HIGH
+}
+
 /// The high bit of each byte of `w` below `c` (at most 0x80), with the
 /// same exactness as [`equal_bytes`].
 pub fn bytes_below(w: u64, c: u8) -> u64 {
@@ -509,6 +516,24 @@ pub fn optional_quoted<'a>(c: &mut Cursor<'a>) -> Result<&'a [u8], Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each byte flag of the exact comparison against a byte-wise one, for
+    /// every byte to look for and every byte value, beside neighbours that
+    /// set off borrows in the inexact one (the byte itself, one above it).
+    #[test]
+    fn equal_bytes_exact_flags_exactly_the_equal_bytes() {
+        for c in 0..=255u8 {
+            for v in 0..=255u8 {
+                let bytes = [v, c, v ^ 1, c ^ 1, 0x80, c, v, 0];
+                let w = u64::from_le_bytes(bytes);
+                let want = bytes
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (i, &b)| m | (u64::from(b == c) << (8 * i + 7)));
+                assert_eq!(equal_bytes_exact(w, c), want, "{c:#x} {v:#x}");
+            }
+        }
+    }
 
     /// The IPv4 reader against its definition: four dot-separated octets
     /// of one to three digits each, none above 255 (leading zeros taken,
