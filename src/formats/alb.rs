@@ -12,7 +12,7 @@
 #![deny(clippy::indexing_slicing)]
 
 use super::fields::{self, Cursor, LAYOUT};
-use super::fields::{aws_client_port, optional_quoted, url_host};
+use super::fields::{aws_client_port, optional_quoted};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
 /// Parser for ALB access logs. Every field borrows from the line; the only
@@ -87,12 +87,9 @@ fn parse_line<'a>(line: &'a [u8], memo: &mut time::IsoMemo) -> ParseResult<'a> {
     // those are still access entries (the client did send something), so a
     // request line that does not split leaves method and path empty.
     let request = c.quoted().ok_or(LAYOUT)?;
-    rec.set_request_line(request);
-    let url_authority_host = if rec.method.is_empty() {
-        b"" as &[u8]
-    } else {
-        url_host(request)
-    };
+    let url_authority_host = rec
+        .set_request_line(request)
+        .map_or(&b""[..], fields::target_host);
 
     // Everything from here on is optional: older logs stop earlier, and a
     // field that is missing leaves its Record field empty.

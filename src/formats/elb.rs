@@ -12,8 +12,8 @@
 
 #![deny(clippy::indexing_slicing)]
 
+use super::fields::aws_client_port;
 use super::fields::{self, Cursor, LAYOUT};
-use super::fields::{aws_client_port, url_host};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
 /// Parser for Classic Load Balancer access logs. Stateless.
@@ -86,8 +86,8 @@ fn parse_line(line: &[u8]) -> ParseResult<'_> {
 
     let request = c.quoted().ok_or(LAYOUT)?;
     // `"- - - "` (TCP) does not split: method and path stay empty.
-    if rec.set_request_line(request) {
-        rec.host = url_host(request);
+    if let Some(target) = rec.set_request_line(request) {
+        rec.host = fields::target_host(target);
     }
 
     c.skip_spaces();

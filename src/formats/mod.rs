@@ -70,16 +70,13 @@ impl<'a> Record<'a> {
     }
 
     /// Fill method, path and query from a raw request line
-    /// (`GET /x?y HTTP/1.1`). Returns false when it is not one.
-    pub fn set_request_line(&mut self, line: &'a [u8]) -> bool {
-        match fields::split_request_line(line) {
-            Some((method, target)) => {
-                self.method = method;
-                self.set_target(target);
-                true
-            }
-            None => false,
-        }
+    /// (`GET /x?y HTTP/1.1`). Returns its target, or `None` when it is not
+    /// one.
+    pub fn set_request_line(&mut self, line: &'a [u8]) -> Option<&'a [u8]> {
+        let (method, target) = fields::split_request_line(line)?;
+        self.method = method;
+        self.set_target(target);
+        Some(target)
     }
 }
 
