@@ -451,6 +451,7 @@ const BYTE_CLASS: [u8; 256] = {
 };
 
 /// Classify one path segment (or query value) as an identifier.
+#[inline]
 pub fn classify(seg: &[u8]) -> Option<ObjectId> {
     let n = seg.len();
     if n == 0 || n > 256 {
@@ -467,9 +468,18 @@ pub fn classify(seg: &[u8]) -> Option<ObjectId> {
         seen |= class;
     }
     let (at, pct) = (seen & AT != 0, seen & PCT != 0);
+    // Decided where the caller is, without a call: the words.
     if digits == 0 && n != 36 && !at && !pct {
         return None;
     }
+    candidate(seg, digits, at, pct)
+}
+
+/// [`classify`] of a segment that may be an identifier (a digit, `@`, `%`
+/// or the length of a UUID), its digits counted.
+#[inline(never)]
+fn candidate(seg: &[u8], digits: usize, at: bool, pct: bool) -> Option<ObjectId> {
+    let n = seg.len();
     if digits == n {
         return Some(match n {
             1..=10 => ObjectId {
