@@ -289,7 +289,7 @@ fn ipv6(b: &[u8]) -> Option<Ipv6Addr> {
 
 /// Groups from `b[*at..]` into `out`, each after a `:` but the first,
 /// until one does not parse (the position stays before its `:`). An IPv4
-/// address is tried first wherever two groups are left. Returns how many
+/// address is tried wherever two groups are left and a group ends at a dot. Returns how many
 /// groups were read and whether the last two were an IPv4 address.
 fn v6_groups(b: &[u8], at: &mut usize, out: &mut [u16]) -> (usize, bool) {
     let limit = out.len();
@@ -301,21 +301,25 @@ fn v6_groups(b: &[u8], at: &mut usize, out: &mut [u16]) -> (usize, bool) {
         } else {
             return (i, false);
         };
+        let mut v = 0u16;
+        let mut end = start;
+        while end - start < 4
+            && let Some(&c) = b.get(end)
+            && HEX[c as usize] < 16
+        {
+            v = v << 4 | u16::from(HEX[c as usize]);
+            end += 1;
+        }
+        // An IPv4 part's first octet (one to three digits, all hex digits)
+        // stops the group at its dot: only then is it worth trying.
         if i + 1 < limit
+            && b.get(end) == Some(&b'.')
             && let Some((v4, end)) = v6_ipv4(b, start)
         {
             out[i] = u16::from_be_bytes([v4[0], v4[1]]);
             out[i + 1] = u16::from_be_bytes([v4[2], v4[3]]);
             *at = end;
             return (i + 2, true);
-        }
-        let mut v = 0u16;
-        let mut end = start;
-        while end - start < 4
-            && let Some(d) = b.get(end).and_then(|&c| (c as char).to_digit(16))
-        {
-            v = v << 4 | d as u16;
-            end += 1;
         }
         if end == start {
             return (i, false);
@@ -325,6 +329,23 @@ fn v6_groups(b: &[u8], at: &mut usize, out: &mut [u16]) -> (usize, bool) {
     }
     (limit, false)
 }
+
+/// Each byte's value as a hex digit; 0xff for a byte that is not one.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// A dotted quad inside an IPv6 address, as the standard parser reads it
 /// (unlike [`ipv4`]: no leading zeros): its octets and where it ends.
