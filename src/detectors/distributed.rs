@@ -343,7 +343,7 @@ fn gather(
         }
     }
     // The buckets below the center were added downwards: put them in
-    // order, so that `bits` goes up (run_id_stats needs it sorted).
+    // order, so that `bits` goes up and run_id_stats's sort is one pass.
     let below = r.bits.len();
     r.bits[..below].reverse();
     let mut k = center;
