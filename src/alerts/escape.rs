@@ -15,8 +15,20 @@ pub fn escape(b: &[u8], max: usize) -> String {
     let b = &b[..total.min(max)];
     let mut out = String::with_capacity(b.len() + 8);
     for chunk in b.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            push_char(&mut out, c);
+        let mut text = chunk.valid();
+        while !text.is_empty() {
+            // Printable ASCII but the backslash stands for itself: copied a
+            // run at a time (most of a log line), not a char at a time.
+            let plain = text
+                .bytes()
+                .position(|c| !(b' '..=b'~').contains(&c) || c == b'\\')
+                .unwrap_or(text.len());
+            out.push_str(&text[..plain]);
+            let mut rest = text[plain..].chars();
+            if let Some(c) = rest.next() {
+                push_char(&mut out, c);
+            }
+            text = rest.as_str();
         }
         for byte in chunk.invalid() {
             let _ = write!(out, "\\x{byte:02X}");
@@ -71,6 +83,51 @@ fn push_char(out: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Copying runs of plain ASCII gives what escaping char by char gives,
+    /// on random bytes: ASCII, backslashes, controls, DEL, multi-byte
+    /// characters (a bidi override among them) and invalid UTF-8.
+    #[test]
+    fn runs_escape_as_chars_do() {
+        let by_char = |b: &[u8]| {
+            let mut out = String::new();
+            for chunk in b.utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    push_char(&mut out, c);
+                }
+                for byte in chunk.invalid() {
+                    let _ = write!(out, "\\x{byte:02X}");
+                }
+            }
+            out
+        };
+        let pieces: [&[u8]; 12] = [
+            b"a",
+            b"GET /x",
+            b"\\",
+            b" ",
+            b"~",
+            b"\x7f",
+            b"\x1b",
+            b"\n",
+            "é".as_bytes(),
+            "\u{202e}".as_bytes(),
+            b"\xff",
+            b"\xe2\x80",
+        ];
+        let mut rng = crate::test_rng::Rng::new(0xa54f_f53a_5f1d_36f1);
+        for _ in 0..20_000 {
+            let n = rng.below(12) as usize;
+            let b: Vec<u8> = (0..n)
+                .flat_map(|_| {
+                    pieces[rng.below(pieces.len() as u64) as usize]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            assert_eq!(escape(&b, 10_000), by_char(&b), "{b:?}");
+        }
+    }
 
     #[test]
     fn strips_osc52_clipboard_payload() {
