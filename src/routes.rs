@@ -468,8 +468,11 @@ pub fn classify(seg: &[u8]) -> Option<ObjectId> {
         seen |= class;
     }
     let (at, pct) = (seen & AT != 0, seen & PCT != 0);
-    // Decided where the caller is, without a call: the words.
-    if digits == 0 && n != 36 && !at && !pct {
+    // Decided where the caller is, without a call: the words, and short
+    // segments with a digit or three among letters ("v1", "oauth2"). An id
+    // that is not all digits has four or more (prefixed, E.164), or is
+    // longer (hex, token, UUID), or has an `@` (email).
+    if !at && !pct && (digits == 0 && n != 36 || digits < 4 && digits < n && n < 16) {
         return None;
     }
     candidate(seg, digits, at, pct)
@@ -593,6 +596,51 @@ fn lower36(s: &[u8]) -> [u8; 36] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `classify` decides inline (no id) is what the full reading
+    /// decides: on random short mixes of letters, digits and the bytes ids
+    /// are made of, and on every id shape with a byte changed.
+    #[test]
+    fn inline_rejection_agrees_with_the_full_reading() {
+        let full = |seg: &[u8]| {
+            let digits = seg.iter().filter(|c| c.is_ascii_digit()).count();
+            candidate(seg, digits, seg.contains(&b'@'), seg.contains(&b'%'))
+        };
+        let mut rng = crate::test_rng::Rng::new(0x51ed_2701_9e3c_4b11);
+        let alphabet = b"av0123456789-_+%@.Bf";
+        let shapes: [&[u8]; 10] = [
+            b"deadbeefcafeba5e",
+            b"ACC-00123456",
+            b"C1234567",
+            b"+447700900123",
+            b"%2B447700900123",
+            b"jane.doe@example.com",
+            b"0123456789abcdef0123",
+            b"8f14e45f-ceea-467a-9a0e-6ad1f2b3c4d5",
+            b"tok_9aZ3kQ7xP2mL5nR8vW1y",
+            b"v1",
+        ];
+        let mut rejected = 0;
+        for i in 0..200_000 {
+            let seg: Vec<u8> = if i % 2 == 0 {
+                let n = 1 + rng.below(24) as usize;
+                (0..n)
+                    .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                    .collect()
+            } else {
+                let base = shapes[rng.below(shapes.len() as u64) as usize];
+                crate::test_rng::mutated(&mut rng, base, alphabet)
+            };
+            if seg.is_empty() {
+                continue; // classify's own early exit
+            }
+            let got = classify(&seg);
+            assert_eq!(got, full(&seg), "{:?}", String::from_utf8_lossy(&seg));
+            rejected += got.is_none() as u32;
+        }
+        // Both outcomes are exercised.
+        assert!(rejected > 10_000 && rejected < 190_000, "{rejected}");
+    }
 
     fn t(r: &mut Router, m: &str, p: &str, q: &str) -> (String, Option<ObjectId>, Option<Page>) {
         let x = r.route(m.as_bytes(), p.as_bytes(), q.as_bytes());
