@@ -48,9 +48,14 @@ pub enum Screen {
 pub const BINARY: Malformed = Malformed::new(MalformedKind::Binary, "NUL bytes in line");
 
 pub fn screen(line: &[u8]) -> Screen {
+    screen_known(line, memchr::memchr(0, line).is_some())
+}
+
+/// [`screen`] of a line whose reader already looked for NUL bytes.
+pub fn screen_known(line: &[u8], has_nul: bool) -> Screen {
     if line.iter().all(|b| *b == b' ' || *b == b'\t') {
         Screen::Blank
-    } else if memchr::memchr(0, line).is_some() {
+    } else if has_nul {
         Screen::Binary
     } else {
         Screen::Text

@@ -214,7 +214,7 @@ impl Pump {
             // with many); the buffer is still bounded.
             while useful < DETECT_LINES && head.len() < MAX_HEAD_LINES {
                 match lines.next_line() {
-                    Ok(Some(Line::Data(d))) => {
+                    Ok(Some(Line::Data(d) | Line::Binary(d))) => {
                         if !d.iter().all(u8::is_ascii_whitespace) {
                             useful += 1;
                         }
@@ -273,7 +273,7 @@ impl Pump {
                     self.stats.too_long(name, line_no, h, *len);
                     continue;
                 }
-                self.one(name, line_no, l, p.as_mut(), sink)?;
+                self.one(name, line_no, l, None, p.as_mut(), sink)?;
             }
             if let Some(e) = err {
                 self.settle(name, p.as_mut(), sink, true)?;
@@ -286,7 +286,11 @@ impl Pump {
             match lines.next_line() {
                 Ok(Some(Line::Data(d))) => {
                     line_no += 1;
-                    self.one(name, line_no, d, p.as_mut(), sink)?;
+                    self.one(name, line_no, d, Some(false), p.as_mut(), sink)?;
+                }
+                Ok(Some(Line::Binary(d))) => {
+                    line_no += 1;
+                    self.one(name, line_no, d, Some(true), p.as_mut(), sink)?;
                 }
                 Ok(Some(Line::TooLong { head, len })) => {
                     line_no += 1;
@@ -330,6 +334,7 @@ impl Pump {
         name: &str,
         line_no: u64,
         line: &[u8],
+        has_nul: Option<bool>,
         parser: &mut dyn LineParser,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<()> {
@@ -343,7 +348,11 @@ impl Pump {
             }
             return Ok(());
         }
-        match pool::screen(line) {
+        let screen = match has_nul {
+            Some(nul) => pool::screen_known(line, nul),
+            None => pool::screen(line),
+        };
+        match screen {
             Screen::Blank => st.blank += 1,
             Screen::Binary => st.malformed(pool::BINARY, name, line_no, line),
             Screen::Text => match parser.parse(line) {

@@ -271,7 +271,7 @@ fn poll_one(
             continue;
         }
         match fw.parser.as_mut() {
-            Some(p) => pump.one(&name, fw.line_no, line, p.as_mut(), sink)?,
+            Some(p) => pump.one(&name, fw.line_no, line, None, p.as_mut(), sink)?,
             None => {
                 fw.head.push(line.to_vec());
                 let useful = fw
@@ -330,7 +330,14 @@ fn flush_head(
     let head = std::mem::take(&mut fw.head);
     let first_no = fw.line_no - head.len() as u64;
     for (i, l) in head.iter().enumerate() {
-        pump.one(&name, first_no + i as u64 + 1, l, parser.as_mut(), sink)?;
+        pump.one(
+            &name,
+            first_no + i as u64 + 1,
+            l,
+            None,
+            parser.as_mut(),
+            sink,
+        )?;
     }
     fw.parser = Some(parser);
     Ok(())

@@ -145,7 +145,7 @@ impl Set {
             }
             let (input, o, n) = self.current.as_mut().expect("opened above");
             match o.lines.next_line() {
-                Ok(Some(Line::Data(d))) => {
+                Ok(Some(Line::Data(d) | Line::Binary(d))) => {
                     *n += 1;
                     spare.clear();
                     spare.extend_from_slice(d);
@@ -304,6 +304,8 @@ impl LineSource for Merged {
         };
         self.last = Some(i);
         Ok(match &self.sets[i].next {
+            // Held lines are copies: looked at again for NUL bytes.
+            Some((Held::Data(d), _)) if memchr::memchr(0, d).is_some() => Some(Line::Binary(d)),
             Some((Held::Data(d), _)) => Some(Line::Data(d)),
             Some((Held::TooLong(head, len), _)) => Some(Line::TooLong { head, len: *len }),
             None => None,
@@ -337,7 +339,7 @@ mod tests {
         let mut out = Vec::new();
         while let Some(l) = m.next_line().unwrap() {
             out.push(match l {
-                Line::Data(d) => String::from_utf8_lossy(d).into_owned(),
+                Line::Data(d) | Line::Binary(d) => String::from_utf8_lossy(d).into_owned(),
                 Line::TooLong { len, .. } => format!("too long {len}"),
             });
         }

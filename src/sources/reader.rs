@@ -5,6 +5,10 @@
 //! bytes as a sample, discards the rest up to the next newline, and reports
 //! it as [`Line::TooLong`], so a 10 MB line costs no more memory than a short
 //! one.
+//!
+//! NUL bytes mark binary garbage, which is counted, not parsed. The reader
+//! looks for them once per buffer fill rather than once per line, and hands
+//! a line holding one out as [`Line::Binary`].
 
 use std::io::{self, Read};
 
@@ -15,12 +19,12 @@ const CHUNK: usize = 64 * 1024;
 const SAMPLE: usize = 160;
 
 pub enum Line<'a> {
+    /// A line with no NUL byte in it.
     Data(&'a [u8]),
+    /// A line with a NUL byte in it (binary garbage).
+    Binary(&'a [u8]),
     /// An over-long line: its first bytes and its full length.
-    TooLong {
-        head: &'a [u8],
-        len: u64,
-    },
+    TooLong { head: &'a [u8], len: u64 },
 }
 
 pub struct LineReader<R> {
@@ -36,6 +40,11 @@ pub struct LineReader<R> {
     head: Vec<u8>,
     /// Leave an unterminated last line unread (a live file mid-write).
     hold_partial: bool,
+    /// The first NUL byte in `buf` from where the last search started, or
+    /// `searched` when it found none; the search covered `buf[..searched]`.
+    /// One search over a fill's bytes replaces one per line.
+    nul: usize,
+    searched: usize,
 }
 
 impl<R: Read> LineReader<R> {
@@ -51,6 +60,34 @@ impl<R: Read> LineReader<R> {
             pending_err: None,
             head: Vec::new(),
             hold_partial: false,
+            nul: 0,
+            searched: 0,
+        }
+    }
+
+    /// Whether `buf[s..e]` holds a NUL byte. Lines come in order, so the
+    /// search goes on from where it stopped, and covers each byte at most
+    /// once per fill.
+    fn has_nul(&mut self, s: usize, e: usize) -> bool {
+        if self.nul < s || (self.nul == self.searched && self.searched < e) {
+            // Past a NUL of an earlier line, or on from where it stopped.
+            let from = if self.nul < s { s } else { self.searched };
+            self.nul = memchr::memchr(0, &self.buf[from..self.end]).map_or(self.end, |p| from + p);
+            self.searched = self.end;
+        }
+        self.nul < e
+    }
+
+    /// A complete line `buf[s..e]`, without its CR (and, opening the
+    /// stream, its byte-order mark).
+    fn data(&mut self, s: usize, e: usize, first: bool) -> Line<'_> {
+        let binary = self.has_nul(s, e);
+        let line = strip_cr(&self.buf[s..e]);
+        let line = if first { strip_bom(line) } else { line };
+        if binary {
+            Line::Binary(line)
+        } else {
+            Line::Data(line)
         }
     }
 
@@ -98,8 +135,7 @@ impl<R: Read> LineReader<R> {
                         len: nl as u64,
                     }));
                 }
-                let line = strip_cr(&self.buf[s..e]);
-                return Ok(Some(Line::Data(if first { strip_bom(line) } else { line })));
+                return Ok(Some(self.data(s, e, first)));
             }
             // No newline in the buffered bytes.
             let pending = self.end - self.start;
@@ -114,6 +150,7 @@ impl<R: Read> LineReader<R> {
                 self.consumed += pending as u64;
                 self.start = 0;
                 self.end = 0;
+                (self.nul, self.searched) = (0, 0);
             }
             if self.eof {
                 if let (Some(skipped), true) = (skipping, self.hold_partial) {
@@ -141,8 +178,7 @@ impl<R: Read> LineReader<R> {
                     let first = self.consumed == 0;
                     self.consumed += (e - s) as u64;
                     self.start = e;
-                    let line = strip_cr(&self.buf[s..e]);
-                    return Ok(Some(Line::Data(if first { strip_bom(line) } else { line })));
+                    return Ok(Some(self.data(s, e, first)));
                 }
                 return match self.pending_err.take() {
                     Some(e) => Err(e),
@@ -157,6 +193,13 @@ impl<R: Read> LineReader<R> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
+            // What the NUL search knows moves with the bytes; a NUL before
+            // them is gone, and the search starts over.
+            (self.nul, self.searched) = if self.nul >= self.start {
+                (self.nul - self.start, self.searched - self.start)
+            } else {
+                (0, 0)
+            };
             self.start = 0;
         }
         if self.end == self.buf.len() {
@@ -208,6 +251,7 @@ mod tests {
         while let Some(l) = r.next_line().unwrap() {
             out.push(match l {
                 Line::Data(d) => String::from_utf8_lossy(d).into_owned(),
+                Line::Binary(d) => format!("BINARY({})", String::from_utf8_lossy(d)),
                 Line::TooLong { head, len } => format!("LONG({len},{})", head.len()),
             });
         }
@@ -279,6 +323,68 @@ mod tests {
         assert_eq!(r.consumed(), input.len() as u64);
     }
 
+    /// Hands out its bytes in pieces of random size.
+    struct Pieces<'a>(&'a [u8], crate::test_rng::Rng);
+    impl Read for Pieces<'_> {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            let n = b
+                .len()
+                .min(self.0.len())
+                .min(1 + self.1.below(300) as usize);
+            b[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The search for NUL bytes, once per fill, marks exactly the lines
+    /// that hold one, whatever the pieces the stream comes in, the line
+    /// lengths (over-long ones included) and where the buffer is compacted.
+    #[test]
+    fn lines_with_nul_bytes_are_marked_binary_and_only_those() {
+        let mut rng = crate::test_rng::Rng::new(0x0dd5_1e55_b1a5_7ed5);
+        let mut binary = 0;
+        for _ in 0..300 {
+            let mut text = Vec::new();
+            let mut want = Vec::new();
+            for _ in 0..rng.below(400) {
+                let len = match rng.below(20) {
+                    0 => rng.below(3000) as usize,
+                    _ => rng.below(120) as usize,
+                };
+                let mut line: Vec<u8> = (0..len).map(|_| b'a' + rng.below(26) as u8).collect();
+                for _ in 0..[0, 0, 0, 1, 3][rng.below(5) as usize] {
+                    if !line.is_empty() {
+                        let at = rng.below(line.len() as u64) as usize;
+                        line[at] = 0;
+                    }
+                }
+                text.extend_from_slice(&line);
+                text.push(b'\n');
+                want.push(line);
+            }
+            let max = 16 + rng.below(2000) as usize;
+            let seed = rng.next();
+            let mut r = LineReader::new(Pieces(&text, crate::test_rng::Rng::new(seed)), max);
+            for w in &want {
+                match r.next_line().unwrap().expect("a line") {
+                    Line::Data(d) => {
+                        assert_eq!(d, &w[..]);
+                        assert!(memchr::memchr(0, w).is_none());
+                    }
+                    Line::Binary(d) => {
+                        assert_eq!(d, &w[..]);
+                        assert!(memchr::memchr(0, w).is_some());
+                        binary += 1;
+                    }
+                    Line::TooLong { len, .. } => assert!(w.len() > max && len == w.len() as u64),
+                }
+            }
+            assert!(r.next_line().unwrap().is_none());
+        }
+        assert!(binary > 1000, "{binary}");
+    }
+
     struct Failing<'a>(&'a [u8]);
     impl Read for Failing<'_> {
         fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
@@ -299,7 +405,7 @@ mod tests {
         let err = loop {
             match r.next_line() {
                 Ok(Some(Line::Data(d))) => got.push(String::from_utf8_lossy(d).into_owned()),
-                Ok(Some(Line::TooLong { .. })) => unreachable!(),
+                Ok(Some(Line::TooLong { .. } | Line::Binary(_))) => unreachable!(),
                 Ok(None) => panic!("error expected"),
                 Err(e) => break e,
             }

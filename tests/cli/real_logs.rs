@@ -83,7 +83,7 @@ fn observe(path: &Path) -> Result<Observed, String> {
     let mut all = Vec::new();
     loop {
         match opened.lines.next_line() {
-            Ok(Some(Line::Data(d))) => all.push(Owned::Data(d.to_vec())),
+            Ok(Some(Line::Data(d) | Line::Binary(d))) => all.push(Owned::Data(d.to_vec())),
             Ok(Some(Line::TooLong { .. })) => all.push(Owned::TooLong),
             Ok(None) => break,
             Err(e) => return Err(format!("read error after {} lines: {e}", all.len())),
