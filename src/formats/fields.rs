@@ -349,7 +349,25 @@ const HEX: [u8; 256] = {
 
 /// A dotted quad inside an IPv6 address, as the standard parser reads it
 /// (unlike [`ipv4`]: no leading zeros): its octets and where it ends.
-fn v6_ipv4(b: &[u8], mut at: usize) -> Option<([u8; 4], usize)> {
+fn v6_ipv4(b: &[u8], at: usize) -> Option<([u8; 4], usize)> {
+    dotted_quad(b, at, false)
+}
+
+/// An IPv4 address: four octets of one to three digits, leading zeros
+/// taken (logs never write them, and nothing is gained by refusing them).
+fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    match dotted_quad(b, 0, true)? {
+        (octets, end) if end == b.len() => Some(Ipv4Addr::from(octets)),
+        _ => None,
+    }
+}
+
+/// Four dot-separated octets from `b[at..]`, and where they end. Octet by
+/// octet, each digit read where it must be: no loop over the bytes with a
+/// branch for what each one is.
+#[inline(always)]
+fn dotted_quad(b: &[u8], mut at: usize, leading_zeros: bool) -> Option<([u8; 4], usize)> {
+    let digit = |i: usize| b.get(i).map_or(10, |c| c.wrapping_sub(b'0'));
     let mut octets = [0u8; 4];
     for (k, o) in octets.iter_mut().enumerate() {
         if k > 0 {
@@ -358,51 +376,28 @@ fn v6_ipv4(b: &[u8], mut at: usize) -> Option<([u8; 4], usize)> {
             }
             at += 1;
         }
-        let start = at;
-        let mut v = 0u32;
-        while at - start < 3
-            && let Some(&c) = b.get(at)
-            && c.is_ascii_digit()
-        {
-            v = v * 10 + u32::from(c - b'0');
-            at += 1;
-        }
-        let digits = at - start;
-        if digits == 0 || (digits > 1 && b[start] == b'0') || v > 255 {
+        let first = digit(at);
+        if first > 9 {
             return None;
         }
-        *o = v as u8;
-    }
-    Some((octets, at))
-}
-
-fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut n = 0;
-    let (mut cur, mut digits) = (0u32, 0u32);
-    // Limits are checked once per octet: until then a long run of digits
-    // only wraps `cur`, and its count rejects it.
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            cur = cur.wrapping_mul(10).wrapping_add(d as u32);
-            digits += 1;
-        } else if c == b'.' && n < 3 {
-            if !(1..=3).contains(&digits) || cur > 255 {
+        let mut v = u32::from(first);
+        at += 1;
+        let d = digit(at);
+        if d <= 9 {
+            if first == 0 && !leading_zeros {
                 return None;
             }
-            octets[n] = cur as u8;
-            n += 1;
-            (cur, digits) = (0, 0);
-        } else {
-            return None;
+            v = v * 10 + u32::from(d);
+            at += 1;
+            let d = digit(at);
+            if d <= 9 {
+                v = v * 10 + u32::from(d);
+                at += 1;
+            }
         }
+        *o = u8::try_from(v).ok()?;
     }
-    if n != 3 || !(1..=3).contains(&digits) || cur > 255 {
-        return None;
-    }
-    octets[3] = cur as u8;
-    Some(Ipv4Addr::from(octets))
+    Some((octets, at))
 }
 
 /// `addr:port`, `[v6]:port`, or an unbracketed `v6:port` (split on the last
