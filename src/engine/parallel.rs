@@ -94,16 +94,23 @@ fn work(mut shards: Vec<Shard>, rx: Receiver<Msg>, tx: std::sync::mpsc::Sender<R
         };
         routes.0.extend(b.new_routes.iter().cloned());
         let mut out = Vec::new();
-        for s in shards.iter_mut() {
-            let mut ti = 0;
-            for (i, ev) in b.events.iter().enumerate() {
-                while ti < b.ticks.len() && b.ticks[ti].0 as usize <= i {
+        // Event by event, every shard of this worker in turn: the batch is
+        // read once, not once per shard. Shards are independent, and the
+        // merge puts findings in order, so this order is free.
+        let mut ti = 0;
+        for (i, ev) in b.events.iter().enumerate() {
+            while ti < b.ticks.len() && b.ticks[ti].0 as usize <= i {
+                for s in shards.iter_mut() {
                     s.tick(b.ticks[ti].1, &routes, &mut scratch);
-                    ti += 1;
                 }
+                ti += 1;
+            }
+            for s in shards.iter_mut() {
                 s.observe(ev, i as u32, &routes, &mut scratch, &mut out);
             }
-            for &(_, now) in &b.ticks[ti..] {
+        }
+        for &(_, now) in &b.ticks[ti..] {
+            for s in shards.iter_mut() {
                 s.tick(now, &routes, &mut scratch);
             }
         }
