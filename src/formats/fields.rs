@@ -414,13 +414,26 @@ pub fn ip_port(b: &[u8]) -> Option<(IpAddr, Option<u16>)> {
 /// Split `METHOD target PROTOCOL` (the protocol is optional: HTTP/0.9, and
 /// targets with spaces as ALB logs them keep everything up to the last space).
 pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
-    let sp = line.iter().position(|&c| c == b' ')?;
-    let method = &line[..sp];
-    if method.is_empty() || method.len() > 24 || !method.iter().all(|c| c.is_ascii_alphabetic()) {
+    // The method: one to 24 letters, then a space.
+    let mut sp = 0;
+    while sp < line.len().min(25) && line[sp].is_ascii_alphabetic() {
+        sp += 1;
+    }
+    if sp == 0 || sp > 24 || line.get(sp) != Some(&b' ') {
         return None;
     }
+    let method = &line[..sp];
     let mut target = &line[sp + 1..];
-    if let Some(p) = target.iter().rposition(|&c| c == b' ')
+    // The protocol is after the last space. Most lines end in
+    // " HTTP/x.y": seen there at once, without walking back.
+    let n = target.len();
+    if n >= 9
+        && target[n - 9] == b' '
+        && target[n - 8..n - 3] == *b"HTTP/"
+        && target[n - 3..].iter().all(|&c| c != b' ')
+    {
+        target = &target[..n - 9];
+    } else if let Some(p) = target.iter().rposition(|&c| c == b' ')
         && (target[p + 1..].starts_with(b"HTTP/") || target[p + 1..] == b"-"[..])
     {
         target = &target[..p];
@@ -819,6 +832,58 @@ mod tests {
             ip_port(b"1.2.3.4:80"),
             Some(("1.2.3.4".parse().unwrap(), Some(80)))
         );
+    }
+
+    /// The request-line split against its definition (the first space ends
+    /// the method; the last space starts the protocol), on random lines of
+    /// letters, spaces, slashes and protocol pieces.
+    #[test]
+    fn request_line_split_agrees_with_its_definition() {
+        let spec = |line: &[u8]| -> Option<(Vec<u8>, Vec<u8>)> {
+            let sp = line.iter().position(|&c| c == b' ')?;
+            let method = &line[..sp];
+            if method.is_empty() || method.len() > 24 || !method.iter().all(u8::is_ascii_alphabetic)
+            {
+                return None;
+            }
+            let mut target = &line[sp + 1..];
+            if let Some(p) = target.iter().rposition(|&c| c == b' ')
+                && (target[p + 1..].starts_with(b"HTTP/") || target[p + 1..] == b"-"[..])
+            {
+                target = &target[..p];
+            }
+            if target.is_empty() || target == b"-" {
+                return None;
+            }
+            Some((method.to_vec(), target.to_vec()))
+        };
+        let mut rng = crate::test_rng::Rng::new(0x9b05_688c_2b3e_6c1f);
+        let pieces: [&[u8]; 10] = [
+            b"GET",
+            b" ",
+            b"/a",
+            b"HTTP/1.1",
+            b"HTTP/2",
+            b"-",
+            b"x",
+            b"1",
+            b"\t",
+            b"ABCDEFGHIJKL",
+        ];
+        let mut split = 0;
+        for _ in 0..100_000 {
+            let mut line = Vec::new();
+            if rng.below(2) == 0 {
+                line.extend_from_slice(b"GET /");
+            }
+            for _ in 0..rng.below(9) {
+                line.extend_from_slice(pieces[rng.below(pieces.len() as u64) as usize]);
+            }
+            let got = split_request_line(&line).map(|(m, t)| (m.to_vec(), t.to_vec()));
+            assert_eq!(got, spec(&line), "{}", String::from_utf8_lossy(&line));
+            split += got.is_some() as u32;
+        }
+        assert!(split > 5_000, "{split}");
     }
 
     #[test]
