@@ -88,7 +88,7 @@ fn pipeline(c: &mut Criterion) {
             let mut opened = sources::open(&input, 0, cfg.max_line).expect("open");
             let mut n = 0u64;
             while let Some(l) = opened.lines.next_line().expect("read") {
-                if let Line::Data(d) = l {
+                if let Line::Data(d) | Line::Binary(d) = l {
                     black_box(d);
                 }
                 n += 1;
@@ -107,7 +107,7 @@ fn pipeline(c: &mut Criterion) {
             let (mut n, mut ok) = (0u64, 0u64);
             while let Some(l) = opened.lines.next_line().expect("read") {
                 n += 1;
-                if let Line::Data(d) = l
+                if let Line::Data(d) | Line::Binary(d) = l
                     && let Ok(r) = parser.parse(d)
                 {
                     ok += 1;

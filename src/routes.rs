@@ -490,7 +490,7 @@ fn decide(seg: &[u8], digits: usize, seen: u8) -> Option<ObjectId> {
     // Decided where the caller is, without a call: the words, and short
     // segments with a digit or three among letters ("v1", "oauth2"). An id
     // that is not all digits has four or more (prefixed, E.164), or is
-    // longer (hex, token, UUID), or has an `@` (email).
+    // longer (hex, token, UUID), or has an `@` or `%40` (email).
     if !at && !pct && (digits == 0 && n != 36 || digits < 4 && digits < n && n < 16) {
         return None;
     }

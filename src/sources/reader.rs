@@ -40,9 +40,11 @@ pub struct LineReader<R> {
     head: Vec<u8>,
     /// Leave an unterminated last line unread (a live file mid-write).
     hold_partial: bool,
-    /// The first NUL byte in `buf` from where the last search started, or
-    /// `searched` when it found none; the search covered `buf[..searched]`.
-    /// One search over a fill's bytes replaces one per line.
+    /// Where the last search for a NUL byte stopped: at the first NUL it
+    /// found (`nul < searched`), or at the end of the bytes then buffered
+    /// (`nul == searched`: none between where it started and there). It
+    /// starts at the line asking, or where the previous one stopped, so one
+    /// search over a fill's bytes replaces one per line.
     nul: usize,
     searched: usize,
 }
