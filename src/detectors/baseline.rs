@@ -30,6 +30,18 @@ impl Default for Touched {
     }
 }
 
+/// When the next baseline refresh of any window falls due: each window is
+/// sampled once per its length, at least every five minutes (see the
+/// detectors' `tick`), after its last refresh `last`. `expire_due` is when
+/// the detector's next expiry falls due.
+pub fn refresh_due(windows: &[super::Window], last: &[i64], expire_due: i64) -> i64 {
+    windows
+        .iter()
+        .zip(last)
+        .map(|(w, last)| last.saturating_add(w.secs.max(300)))
+        .fold(expire_due, i64::min)
+}
+
 /// The trackers a baseline refresh learns from: up to [`SAMPLE_ACTORS`] of
 /// the `4 * SAMPLE_ACTORS` most recently seen for which `teaches` holds
 /// (attackers and idle actors don't teach the baseline). The walk goes

@@ -387,6 +387,11 @@ impl Detector for Bola {
         }
     }
 
+    fn tick_due(&self) -> i64 {
+        let expire_due = self.last_expire.saturating_add(300);
+        super::baseline::refresh_due(&self.cfg.windows, &self.last_baseline, expire_due)
+    }
+
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
         for (wi, w) in self.cfg.windows.iter().enumerate() {

@@ -357,6 +357,11 @@ impl Detector for Enumeration {
         });
     }
 
+    fn tick_due(&self) -> i64 {
+        let expire_due = self.last_expire.saturating_add(60);
+        super::baseline::refresh_due(&self.cfg.windows, &self.last_baseline, expire_due)
+    }
+
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
         let longest = self.cfg.windows.iter().map(|w| w.secs).max().unwrap_or(600);

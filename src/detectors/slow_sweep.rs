@@ -473,6 +473,10 @@ impl Detector for SlowSweep {
         }
     }
 
+    fn tick_due(&self) -> i64 {
+        self.last_expire.saturating_add(300)
+    }
+
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
         if now - self.last_expire >= 300 {

@@ -279,6 +279,9 @@ impl Engine {
                     .map_err(|e| anyhow::anyhow!("detector {}: {e}", head.detector))?;
             }
         }
+        for s in self.shards.iter_mut() {
+            s.reset_due();
+        }
         Ok(())
     }
 

@@ -76,6 +76,9 @@ pub struct Shard {
     /// as a bit per detector. Asked once rather than testing every
     /// detector's scope for every event in every shard.
     wants: [u32; 16],
+    /// Per detector, the event second from which its next tick is due
+    /// ([`Detector::tick_due`], asked after each tick it is given).
+    due: Vec<i64>,
 }
 
 /// Bits of the parts of an event a shard owns, indexing [`Shard::wants`].
@@ -113,6 +116,7 @@ impl Shard {
         }
         Shard {
             index,
+            due: vec![i64::MIN; detectors.len()],
             detectors,
             wants,
         }
@@ -172,10 +176,20 @@ impl Shard {
         }
     }
 
+    /// Detector state was replaced (a state file loaded): every detector's
+    /// next tick is due again.
+    pub fn reset_due(&mut self) {
+        self.due.fill(i64::MIN);
+    }
+
     /// Event time moved on to `now`.
     pub fn tick(&mut self, now: Timestamp, routes: &dyn Routes, scratch: &mut Vec<Finding>) {
-        for d in self.detectors.iter_mut() {
-            d.tick(now, routes, scratch);
+        let secs = now.secs();
+        for (d, due) in self.detectors.iter_mut().zip(self.due.iter_mut()) {
+            if secs >= *due {
+                d.tick(now, routes, scratch);
+                *due = d.tick_due();
+            }
         }
         // Findings are only raised by events; a tick only moves state on.
         scratch.clear();
