@@ -461,8 +461,8 @@ const BYTE_CLASS: [u8; 256] = {
 /// Classify one path segment (or query value) as an identifier.
 #[inline]
 pub fn classify(seg: &[u8]) -> Option<ObjectId> {
-    let n = seg.len();
-    if n == 0 || n > 256 {
+    // Not worth reading (decide refuses it too).
+    if seg.len() > 256 {
         return None;
     }
     // One pass for what the common case needs: most segments are words
@@ -497,8 +497,10 @@ fn decide(seg: &[u8], digits: usize, seen: u8) -> Option<ObjectId> {
     candidate(seg, digits, at, pct)
 }
 
-/// [`classify`] of a segment that may be an identifier (a digit, `@`, `%`
-/// or the length of a UUID), its digits counted.
+/// [`classify`] of a segment that [`decide`] could not rule out: one with
+/// an `@` or `%`, of a UUID's length, or with a digit and either four or
+/// more of them, nothing but digits, or 16 bytes or more. Its digits
+/// counted.
 #[inline(never)]
 fn candidate(seg: &[u8], digits: usize, at: bool, pct: bool) -> Option<ObjectId> {
     let n = seg.len();

@@ -30,15 +30,20 @@ impl Default for Touched {
     }
 }
 
-/// When the next baseline refresh of any window falls due: each window is
-/// sampled once per its length, at least every five minutes (see the
-/// detectors' `tick`), after its last refresh `last`. `expire_due` is when
-/// the detector's next expiry falls due.
+/// How often a window's baseline is refreshed: once per window length
+/// (sampling each actor once per window is plenty for a percentile), and
+/// no more often than every five minutes.
+pub fn refresh_every(w: &super::Window) -> i64 {
+    w.secs.max(300)
+}
+
+/// When the next baseline refresh of any window falls due, after the last
+/// refreshes `last`; `expire_due` is when the detector's next expiry is.
 pub fn refresh_due(windows: &[super::Window], last: &[i64], expire_due: i64) -> i64 {
     windows
         .iter()
         .zip(last)
-        .map(|(w, last)| last.saturating_add(w.secs.max(300)))
+        .map(|(w, last)| last.saturating_add(refresh_every(w)))
         .fold(expire_due, i64::min)
 }
 

@@ -397,7 +397,7 @@ impl Detector for Bola {
         for (wi, w) in self.cfg.windows.iter().enumerate() {
             // Sampling each actor once per window length (at least every
             // five minutes) is plenty for a percentile.
-            if now - self.last_baseline[wi] < w.secs.max(300) {
+            if now - self.last_baseline[wi] < super::baseline::refresh_every(w) {
                 continue;
             }
             self.last_baseline[wi] = now;

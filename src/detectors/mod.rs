@@ -177,14 +177,15 @@ pub trait Detector: Send {
     /// detectors are only handed events of routes their shard owns.
     fn observe(&mut self, ev: &Event, shard: u8, routes: &dyn Routes, out: &mut Vec<Finding>);
     /// Event time moved on to `now` (called at most once per second of
-    /// event time): expire state, refresh baselines, evaluate crowds.
+    /// event time, and not before [`Detector::tick_due`]): expire state,
+    /// refresh baselines, evaluate crowds.
     fn tick(&mut self, now: Timestamp, routes: &dyn Routes, out: &mut Vec<Finding>);
     /// The first second of event time at which [`Detector::tick`] would do
     /// anything, as its state stands: the shard skips the calls before it
     /// (a tick every second of event time, to detectors that act every few
-    /// minutes, cost more than what they do). Only for a detector whose
-    /// ticks depend on nothing [`Detector::observe`] changes; the default
-    /// is every tick.
+    /// minutes, cost more than what they do). Only for a detector whose due
+    /// time depends on nothing [`Detector::observe`] changes, since the
+    /// shard asks again only after a tick; the default is every tick.
     fn tick_due(&self) -> i64 {
         i64::MIN
     }
