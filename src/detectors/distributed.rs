@@ -158,6 +158,12 @@ pub struct Distributed {
     /// capacity: many busy routes cannot multiply the memory.
     buckets: BoundedMap<(RouteId, u64), Bucket>,
     last_expire: i64,
+    /// No reported sweep goes quiet before this second of event time, so
+    /// the tick (every second) has nothing to do before it: lowered when a
+    /// sweep is reported, set by the tick that looks. Not saved: a loaded
+    /// state is looked at on its first tick.
+    #[serde(skip, default = "at_once")]
+    quiet_due: i64,
     /// Runs gathered in this process (what the set-aside rules save).
     #[serde(skip)]
     gathers: u64,
@@ -212,10 +218,15 @@ impl Distributed {
             routes: BoundedMap::new(crate::routes::DEFAULT_MAX_ROUTES + 64),
             buckets: BoundedMap::new(budget.max(256)),
             last_expire: 0,
+            quiet_due: at_once(),
             gathers: 0,
             scratch: Scratch::default(),
         }
     }
+}
+
+fn at_once() -> i64 {
+    i64::MIN
 }
 
 struct Run {
@@ -485,6 +496,12 @@ fn run_id_stats(bits: &mut [(u64, u64)]) -> Option<IdStats> {
     })
 }
 
+/// The first second at which a sweep last reported at `last_emit` has been
+/// quiet for longer than `quiet` seconds.
+fn quiet_from(last_emit: i64, quiet: i64) -> i64 {
+    last_emit.saturating_add(quiet).saturating_add(1)
+}
+
 /// Steps between ids shorter than this are counted in [`run_id_stats`].
 const SMALL_STEPS: usize = 64;
 
@@ -651,6 +668,7 @@ impl Detector for Distributed {
         sweep.hi = sweep.hi.max(r.hi);
         sweep.severity = sweep.severity.max(sev);
         sweep.last_emit = now;
+        self.quiet_due = self.quiet_due.min(quiet_from(now, cfg.quiet_secs));
         let scope_key = sweep.key;
         let ids = run_id_stats(&mut r.bits);
         let (lo, hi) = ids
@@ -690,11 +708,19 @@ impl Detector for Distributed {
 
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
+        if now < self.quiet_due {
+            return;
+        }
         // A sweep that went quiet is forgotten; a later one is a new incident.
         let quiet = self.cfg.quiet_secs;
+        let mut due = i64::MAX;
         for st in self.routes.values_mut() {
             st.sweeps.retain(|s| now - s.last_emit <= quiet);
+            for s in &st.sweeps {
+                due = due.min(quiet_from(s.last_emit, quiet));
+            }
         }
+        self.quiet_due = due;
     }
 
     crate::persist_detector!(Distributed);
@@ -886,6 +912,49 @@ mod tests {
                 share(ones as f64 / steps.len().max(1) as f64)
             );
         }
+    }
+
+    /// The tick does nothing before a reported sweep can have gone quiet:
+    /// the same findings and state as ticking in full every second, through
+    /// crowd sweeps that stop, go quiet and start again, some within the
+    /// quiet time of the last (the same incident) and some after it.
+    #[test]
+    fn ticks_before_a_sweep_can_go_quiet_change_nothing() {
+        let cfg = Config {
+            quiet_secs: 120,
+            ..Config::default()
+        };
+        let mut rng = crate::test_rng::Rng::new(0x5851_f42d_4c95_7f2d);
+        let (mut sweeping, mut next) = (false, 64 * 1_000);
+        let (skipped, found) = crate::detectors::testing::ticks_match_full_ticks(
+            Distributed::new(cfg.clone(), 1024),
+            Distributed::new(cfg, 1024),
+            |d| d.quiet_due,
+            |d| d.quiet_due = i64::MIN,
+            1..12_000,
+            3,
+            |t, router| {
+                // Sweeps of a minute or so, then pauses of minutes.
+                sweeping = if sweeping {
+                    rng.below(60) != 0
+                } else {
+                    rng.below(200) == 0
+                };
+                let mut evs = Vec::new();
+                let lookup = crate::detectors::testing::lookup;
+                for _ in 0..if sweeping { 6 } else { 0 } {
+                    let ip = std::net::IpAddr::from([10, 1, 0, rng.below(200) as u8]);
+                    evs.push(lookup(router, t, ip, next));
+                    next += 1;
+                }
+                // Customers reading their own records, anywhere.
+                let ip = std::net::IpAddr::from([10, 2, rng.below(250) as u8, 1]);
+                evs.push(lookup(router, t, ip, rng.below(1 << 24)));
+                evs
+            },
+        );
+        assert!(found >= 20, "sweeps reported: {found}");
+        assert!(skipped > 6_000, "ticks skipped: {skipped}");
     }
 
     /// One fast walker is set aside after a look, and is not a sweep.

@@ -428,6 +428,51 @@ pub mod testing {
             part: Partition::default(),
         }
     }
+
+    /// Two copies of a detector over the same events, second by second:
+    /// `a` ticked as the shard ticks it (its tick may return early, before
+    /// `due`), `b` made to tick in full every second (`force`). Their
+    /// findings must agree, and their saved states every `compare_every`
+    /// seconds. Returns the ticks `a` had
+    /// nothing to do in, and the findings.
+    pub fn ticks_match_full_ticks<D: super::Detector>(
+        mut a: D,
+        mut b: D,
+        due: impl Fn(&D) -> i64,
+        force: impl Fn(&mut D),
+        seconds: std::ops::Range<i64>,
+        compare_every: i64,
+        mut events: impl FnMut(i64, &mut Router) -> Vec<Event>,
+    ) -> (u32, usize) {
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+        let (mut skipped, mut found) = (0, 0);
+        let state = |d: &D| {
+            let mut v = Vec::new();
+            d.save(&mut v).unwrap();
+            v
+        };
+        for t in seconds {
+            for ev in events(t, &mut router) {
+                a.observe(&ev, 0, &router, &mut oa);
+                b.observe(&ev, 0, &router, &mut ob);
+            }
+            if t < due(&a) {
+                skipped += 1;
+            }
+            a.tick(Timestamp::from_secs(t), &router, &mut oa);
+            force(&mut b);
+            b.tick(Timestamp::from_secs(t), &router, &mut ob);
+            assert!(oa == ob, "findings differ at {t}");
+            found += oa.len();
+            oa.clear();
+            ob.clear();
+            if t % compare_every == 0 {
+                assert!(state(&a) == state(&b), "states differ at {t}");
+            }
+        }
+        (skipped, found)
+    }
 }
 
 #[cfg(test)]
