@@ -345,8 +345,13 @@ impl Engine {
         let Some(ev) = step.event else {
             return Ok(());
         };
-        for s in self.shards.iter_mut() {
-            s.observe(
+        // Only the shards that own a part of the event (one to four): asking
+        // every shard cost more than handing the event over.
+        let mut owners = ev.part.shards();
+        while owners != 0 {
+            let i = owners.trailing_zeros() as usize;
+            owners &= owners - 1;
+            self.shards[i].observe(
                 &ev,
                 0,
                 &self.front.router,

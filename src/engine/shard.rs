@@ -56,6 +56,14 @@ impl Partition {
         }
     }
 
+    /// The shards that own a part of the event, a bit each (by index).
+    pub fn shards(&self) -> u32 {
+        [self.addr, self.principal, self.api_key, self.route]
+            .into_iter()
+            .filter(|&s| s != Self::NONE)
+            .fold(0, |m, s| m | 1 << s)
+    }
+
     /// The shard of one of the event's actors.
     pub fn actor(&self, a: ActorKey) -> u8 {
         match a {
@@ -240,6 +248,32 @@ mod tests {
         }
         fn load(&mut self, _: &serde_json::value::RawValue) -> anyhow::Result<()> {
             Ok(())
+        }
+    }
+
+    /// The shards an event is handed to are those that own one of its
+    /// parts, whichever parts it has.
+    #[test]
+    fn an_event_goes_to_the_shards_owning_its_parts() {
+        let none = Partition::NONE;
+        let choices = [0u8, 1, 2, 3, none];
+        for a in choices {
+            for p in choices {
+                for k in choices {
+                    for r in 0..SHARDS as u8 {
+                        let part = Partition {
+                            addr: a,
+                            principal: p,
+                            api_key: k,
+                            route: r,
+                        };
+                        let want = (0..SHARDS as u8)
+                            .filter(|&s| [a, p, k, r].contains(&s))
+                            .fold(0, |m, s| m | 1 << s);
+                        assert_eq!(part.shards(), want, "{part:?}");
+                    }
+                }
+            }
         }
     }
 
