@@ -159,11 +159,14 @@ pub struct Distributed {
     buckets: BoundedMap<(RouteId, u64), Bucket>,
     last_expire: i64,
     /// No reported sweep goes quiet before this second of event time, so
-    /// the tick (every second) has nothing to do before it: lowered when a
-    /// sweep is reported, set by the tick that looks. Not saved: a loaded
-    /// state is looked at on its first tick.
+    /// the tick (at most once per second of event time) has nothing to do
+    /// before it: lowered when a sweep is reported, set by the tick that
+    /// looks. Kept here rather than given to the shard as
+    /// [`Detector::tick_due`], which the shard asks only after a tick:
+    /// `observe` moves it. Not saved: a loaded state is looked at on its
+    /// first tick.
     #[serde(skip, default = "at_once")]
-    quiet_due: i64,
+    acts_at: i64,
     /// Runs gathered in this process (what the set-aside rules save).
     #[serde(skip)]
     gathers: u64,
@@ -218,7 +221,7 @@ impl Distributed {
             routes: BoundedMap::new(crate::routes::DEFAULT_MAX_ROUTES + 64),
             buckets: BoundedMap::new(budget.max(256)),
             last_expire: 0,
-            quiet_due: at_once(),
+            acts_at: at_once(),
             gathers: 0,
             scratch: Scratch::default(),
         }
@@ -582,7 +585,8 @@ impl Detector for Distributed {
         if !fresh || hits < thr || !(hits - thr).is_multiple_of(8) {
             return;
         }
-        // A sweep already reported here is refreshed at most once a minute.
+        // A sweep already reported here is refreshed at most once every
+        // REFRESH_SECS.
         if st
             .sweeps
             .iter()
@@ -668,7 +672,7 @@ impl Detector for Distributed {
         sweep.hi = sweep.hi.max(r.hi);
         sweep.severity = sweep.severity.max(sev);
         sweep.last_emit = now;
-        self.quiet_due = self.quiet_due.min(quiet_from(now, cfg.quiet_secs));
+        self.acts_at = self.acts_at.min(quiet_from(now, cfg.quiet_secs));
         let scope_key = sweep.key;
         let ids = run_id_stats(&mut r.bits);
         let (lo, hi) = ids
@@ -708,7 +712,7 @@ impl Detector for Distributed {
 
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
-        if now < self.quiet_due {
+        if now < self.acts_at {
             return;
         }
         // A sweep that went quiet is forgotten; a later one is a new incident.
@@ -720,7 +724,7 @@ impl Detector for Distributed {
                 due = due.min(quiet_from(s.last_emit, quiet));
             }
         }
-        self.quiet_due = due;
+        self.acts_at = due;
     }
 
     crate::persist_detector!(Distributed);
@@ -929,8 +933,8 @@ mod tests {
         let (skipped, found) = crate::detectors::testing::ticks_match_full_ticks(
             Distributed::new(cfg.clone(), 1024),
             Distributed::new(cfg, 1024),
-            |d| d.quiet_due,
-            |d| d.quiet_due = i64::MIN,
+            |d| d.acts_at,
+            |d| d.acts_at = i64::MIN,
             1..12_000,
             3,
             |t, router| {

@@ -225,11 +225,14 @@ pub struct Stuffing {
     routes: BoundedMap<RouteId, RouteState>,
     baselines: Baselines,
     /// No route's report goes quiet and no burst ends before this second of
-    /// event time, so the tick (every second) has nothing to do before it:
-    /// lowered when a burst starts or a finding is raised, set by the tick
-    /// that looks. Not saved: a loaded state is looked at on its first tick.
+    /// event time, so the tick (at most once per second of event time) has
+    /// nothing to do before it: lowered whenever a burst's addresses are
+    /// named and when a finding is raised, set by the tick that looks. Kept
+    /// here rather than given to the shard as [`Detector::tick_due`], which
+    /// the shard asks only after a tick: `observe` moves it. Not saved: a
+    /// loaded state is looked at on its first tick.
     #[serde(skip, default = "at_once")]
-    tick_due: i64,
+    acts_at: i64,
 }
 
 fn at_once() -> i64 {
@@ -240,7 +243,7 @@ impl RouteState {
     /// The first second at which the tick changes this route's state: its
     /// report has been quiet for longer than `quiet`, or (none raised) its
     /// burst is older than `window`.
-    fn tick_due(&self, quiet: i64, window: i64) -> i64 {
+    fn acts_at(&self, quiet: i64, window: i64) -> i64 {
         match (self.severity, self.burst_start) {
             (Some(_), _) => self.last_emit.saturating_add(quiet).saturating_add(1),
             (None, Some(b)) => b.saturating_add(window).saturating_add(1),
@@ -262,7 +265,7 @@ impl Stuffing {
             routes: BoundedMap::new(256),
             // One histogram per login route, and routes are capped at 256.
             baselines: Baselines::new(base, 256),
-            tick_due: at_once(),
+            acts_at: at_once(),
         }
     }
 }
@@ -332,9 +335,9 @@ impl Detector for Stuffing {
         let start = *st
             .burst_start
             .get_or_insert_with(|| burst_start(&st.failures, now));
-        self.tick_due = self
-            .tick_due
-            .min(st.tick_due(cfg.quiet_secs, cfg.window_secs));
+        self.acts_at = self
+            .acts_at
+            .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
         // The successes are looked up in the burst's addresses, not the
         // other way round: a busy login route holds thousands of successes
         // in its window, and sorting those every few seconds was most of
@@ -367,9 +370,9 @@ impl Detector for Stuffing {
         st.severity = Some(st.severity.map_or(sev, |p| p.max(sev)));
         st.last_emit = now;
         st.named = named;
-        self.tick_due = self
-            .tick_due
-            .min(st.tick_due(cfg.quiet_secs, cfg.window_secs));
+        self.acts_at = self
+            .acts_at
+            .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
         let first = st.failures.front().map_or(now, |f| f.0);
         let why = format!(
             "{fails} failed logins in {} s from {} addresses, {:.0}% of logins failing (threshold {thr})",
@@ -398,7 +401,7 @@ impl Detector for Stuffing {
 
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
         let now = now.secs();
-        if now < self.tick_due {
+        if now < self.acts_at {
             return;
         }
         let mut due = i64::MAX;
@@ -416,9 +419,9 @@ impl Detector for Stuffing {
                 // failures from many addresses left them large).
                 st.burst = BurstAddrs::default();
             }
-            due = due.min(st.tick_due(self.cfg.quiet_secs, self.cfg.window_secs));
+            due = due.min(st.acts_at(self.cfg.quiet_secs, self.cfg.window_secs));
         }
-        self.tick_due = due;
+        self.acts_at = due;
     }
 
     crate::persist_detector!(Stuffing);
@@ -482,8 +485,8 @@ mod tests {
         let (skipped, found) = crate::detectors::testing::ticks_match_full_ticks(
             Stuffing::new(cfg.clone(), &base),
             Stuffing::new(cfg, &base),
-            |d| d.tick_due,
-            |d| d.tick_due = i64::MIN,
+            |d| d.acts_at,
+            |d| d.acts_at = i64::MIN,
             1..12_000,
             1,
             |t, router| {
