@@ -50,9 +50,6 @@ impl From<LookupRow> for Lookup {
     }
 }
 
-/// Lookups a ring has room for from its first push.
-const FIRST_ROOM: usize = 16;
-
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(from = "RingData")]
 pub struct Ring {
@@ -101,11 +98,7 @@ impl From<RingData> for Ring {
 }
 
 impl Ring {
-    #[inline]
     pub fn push(&mut self, l: Lookup, cap: usize) {
-        if self.buf.capacity() == 0 {
-            self.first_room(cap);
-        }
         if self.buf.len() >= cap {
             self.buf.pop_front();
         }
@@ -115,13 +108,6 @@ impl Ring {
         self.buf.push_back(l);
         self.last = Some(l.ts);
         self.pushed += 1;
-    }
-
-    /// Room for a few lookups up front: growing a new tracker's ring 4, 8,
-    /// 16 one step at a time cost more than its lookups.
-    #[cold]
-    fn first_room(&mut self, cap: usize) {
-        self.buf.reserve_exact(FIRST_ROOM.min(cap));
     }
 
     pub fn len(&self) -> usize {
