@@ -433,8 +433,8 @@ pub mod testing {
     /// `a` ticked as the shard ticks it (its tick may return early, before
     /// `due`), `b` made to tick in full every second (`force`). Their
     /// findings must agree, and their saved states every `compare_every`
-    /// seconds. Returns the ticks `a` had
-    /// nothing to do in, and the findings.
+    /// seconds. Returns the ticks `a` had nothing to do in, and the
+    /// findings.
     pub fn ticks_match_full_ticks<D: super::Detector>(
         mut a: D,
         mut b: D,
