@@ -165,7 +165,7 @@ pub struct Distributed {
     /// [`Detector::tick_due`], which the shard asks only after a tick:
     /// `observe` moves it. Not saved: a loaded state is looked at on its
     /// first tick.
-    #[serde(skip, default = "at_once")]
+    #[serde(skip, default = "super::tick_at_once")]
     acts_at: i64,
     /// Runs gathered in this process (what the set-aside rules save).
     #[serde(skip)]
@@ -221,15 +221,11 @@ impl Distributed {
             routes: BoundedMap::new(crate::routes::DEFAULT_MAX_ROUTES + 64),
             buckets: BoundedMap::new(budget.max(256)),
             last_expire: 0,
-            acts_at: at_once(),
+            acts_at: super::tick_at_once(),
             gathers: 0,
             scratch: Scratch::default(),
         }
     }
-}
-
-fn at_once() -> i64 {
-    i64::MIN
 }
 
 struct Run {

@@ -185,9 +185,12 @@ pub trait Detector: Send {
     /// (a tick every second of event time, to detectors that act every few
     /// minutes, cost more than what they do). Only for a detector whose due
     /// time depends on nothing [`Detector::observe`] changes, since the
-    /// shard asks again only after a tick; the default is every tick.
+    /// shard asks again only after a tick; the default is every tick. A
+    /// detector whose due time `observe` moves (distributed sweep,
+    /// credential stuffing) keeps it itself and returns from `tick` at once
+    /// before it.
     fn tick_due(&self) -> i64 {
-        i64::MIN
+        tick_at_once()
     }
     /// Entries held and evicted, for the memory report.
     fn entries(&self) -> (usize, u64);
@@ -385,6 +388,12 @@ pub fn id_stats(a: &crate::state::lookups::Analysis) -> Option<IdStats> {
         longest_run: a.longest_run,
         median_stride: a.median_stride,
     })
+}
+
+/// A due time at which the next tick acts whatever the state: the default,
+/// and what a loaded state starts with.
+pub fn tick_at_once() -> i64 {
+    i64::MIN
 }
 
 /// Stable key for an actor.

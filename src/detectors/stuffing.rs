@@ -231,12 +231,8 @@ pub struct Stuffing {
     /// here rather than given to the shard as [`Detector::tick_due`], which
     /// the shard asks only after a tick: `observe` moves it. Not saved: a
     /// loaded state is looked at on its first tick.
-    #[serde(skip, default = "at_once")]
+    #[serde(skip, default = "super::tick_at_once")]
     acts_at: i64,
-}
-
-fn at_once() -> i64 {
-    i64::MIN
 }
 
 impl RouteState {
@@ -265,7 +261,7 @@ impl Stuffing {
             routes: BoundedMap::new(256),
             // One histogram per login route, and routes are capped at 256.
             baselines: Baselines::new(base, 256),
-            acts_at: at_once(),
+            acts_at: super::tick_at_once(),
         }
     }
 }

@@ -48,7 +48,12 @@ pub enum Screen {
 pub const BINARY: Malformed = Malformed::new(MalformedKind::Binary, "NUL bytes in line");
 
 pub fn screen(line: &[u8]) -> Screen {
-    screen_known(line, memchr::memchr(0, line).is_some())
+    screen_known(line, has_nul(line))
+}
+
+/// Whether `line` holds a NUL byte (binary garbage, not a log line).
+pub fn has_nul(line: &[u8]) -> bool {
+    memchr::memchr(0, line).is_some()
 }
 
 /// [`screen`] of a line whose reader already looked for NUL bytes.

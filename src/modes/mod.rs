@@ -273,7 +273,7 @@ impl Pump {
                     self.stats.too_long(name, line_no, h, *len);
                     continue;
                 }
-                self.one(name, line_no, l, None, p.as_mut(), sink)?;
+                self.one(name, line_no, l, pool::has_nul(l), p.as_mut(), sink)?;
             }
             if let Some(e) = err {
                 self.settle(name, p.as_mut(), sink, true)?;
@@ -286,11 +286,11 @@ impl Pump {
             match lines.next_line() {
                 Ok(Some(Line::Data(d))) => {
                     line_no += 1;
-                    self.one(name, line_no, d, Some(false), p.as_mut(), sink)?;
+                    self.one(name, line_no, d, false, p.as_mut(), sink)?;
                 }
                 Ok(Some(Line::Binary(d))) => {
                     line_no += 1;
-                    self.one(name, line_no, d, Some(true), p.as_mut(), sink)?;
+                    self.one(name, line_no, d, true, p.as_mut(), sink)?;
                 }
                 Ok(Some(Line::TooLong { head, len })) => {
                     line_no += 1;
@@ -327,14 +327,15 @@ impl Pump {
     /// Account for one line and feed it. With parse workers (`scan`) the
     /// line is only queued: it is parsed and fed, in order, when its batch
     /// comes back, and [`Pump::pump`] settles every queued line before it
-    /// returns. `tail` and `check` have no parse workers.
+    /// returns. `tail` and `check` have no parse workers. `has_nul`: the
+    /// line holds a NUL byte (the reader looks once per buffer fill).
     #[inline]
     pub fn one(
         &mut self,
         name: &str,
         line_no: u64,
         line: &[u8],
-        has_nul: Option<bool>,
+        has_nul: bool,
         parser: &mut dyn LineParser,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<()> {
@@ -348,11 +349,7 @@ impl Pump {
             }
             return Ok(());
         }
-        let screen = match has_nul {
-            Some(nul) => pool::screen_known(line, nul),
-            None => pool::screen(line),
-        };
-        match screen {
+        match pool::screen_known(line, has_nul) {
             Screen::Blank => st.blank += 1,
             Screen::Binary => st.malformed(pool::BINARY, name, line_no, line),
             Screen::Text => match parser.parse(line) {

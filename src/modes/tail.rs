@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::alerts::escape::escape;
 use crate::config::Config;
 use crate::exit::Status;
-use crate::formats::LineParser;
+use crate::formats::{LineParser, pool};
 use crate::sources::rotated;
 use crate::sources::tail::{Follower, Tailed, expand_pattern};
 
@@ -271,7 +271,10 @@ fn poll_one(
             continue;
         }
         match fw.parser.as_mut() {
-            Some(p) => pump.one(&name, fw.line_no, line, None, p.as_mut(), sink)?,
+            Some(p) => {
+                let nul = pool::has_nul(line);
+                pump.one(&name, fw.line_no, line, nul, p.as_mut(), sink)?
+            }
             None => {
                 fw.head.push(line.to_vec());
                 let useful = fw
@@ -334,7 +337,7 @@ fn flush_head(
             &name,
             first_no + i as u64 + 1,
             l,
-            None,
+            pool::has_nul(l),
             parser.as_mut(),
             sink,
         )?;
