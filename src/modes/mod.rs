@@ -117,6 +117,12 @@ impl Pump {
         }
     }
 
+    /// Whether gzip inputs are inflated on a thread of their own: when the
+    /// run has threads at all (`scan --threads 1` keeps to one).
+    pub fn inflate_ahead(&self) -> bool {
+        self.parallel.is_some()
+    }
+
     /// Merge everything the workers still hold (before the parser that read
     /// those lines goes away).
     pub fn drain(

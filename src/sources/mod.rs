@@ -2,6 +2,7 @@
 //! globs, rotated sets read oldest first, and stdin; plus the live follower
 //! (`tail`) and the checkpoints `check` keeps between runs.
 
+pub mod ahead;
 pub mod checkpoint;
 pub mod merge;
 pub mod reader;
@@ -148,7 +149,25 @@ pub fn resume(input: &Input, start: u64, max_line: usize, live: bool) -> anyhow:
 
 /// Open an input from `offset` (plain files only; gzip always from 0).
 pub fn open(input: &Input, offset: u64, max_line: usize) -> anyhow::Result<Opened> {
+    open_with(input, offset, max_line, false)
+}
+
+/// [`open`], and with `inflate_ahead` gzip is inflated on a thread of its
+/// own ([`ahead`]): for `scan` on several threads.
+pub fn open_with(
+    input: &Input,
+    offset: u64,
+    max_line: usize,
+    inflate_ahead: bool,
+) -> anyhow::Result<Opened> {
     let raw = Counter::default();
+    let inflate = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
+        if inflate_ahead {
+            Box::new(ahead::ReadAhead::new(r))
+        } else {
+            r
+        }
+    };
     match input {
         Input::Stdin => {
             // Stdin may be gzip too: peek at the first two bytes.
@@ -160,7 +179,9 @@ pub fn open(input: &Input, offset: u64, max_line: usize) -> anyhow::Result<Opene
                 n: raw.clone(),
             };
             let r: Box<dyn Read + Send> = if gzip {
-                Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(counted)))
+                inflate(Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(
+                    counted,
+                ))))
             } else {
                 Box::new(counted)
             };
@@ -185,9 +206,8 @@ pub fn open(input: &Input, offset: u64, max_line: usize) -> anyhow::Result<Opene
             };
             let r: Box<dyn Read + Send> = if gzip {
                 // Concatenated members are one stream (`cat a.gz b.gz`).
-                Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-                    1 << 16,
-                    counted,
+                inflate(Box::new(flate2::read::MultiGzDecoder::new(
+                    BufReader::with_capacity(1 << 16, counted),
                 )))
             } else {
                 Box::new(counted)
