@@ -40,7 +40,7 @@ const BATCH_BYTES: usize = 128 << 10;
 /// rather than a few large ones: the workers read a batch while it is
 /// still in cache. On two cores, 10 M combined lines: 4 batches of up to
 /// 4,096 events kept the cores 1.74 busy at 49 MB peak RSS; 16 of up to
-/// 1,024 keep them about 1.85 busy, with less CPU time, at 41 MB.
+/// 1,024 keep them about 1.85 busy, with less CPU time, at 43 MB.
 const DEPTH: usize = 16;
 
 /// What every worker gets: the events, the ticks between them, and the
@@ -132,8 +132,10 @@ pub struct Parallel {
     events: Vec<Event>,
     held: Held,
     pending: VecDeque<Held>,
-    /// Merged batches' buffers, reused: a fresh 2 MB line buffer per batch
-    /// cost page faults and regrowth on the reading thread.
+    /// Line bytes held in `pending`.
+    pending_bytes: usize,
+    /// Merged batches' buffers, reused: a fresh line buffer per batch cost
+    /// page faults and regrowth on the reading thread.
     spare: Vec<Held>,
     routes_sent: usize,
     batch_events: usize,
@@ -171,6 +173,7 @@ impl Parallel {
             events: Vec::with_capacity(batch_events),
             held: Held::default(),
             pending: VecDeque::new(),
+            pending_bytes: 0,
             spare: Vec::new(),
             routes_sent: 0,
             batch_events,
@@ -224,9 +227,12 @@ impl Parallel {
                 .map_err(|_| worker_died())?;
         }
         let next = self.spare.pop().unwrap_or_default();
+        self.pending_bytes += self.held.lines.len();
         self.pending
             .push_back(std::mem::replace(&mut self.held, next));
-        while self.pending.len() > DEPTH {
+        // Long lines (a raised --max-line-bytes) fill a batch each: merge
+        // by bytes too, so that DEPTH of them are not held at once.
+        while self.pending.len() > DEPTH || self.pending_bytes > (DEPTH + 1) * self.batch_bytes {
             self.merge_one(engine, parser, sink)?;
         }
         Ok(())
@@ -276,6 +282,7 @@ impl Parallel {
         sink: &mut dyn AlertSink,
     ) -> io::Result<()> {
         let mut held = self.pending.pop_front().expect("a batch in flight");
+        self.pending_bytes -= held.lines.len();
         let mut found = Vec::new();
         for w in &self.workers {
             match w.rx.recv().map_err(|_| worker_died())? {

@@ -61,7 +61,6 @@ pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Op
         } else {
             Set::new(files.iter().map(|(i, _)| i.clone()).collect())
         };
-        set.inflate_ahead = pump.inflate_ahead();
         let mut errors = Vec::new();
         let sample = set.head(DETECT_LINES, MAX_HEAD_LINES, cfg.max_line, &mut errors);
         let refs: Vec<&[u8]> = sample.iter().map(|v| v.as_slice()).collect();

@@ -49,22 +49,22 @@ pub fn run(
         };
         for input in &rest {
             let name = input.display();
-            let mut opened =
-                match sources::open_with(input, 0, pump.cfg.max_line, pump.inflate_ahead()) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        let e = InputError {
-                            input: input.clone(),
-                            unopened: true,
-                            error: std::io::Error::other(format!("{e:#}")),
-                            raw: 0,
-                            gzip: false,
-                            lines: 0,
-                        };
-                        report(&mut pump, &e, &mut status);
-                        continue;
-                    }
-                };
+            let ahead = pump.inflate_ahead();
+            let mut opened = match sources::open_with(input, 0, pump.cfg.max_line, ahead) {
+                Ok(o) => o,
+                Err(e) => {
+                    let e = InputError {
+                        input: input.clone(),
+                        unopened: true,
+                        error: std::io::Error::other(format!("{e:#}")),
+                        raw: 0,
+                        gzip: false,
+                        lines: 0,
+                    };
+                    report(&mut pump, &e, &mut status);
+                    continue;
+                }
+            };
             let before = pump.stats.lines;
             let err = read(
                 &mut pump,

@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{Input, Line, LineReader, Opened, open_with, resume};
+use super::{Input, Line, LineReader, Opened, open, resume};
 use crate::formats::LineParser;
 use crate::formats::time::Clock;
 
@@ -77,8 +77,6 @@ pub struct Set {
     /// Resuming (`check`): in the newest file (the live one), leave an
     /// unterminated last line for next time.
     resuming: bool,
-    /// Inflate gzip files on a thread of their own (see [`super::ahead`]).
-    pub inflate_ahead: bool,
 }
 
 impl Set {
@@ -103,7 +101,6 @@ impl Set {
             opened: Vec::new(),
             reached: Vec::new(),
             resuming: true,
-            inflate_ahead: false,
         }
     }
 
@@ -126,7 +123,7 @@ impl Set {
                 let opened = if self.resuming {
                     resume(&input, start, max_line, self.rest.is_empty())
                 } else {
-                    open_with(&input, start, max_line, self.inflate_ahead)
+                    open(&input, start, max_line)
                 };
                 match opened {
                     Ok(o) => {

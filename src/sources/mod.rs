@@ -153,7 +153,8 @@ pub fn open(input: &Input, offset: u64, max_line: usize) -> anyhow::Result<Opene
 }
 
 /// [`open`], and with `inflate_ahead` gzip is inflated on a thread of its
-/// own ([`ahead`]): for `scan` on several threads.
+/// own ([`ahead`]): for `scan` on several threads, reading one file at a
+/// time (merged sets keep one reader open per set).
 pub fn open_with(
     input: &Input,
     offset: u64,
@@ -163,9 +164,9 @@ pub fn open_with(
     let raw = Counter::default();
     let inflate = |r: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
         if inflate_ahead {
-            Box::new(ahead::ReadAhead::new(r))
+            ahead::spawn(r)
         } else {
-            r
+            Box::new(ahead::Fixed::new(r))
         }
     };
     match input {

@@ -478,6 +478,52 @@ fn damaged_input_is_reported_the_same_on_any_number_of_threads() {
     }
 }
 
+/// A gzip file damaged mid-way (a run of 0xff: an invalid block, not just
+/// wrong text) yields the same lines, alerts and error on any number of
+/// threads, although on two the decoder runs on a thread of its own: flate2
+/// drops what a call had inflated when the call meets the damage, so the
+/// decoder is asked for the same amounts either way. Four copies damaged at
+/// different places, each read alone (several would be merged by time).
+#[test]
+fn a_gzip_damaged_mid_way_reads_the_same_on_any_number_of_threads() {
+    let d = tempfile::tempdir().unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &day()).unwrap();
+    let gz = enc.finish().unwrap();
+    let mut invalid = 0;
+    for k in 1..=4 {
+        let p = d.path().join(format!("access-{k}.log.gz"));
+        let mut bytes = gz.clone();
+        let at = bytes.len() * k / 5;
+        bytes[at..at + 64].fill(0xff);
+        std::fs::write(&p, &bytes).unwrap();
+        let run = |threads: &str| {
+            let o = apiwatch()
+                .args(["scan", "-o", "json", "--stats", "--threads", threads])
+                .arg(&p)
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(3), "a damaged file is an input error");
+            let mut v = json_lines(&o.stdout);
+            let mut summary = v.pop().unwrap();
+            for key in ["lines_per_sec", "mb_per_sec", "wall_secs"] {
+                summary.as_object_mut().unwrap().remove(key);
+            }
+            (v, summary)
+        };
+        let (alerts, one) = run("1");
+        assert!(one["parsed"].as_u64().unwrap() > 0, "{one}");
+        let error = one["input_errors"][0].as_str().unwrap();
+        invalid += error.contains("corrupt deflate") as usize;
+        for t in ["2", "3"] {
+            let (a, s) = run(t);
+            assert!(a == alerts, "damage at {k}/5, --threads {t}: other alerts");
+            assert_eq!(s, one, "damage at {k}/5, --threads {t}: other statistics");
+        }
+    }
+    assert!(invalid >= 1, "none of the copies has an invalid block");
+}
+
 /// Two gateway nodes behind a balancer, each with its own log. `check`,
 /// run after every chunk of the day, merges the new lines of both in time
 /// order as `scan` merges the whole files, so both report the same
