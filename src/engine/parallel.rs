@@ -39,8 +39,8 @@ const BATCH_BYTES: usize = 128 << 10;
 /// on the slowest worker while the other core idles. Many small batches
 /// rather than a few large ones: the workers read a batch while it is
 /// still in cache. On two cores, 10 M combined lines: 4 batches of up to
-/// 4,096 events kept the cores 1.74 busy at 49 MB peak RSS; 16 of up to
-/// 1,024 keep them about 1.85 busy, with less CPU time, at 43 MB.
+/// 4,096 events kept the cores about 1.78 busy at 48 MB peak RSS; 16 of up
+/// to 1,024 keep them about 1.86 busy at 43 MB.
 const DEPTH: usize = 16;
 
 /// What every worker gets: the events, the ticks between them, and the
