@@ -202,6 +202,22 @@ impl Pump {
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<Pumped> {
+        let before = self.stats.bytes;
+        let pumped = self.pump_lines(name, lines, parser, sink)?;
+        // Lines are counted as they come, each with one byte for its end;
+        // the source knows the bytes exactly (CRLF, a byte-order mark, an
+        // unterminated last line).
+        self.stats.bytes = before + lines.bytes_read();
+        Ok(pumped)
+    }
+
+    fn pump_lines<S: LineSource>(
+        &mut self,
+        name: &str,
+        lines: &mut S,
+        parser: Option<Box<dyn LineParser>>,
+        sink: &mut dyn AlertSink,
+    ) -> anyhow::Result<Pumped> {
         let mut line_no = 0u64;
         let mut parser = parser;
         if parser.is_some()

@@ -28,11 +28,20 @@ use crate::formats::time::Clock;
 /// several merged.
 pub trait LineSource {
     fn next_line(&mut self) -> io::Result<Option<Line<'_>>>;
+
+    /// Bytes read so far, exactly (line ends as written, a byte-order
+    /// mark, an unterminated last line): at the end, those of every line
+    /// handed out.
+    fn bytes_read(&self) -> u64;
 }
 
 impl<R: io::Read> LineSource for LineReader<R> {
     fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         LineReader::next_line(self)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        LineReader::bytes_read(self)
     }
 }
 
@@ -77,6 +86,8 @@ pub struct Set {
     /// Resuming (`check`): in the newest file (the live one), leave an
     /// unterminated last line for next time.
     resuming: bool,
+    /// Bytes read from the files done with.
+    bytes_done: u64,
 }
 
 impl Set {
@@ -101,6 +112,7 @@ impl Set {
             opened: Vec::new(),
             reached: Vec::new(),
             resuming: true,
+            bytes_done: 0,
         }
     }
 
@@ -159,6 +171,7 @@ impl Set {
                 }
                 Ok(None) => {
                     self.reached.push((input.clone(), o.lines.consumed()));
+                    self.bytes_done += o.lines.bytes_read();
                     self.current = None;
                 }
                 Err(error) => {
@@ -166,6 +179,7 @@ impl Set {
                     // goes on from there, not from where it started, or
                     // it would count them again on every run.
                     self.reached.push((input.clone(), o.lines.consumed()));
+                    self.bytes_done += o.lines.bytes_read();
                     errors.push(InputError {
                         input: input.clone(),
                         unopened: false,
@@ -280,6 +294,11 @@ impl Merged {
 }
 
 impl LineSource for Merged {
+    fn bytes_read(&self) -> u64 {
+        let current = |s: &Set| s.current.as_ref().map_or(0, |c| c.1.lines.bytes_read());
+        self.sets.iter().map(|s| s.bytes_done + current(s)).sum()
+    }
+
     fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         if !self.started {
             self.started = true;

@@ -143,6 +143,9 @@ pub fn resume(input: &Input, start: u64, max_line: usize, live: bool) -> anyhow:
                 break;
             }
         }
+        // Lines read again only to skip them are not this run's.
+        let at = o.lines.consumed();
+        o.lines.set_consumed(at);
     }
     Ok(o)
 }

@@ -36,6 +36,8 @@ pub struct LineReader<R> {
     max_line: usize,
     /// Bytes of the stream consumed through the last line returned.
     consumed: u64,
+    /// Where reading started (see [`LineReader::set_consumed`]).
+    origin: u64,
     pending_err: Option<io::Error>,
     head: Vec<u8>,
     /// Leave an unterminated last line unread (a live file mid-write).
@@ -59,6 +61,7 @@ impl<R: Read> LineReader<R> {
             eof: false,
             max_line: max_line.max(16),
             consumed: 0,
+            origin: 0,
             pending_err: None,
             head: Vec::new(),
             hold_partial: false,
@@ -105,9 +108,16 @@ impl<R: Read> LineReader<R> {
         self.consumed
     }
 
+    /// Bytes of the lines returned so far, with their line ends, carriage
+    /// returns and byte-order mark.
+    pub fn bytes_read(&self) -> u64 {
+        self.consumed - self.origin
+    }
+
     /// Set the offset the stream started at (for files opened mid-way).
     pub fn set_consumed(&mut self, at: u64) {
         self.consumed = at;
+        self.origin = at;
     }
 
     /// Lines remaining in the buffer plus refills. A read error (truncated
