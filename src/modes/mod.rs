@@ -203,21 +203,26 @@ impl Pump {
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<Pumped> {
         let before = self.stats.bytes;
-        let pumped = self.pump_lines(name, lines, parser, sink)?;
+        let (pumped, read_through) = self.pump_lines(name, lines, parser, sink)?;
         // Lines are counted as they come, each with one byte for its end;
-        // the source knows the bytes exactly (CRLF, a byte-order mark, an
-        // unterminated last line).
-        self.stats.bytes = before + lines.bytes_read();
+        // a source read through knows the bytes exactly (CRLF, a byte-order
+        // mark, an unterminated last line).
+        if read_through {
+            self.stats.bytes = before + lines.bytes_read();
+        }
         Ok(pumped)
     }
 
+    /// [`Pump::pump`], and whether every line the source read was handed
+    /// out and accounted for (not so when it stops after the lines read to
+    /// recognise a format: a merge may have read further ahead).
     fn pump_lines<S: LineSource>(
         &mut self,
         name: &str,
         lines: &mut S,
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
-    ) -> anyhow::Result<Pumped> {
+    ) -> anyhow::Result<(Pumped, bool)> {
         let mut line_no = 0u64;
         let mut parser = parser;
         if parser.is_some()
@@ -258,6 +263,7 @@ impl Pump {
             // format to recognise; account for them and stop. Damaged input
             // that broke off before a recognisable line reports the damage,
             // not an unknown format.
+            let mut read_through = true;
             let detected = if useful == 0 && head.len() < MAX_HEAD_LINES {
                 None
             } else {
@@ -266,6 +272,7 @@ impl Pump {
                     Err(_) if err.is_some() => None,
                     Err(e) if self.seen_before => {
                         tracing::warn!("{e:#}; counting these lines as malformed");
+                        read_through = false;
                         None
                     }
                     Err(e) => return Err(e),
@@ -283,7 +290,7 @@ impl Pump {
                         None => self.unrecognised(name, line_no, l),
                     }
                 }
-                return Ok((None, err));
+                return Ok(((None, err), read_through));
             };
             self.engine.prime_clock(p.as_mut(), samples.iter().copied());
             for (i, l) in head.iter().enumerate() {
@@ -299,7 +306,7 @@ impl Pump {
             }
             if let Some(e) = err {
                 self.settle(name, p.as_mut(), sink, true)?;
-                return Ok((Some(p), Some(e)));
+                return Ok(((Some(p), Some(e)), true));
             }
             parser = Some(p);
         }
@@ -324,11 +331,11 @@ impl Pump {
                 }
                 Ok(None) => {
                     self.settle(name, p.as_mut(), sink, true)?;
-                    return Ok((Some(p), None));
+                    return Ok(((Some(p), None), true));
                 }
                 Err(e) => {
                     self.settle(name, p.as_mut(), sink, true)?;
-                    return Ok((Some(p), Some(e)));
+                    return Ok(((Some(p), Some(e)), true));
                 }
             }
         }
@@ -363,6 +370,8 @@ impl Pump {
     ) -> anyhow::Result<()> {
         let st = &mut self.stats;
         st.lines += 1;
+        // One byte for the line end; `pump` puts the source's exact count
+        // in its place (`tail` keeps this one).
         st.bytes += line.len() as u64 + 1;
         if let Some(pool) = self.pool.as_mut().filter(|p| p.taking()) {
             if pool.push(line_no, line) {

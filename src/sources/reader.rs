@@ -114,7 +114,8 @@ impl<R: Read> LineReader<R> {
         self.consumed - self.origin
     }
 
-    /// Set the offset the stream started at (for files opened mid-way).
+    /// Set the offset the stream started at (for files opened mid-way):
+    /// [`LineReader::bytes_read`] counts from there.
     pub fn set_consumed(&mut self, at: u64) {
         self.consumed = at;
         self.origin = at;
