@@ -202,27 +202,20 @@ impl Pump {
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<Pumped> {
-        let before = self.stats.bytes;
-        let (pumped, read_through) = self.pump_lines(name, lines, parser, sink)?;
-        // Lines are counted as they come, each with one byte for its end;
-        // a source read through knows the bytes exactly (CRLF, a byte-order
-        // mark, an unterminated last line).
-        if read_through {
-            self.stats.bytes = before + lines.bytes_read();
-        }
-        Ok(pumped)
+        let pumped = self.pump_lines(name, lines, parser, sink);
+        // Bytes as the source counts them: line ends as written, a
+        // byte-order mark, an unterminated last line.
+        self.stats.bytes += lines.bytes_read();
+        pumped
     }
 
-    /// [`Pump::pump`], and whether every line the source read was handed
-    /// out and accounted for (not so when it stops after the lines read to
-    /// recognise a format: a merge may have read further ahead).
     fn pump_lines<S: LineSource>(
         &mut self,
         name: &str,
         lines: &mut S,
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
-    ) -> anyhow::Result<(Pumped, bool)> {
+    ) -> anyhow::Result<Pumped> {
         let mut line_no = 0u64;
         let mut parser = parser;
         if parser.is_some()
@@ -263,7 +256,6 @@ impl Pump {
             // format to recognise; account for them and stop. Damaged input
             // that broke off before a recognisable line reports the damage,
             // not an unknown format.
-            let mut read_through = true;
             let detected = if useful == 0 && head.len() < MAX_HEAD_LINES {
                 None
             } else {
@@ -272,7 +264,6 @@ impl Pump {
                     Err(_) if err.is_some() => None,
                     Err(e) if self.seen_before => {
                         tracing::warn!("{e:#}; counting these lines as malformed");
-                        read_through = false;
                         None
                     }
                     Err(e) => return Err(e),
@@ -284,13 +275,12 @@ impl Pump {
                     match too_long.iter().find(|t| t.0 == i as u64) {
                         Some((_, h, len)) => {
                             self.stats.lines += 1;
-                            self.stats.bytes += len + 1;
                             self.stats.too_long(name, line_no, h, *len);
                         }
                         None => self.unrecognised(name, line_no, l),
                     }
                 }
-                return Ok(((None, err), read_through));
+                return Ok((None, err));
             };
             self.engine.prime_clock(p.as_mut(), samples.iter().copied());
             for (i, l) in head.iter().enumerate() {
@@ -298,7 +288,6 @@ impl Pump {
                 if let Some((_, h, len)) = too_long.iter().find(|t| t.0 == i as u64) {
                     self.settle(name, p.as_mut(), sink, true)?;
                     self.stats.lines += 1;
-                    self.stats.bytes += len + 1;
                     self.stats.too_long(name, line_no, h, *len);
                     continue;
                 }
@@ -306,7 +295,7 @@ impl Pump {
             }
             if let Some(e) = err {
                 self.settle(name, p.as_mut(), sink, true)?;
-                return Ok(((Some(p), Some(e)), true));
+                return Ok((Some(p), Some(e)));
             }
             parser = Some(p);
         }
@@ -326,16 +315,15 @@ impl Pump {
                     // Reported in line order, after the lines before it.
                     self.settle(name, p.as_mut(), sink, true)?;
                     self.stats.lines += 1;
-                    self.stats.bytes += len + 1;
                     self.stats.too_long(name, line_no, head, len);
                 }
                 Ok(None) => {
                     self.settle(name, p.as_mut(), sink, true)?;
-                    return Ok(((Some(p), None), true));
+                    return Ok((Some(p), None));
                 }
                 Err(e) => {
                     self.settle(name, p.as_mut(), sink, true)?;
-                    return Ok(((Some(p), Some(e)), true));
+                    return Ok((Some(p), Some(e)));
                 }
             }
         }
@@ -345,7 +333,6 @@ impl Pump {
     /// malformed (`tail` tries the format again on later lines).
     pub fn unrecognised(&mut self, name: &str, line_no: u64, line: &[u8]) {
         self.stats.lines += 1;
-        self.stats.bytes += line.len() as u64 + 1;
         if line.iter().all(u8::is_ascii_whitespace) {
             self.stats.blank += 1;
         } else {
@@ -370,9 +357,6 @@ impl Pump {
     ) -> anyhow::Result<()> {
         let st = &mut self.stats;
         st.lines += 1;
-        // One byte for the line end; `pump` puts the source's exact count
-        // in its place (`tail` keeps this one).
-        st.bytes += line.len() as u64 + 1;
         if let Some(pool) = self.pool.as_mut().filter(|p| p.taking()) {
             if pool.push(line_no, line) {
                 pool.send()?;

@@ -264,9 +264,10 @@ fn poll_one(
         let line = &batch[start..end];
         start = end;
         fw.line_no += 1;
+        // The follower hands lines without their ends: one byte each.
+        pump.stats.bytes += long.unwrap_or(line.len() as u64) + 1;
         if let Some(n) = long {
             pump.stats.lines += 1;
-            pump.stats.bytes += n + 1;
             pump.stats.too_long(&name, fw.line_no, line, n);
             continue;
         }

@@ -29,9 +29,8 @@ use crate::formats::time::Clock;
 pub trait LineSource {
     fn next_line(&mut self) -> io::Result<Option<Line<'_>>>;
 
-    /// Bytes read so far, exactly (line ends as written, a byte-order
-    /// mark, an unterminated last line): at the end, those of every line
-    /// handed out.
+    /// Bytes of the lines handed out so far, exactly (line ends as
+    /// written, a byte-order mark, an unterminated last line).
     fn bytes_read(&self) -> u64;
 }
 
@@ -69,10 +68,12 @@ pub struct InputError {
 pub struct Set {
     rest: VecDeque<(Input, u64)>,
     current: Option<(Input, Opened, u64)>,
-    /// Lines read ahead (to recognise the format) and not yet handed out.
-    ahead: VecDeque<Held>,
-    /// The line this set offers next, and its time (event-time micros).
-    next: Option<(Held, i64)>,
+    /// Lines read ahead (to recognise the format) and not yet handed out,
+    /// with the bytes each took in its file.
+    ahead: VecDeque<(Held, u64)>,
+    /// The line this set offers next, its bytes, and its time (event-time
+    /// micros).
+    next: Option<(Held, u64, i64)>,
     last_ts: i64,
     /// The set's own event time: a stray line stamped far ahead is merged
     /// where it stands, not held back until every other set has caught up.
@@ -86,8 +87,6 @@ pub struct Set {
     /// Resuming (`check`): in the newest file (the live one), leave an
     /// unterminated last line for next time.
     resuming: bool,
-    /// Bytes read from the files done with.
-    bytes_done: u64,
 }
 
 impl Set {
@@ -112,19 +111,19 @@ impl Set {
             opened: Vec::new(),
             reached: Vec::new(),
             resuming: true,
-            bytes_done: 0,
         }
     }
 
-    /// The next raw line of the set, opening its next file as needed,
-    /// copied into `spare` (the previous line's buffer: no allocation per
-    /// line). Files that cannot be opened or read are recorded in `errors`.
+    /// The next raw line of the set and the bytes it took, opening its next
+    /// file as needed, copied into `spare` (the previous line's buffer: no
+    /// allocation per line). Files that cannot be opened or read are
+    /// recorded in `errors`.
     fn pull(
         &mut self,
         max_line: usize,
         errors: &mut Vec<InputError>,
         mut spare: Vec<u8>,
-    ) -> Option<Held> {
+    ) -> Option<(Held, u64)> {
         if let Some(h) = self.ahead.pop_front() {
             return Some(h);
         }
@@ -156,30 +155,28 @@ impl Set {
                 }
             }
             let (input, o, n) = self.current.as_mut().expect("opened above");
-            match o.lines.next_line() {
+            let before = o.lines.consumed();
+            let held = match o.lines.next_line() {
                 Ok(Some(Line::Data(d) | Line::Binary(d))) => {
-                    *n += 1;
                     spare.clear();
                     spare.extend_from_slice(d);
-                    return Some(Held::Data(spare));
+                    Held::Data(spare)
                 }
                 Ok(Some(Line::TooLong { head, len })) => {
-                    *n += 1;
                     spare.clear();
                     spare.extend_from_slice(head);
-                    return Some(Held::TooLong(spare, len));
+                    Held::TooLong(spare, len)
                 }
                 Ok(None) => {
                     self.reached.push((input.clone(), o.lines.consumed()));
-                    self.bytes_done += o.lines.bytes_read();
                     self.current = None;
+                    continue;
                 }
                 Err(error) => {
                     // Its lines up to the break were handed out: `check`
                     // goes on from there, not from where it started, or
                     // it would count them again on every run.
                     self.reached.push((input.clone(), o.lines.consumed()));
-                    self.bytes_done += o.lines.bytes_read();
                     errors.push(InputError {
                         input: input.clone(),
                         unopened: false,
@@ -189,8 +186,11 @@ impl Set {
                         lines: *n,
                     });
                     self.current = None;
+                    continue;
                 }
-            }
+            };
+            *n += 1;
+            return Some((held, o.lines.consumed() - before));
         }
     }
 
@@ -209,7 +209,7 @@ impl Set {
             let Some(h) = self.pull(max_line, errors, Vec::new()) else {
                 break;
             };
-            if let Held::Data(d) = &h
+            if let (Held::Data(d), _) = &h
                 && !d.iter().all(u8::is_ascii_whitespace)
             {
                 useful += 1;
@@ -218,7 +218,7 @@ impl Set {
         }
         let sample = pulled
             .iter()
-            .filter_map(|h| match h {
+            .filter_map(|(h, _)| match h {
                 Held::Data(d) => Some(d.clone()),
                 Held::TooLong(..) => None,
             })
@@ -230,7 +230,7 @@ impl Set {
     /// The parser that reads this set's timestamps; the lines read ahead
     /// prime its clock (see [`Clock::prime`]).
     pub fn set_parser(&mut self, mut p: Box<dyn LineParser>) {
-        let ahead = self.ahead.iter().filter_map(|h| match h {
+        let ahead = self.ahead.iter().filter_map(|(h, _)| match h {
             Held::Data(d) => Some(d.as_slice()),
             Held::TooLong(..) => None,
         });
@@ -241,17 +241,17 @@ impl Set {
     /// Take the set's next line and its time.
     fn advance(&mut self, max_line: usize, errors: &mut Vec<InputError>) {
         let spare = match self.next.take() {
-            Some((Held::Data(v) | Held::TooLong(v, _), _)) => v,
+            Some((Held::Data(v) | Held::TooLong(v, _), _, _)) => v,
             None => Vec::new(),
         };
-        self.next = self.pull(max_line, errors, spare).map(|h| {
+        self.next = self.pull(max_line, errors, spare).map(|(h, bytes)| {
             if let (Held::Data(d), Some(p)) = (&h, self.parser.as_mut())
                 && let Ok(rec) = p.parse(d)
             {
                 self.last_ts = self.clock.file(rec.ts).0;
             }
             let ts = self.last_ts;
-            (h, ts)
+            (h, bytes, ts)
         });
     }
 }
@@ -264,6 +264,8 @@ pub struct Merged {
     last: Option<usize>,
     started: bool,
     max_line: usize,
+    /// Bytes of the lines handed out.
+    handed: u64,
     /// Files that could not be opened or read to the end.
     pub errors: Vec<InputError>,
 }
@@ -276,6 +278,7 @@ impl Merged {
             last: None,
             started: false,
             max_line,
+            handed: 0,
             errors,
         }
     }
@@ -295,8 +298,7 @@ impl Merged {
 
 impl LineSource for Merged {
     fn bytes_read(&self) -> u64 {
-        let current = |s: &Set| s.current.as_ref().map_or(0, |c| c.1.lines.bytes_read());
-        self.sets.iter().map(|s| s.bytes_done + current(s)).sum()
+        self.handed
     }
 
     fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
@@ -311,7 +313,7 @@ impl LineSource for Merged {
         // Few sets: a scan beats a heap. Ties go to the set named first.
         let mut best: Option<(usize, i64)> = None;
         for (i, s) in self.sets.iter().enumerate() {
-            if let Some((_, ts)) = &s.next
+            if let Some((_, _, ts)) = &s.next
                 && best.is_none_or(|(_, b)| *ts < b)
             {
                 best = Some((i, *ts));
@@ -322,13 +324,16 @@ impl LineSource for Merged {
             return Ok(None);
         };
         self.last = Some(i);
-        Ok(match &self.sets[i].next {
+        let Some((held, bytes, _)) = &self.sets[i].next else {
+            unreachable!("the set chosen has a line");
+        };
+        self.handed += bytes;
+        Ok(Some(match held {
             // Held lines are copies: looked at again for NUL bytes.
-            Some((Held::Data(d), _)) if memchr::memchr(0, d).is_some() => Some(Line::Binary(d)),
-            Some((Held::Data(d), _)) => Some(Line::Data(d)),
-            Some((Held::TooLong(head, len), _)) => Some(Line::TooLong { head, len: *len }),
-            None => None,
-        })
+            Held::Data(d) if memchr::memchr(0, d).is_some() => Line::Binary(d),
+            Held::Data(d) => Line::Data(d),
+            Held::TooLong(head, len) => Line::TooLong { head, len: *len },
+        }))
     }
 }
 
