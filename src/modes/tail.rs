@@ -234,6 +234,7 @@ fn poll_one(
     let mut batch: Vec<u8> = Vec::new();
     let mut ends: Vec<(usize, Option<u64>)> = Vec::new();
     // Collect this poll's lines (one buffer, no per-line allocation).
+    let read_before = fw.f.bytes_read();
     let res = fw.f.poll(&mut |t| match t {
         Tailed::Line(l) => {
             batch.extend_from_slice(l);
@@ -245,6 +246,8 @@ fn poll_one(
         }
         Tailed::Note(n) => tracing::info!("{}", escape(n.as_bytes(), 500)),
     });
+    // As the line readers of scan and check: the bytes read, as on disk.
+    pump.stats.bytes += fw.f.bytes_read() - read_before;
     let readable = match res {
         Ok(_) => {
             if std::mem::take(&mut fw.failing) {
@@ -264,8 +267,6 @@ fn poll_one(
         let line = &batch[start..end];
         start = end;
         fw.line_no += 1;
-        // The follower hands lines without their ends: one byte each.
-        pump.stats.bytes += long.unwrap_or(line.len() as u64) + 1;
         if let Some(n) = long {
             pump.stats.lines += 1;
             pump.stats.too_long(&name, fw.line_no, line, n);

@@ -56,6 +56,8 @@ pub struct Follower {
     chunk: Vec<u8>,
     /// The path exists but could not be opened (said once).
     unopenable: bool,
+    /// Bytes read from every file followed (see [`Follower::bytes_read`]).
+    read: u64,
 }
 
 impl Follower {
@@ -69,6 +71,7 @@ impl Follower {
             max_line,
             chunk: vec![0; CHUNK],
             unopenable: false,
+            read: 0,
         };
         if let Ok(file) = File::open(&f.path)
             && let Ok(md) = file.metadata()
@@ -79,12 +82,19 @@ impl Follower {
         f
     }
 
+    /// Bytes read from the files followed since the start, as they are on
+    /// disk: line ends (CRLF too), a byte-order mark and the unterminated
+    /// start of a line still being written included.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+
     /// Read whatever is new. `emit` gets every complete line in order: the
     /// rest of rotated-away files first, then the current one.
     pub fn poll(&mut self, emit: &mut dyn FnMut(Tailed<'_>)) -> io::Result<()> {
-        let (max, chunk) = (self.max_line, &mut self.chunk);
+        let (max, chunk, read) = (self.max_line, &mut self.chunk, &mut self.read);
         for h in self.old.iter_mut() {
-            h.drain(max, chunk, emit)?;
+            h.drain(max, chunk, read, emit)?;
         }
         self.old.retain_mut(|h| {
             if h.grew.elapsed() < ROTATE_WAIT {
@@ -118,7 +128,7 @@ impl Follower {
                     self.path.display()
                 )));
                 let mut h = Handle::new(file, &md, 0);
-                h.drain(self.max_line, &mut self.chunk, emit)?;
+                h.drain(max, chunk, read, emit)?;
                 self.cur = Some(h);
             }
             return Ok(());
@@ -138,12 +148,12 @@ impl Follower {
                 h.partial.clear();
                 h.skipping = None;
             }
-            return h.drain(self.max_line, &mut self.chunk, emit);
+            return h.drain(max, chunk, read, emit);
         }
         // Renamed or deleted: finish the old file through our handle and
         // keep reading it for a while, then take the new one from its start.
         let mut old = self.cur.take().expect("checked above");
-        old.drain(self.max_line, &mut self.chunk, emit)?;
+        old.drain(max, chunk, read, emit)?;
         old.grew = Instant::now();
         self.old.push(old);
         if let Some(md) = current
@@ -154,7 +164,7 @@ impl Follower {
                 self.path.display()
             )));
             let mut h = Handle::new(file, &md, 0);
-            h.drain(self.max_line, &mut self.chunk, emit)?;
+            h.drain(max, chunk, read, emit)?;
             self.cur = Some(h);
         }
         Ok(())
@@ -184,10 +194,13 @@ impl Handle {
         self.partial.clear();
     }
 
+    /// Read to the end of the file, handing out its complete lines; the
+    /// bytes read are added to `read`.
     fn drain(
         &mut self,
         max_line: usize,
         chunk: &mut [u8],
+        read: &mut u64,
         emit: &mut dyn FnMut(Tailed<'_>),
     ) -> io::Result<()> {
         if self.file.stream_position()? != self.offset {
@@ -202,6 +215,7 @@ impl Handle {
             };
             let at = self.offset;
             self.offset += n as u64;
+            *read += n as u64;
             self.grew = Instant::now();
             let mut data = &chunk[..n];
             if at == 0 {
@@ -287,17 +301,25 @@ mod tests {
             .unwrap();
     }
 
+    /// Lines as they are completed, from the end when told so. The bytes
+    /// read (what `--stats` counts for `tail`) are those on disk since the
+    /// start: CRLF ends, a long line skipped and a line still being written
+    /// included.
     #[test]
     fn follows_appends_partials_and_starts_at_end() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.log");
         append(&p, "old\n");
-        let mut f = Follower::new(p.clone(), true, 1000);
+        let mut f = Follower::new(p.clone(), true, 10);
         assert!(lines(&mut f).is_empty());
-        append(&p, "one\ntw");
-        assert_eq!(lines(&mut f), vec!["one"]);
+        assert_eq!(f.bytes_read(), 0);
+        let more = "one\r\nx\n\n0123456789abc\r\ntw";
+        append(&p, more);
+        assert_eq!(lines(&mut f), vec!["one", "x", "", "LONG13"]);
+        assert_eq!(f.bytes_read(), more.len() as u64);
         append(&p, "o\n");
         assert_eq!(lines(&mut f), vec!["two"]);
+        assert_eq!(f.bytes_read(), more.len() as u64 + 2);
     }
 
     /// As `scan` and `check` read it: a byte-order mark opening the file
@@ -306,9 +328,12 @@ mod tests {
     fn a_byte_order_mark_opening_the_file_is_dropped() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.log");
-        append(&p, "\u{feff}one\n\u{feff}two\n");
+        let all = "\u{feff}one\n\u{feff}two\n";
+        append(&p, all);
         let mut f = Follower::new(p.clone(), false, 1000);
         assert_eq!(lines(&mut f), vec!["one", "\u{feff}two"]);
+        // Read, so counted.
+        assert_eq!(f.bytes_read(), all.len() as u64);
     }
 
     #[test]

@@ -190,7 +190,8 @@ fn tail_glob_skips_rotated_and_compressed_copies() {
 fn tail_says_once_that_a_file_is_not_recognised() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("nums.log");
-    let nums: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+    // CRLF line ends: the bytes counted are the bytes read, ends and all.
+    let nums: String = (1..=1000).map(|i| format!("{i}\r\n")).collect();
     append(&log, nums.as_bytes());
     let args = ["tail", "--from-start", "--stats", "-o", "json"];
     let mut t = Running::spawn(&[&args[..], &[log.to_str().unwrap()]].concat());
@@ -204,6 +205,11 @@ fn tail_says_once_that_a_file_is_not_recognised() {
     let (summary, v) = summary(&t);
     assert_eq!(v["lines"].as_u64(), Some(2000), "{summary}");
     assert_eq!(v["malformed"].as_u64(), Some(2000), "{summary}");
+    assert_eq!(
+        v["bytes"].as_u64(),
+        Some(2 * nums.len() as u64),
+        "{summary}"
+    );
     assert_eq!(v["input_errors"].as_array().map(Vec::len), Some(1));
 }
 
