@@ -736,11 +736,13 @@ fn lower36(s: &[u8]) -> [u8; 36] {
 mod tests {
     use super::*;
 
-    /// The router's one pass over a path (cut at slashes and classify at
-    /// once) templates it as cutting it first and classifying each segment
-    /// does, on random paths of words, ids, empty segments and odd bytes.
+    /// The router templates a path as cutting it at its slashes first and
+    /// classifying each segment does, whether it reads the path through
+    /// [`PathBits`] (up to 64 bytes) or cuts and classifies (longer): on
+    /// random paths of words, ids, empty segments and odd bytes, and on the
+    /// edges (64 and 65 bytes, a slash last, segments over 256 bytes).
     #[test]
-    fn one_pass_path_templating_agrees_with_split_and_classify() {
+    fn path_templating_agrees_with_split_and_classify() {
         let mut rng = crate::test_rng::Rng::new(0x7a3c_55e1_0d2b_9f47);
         let parts: [&[u8]; 12] = [
             b"api",
@@ -757,6 +759,47 @@ mod tests {
             b"a.b",
         ];
         let mut router = Router::new(Vec::new(), Vec::new(), 1_000_000);
+        let mut check = |path: &[u8]| {
+            let (mut want, mut object) = (b"GET ".to_vec(), None);
+            if path.is_empty() {
+                want.push(b'/');
+            }
+            for (i, seg) in path.split(|&b| b == b'/').enumerate() {
+                if i > 0 {
+                    want.push(b'/');
+                }
+                match classify(seg) {
+                    Some(o) => {
+                        want.extend_from_slice(o.kind.placeholder());
+                        object = Some(o);
+                    }
+                    None => want.extend_from_slice(seg),
+                }
+            }
+            let got = router.route(b"GET", path, b"");
+            let info = router.info(got.route);
+            let shown = format!("{} {}", info.method, info.template);
+            assert_eq!(shown.as_bytes(), String::from_utf8_lossy(&want).as_bytes());
+            assert_eq!(got.object, object, "{}", String::from_utf8_lossy(path));
+        };
+        let digits = |n: usize| "7".repeat(n);
+        let edges = [
+            format!("/api/v1/customers/{}", digits(46)),
+            format!("/api/v1/customers/{}", digits(47)),
+            format!("/api/v1/customers/{}/", digits(45)),
+            format!("/api/v1/customers/{}/", digits(46)),
+            format!("/a/{}/b", digits(256)),
+            format!("/a/{}/b", digits(257)),
+            format!("/a/{}/1234567", "x".repeat(300)),
+            format!("{}/", digits(63)),
+            digits(64),
+            digits(65),
+        ];
+        for path in &edges {
+            check(path.as_bytes());
+        }
+        assert_eq!(edges[0].len(), PathBits::MAX);
+        assert_eq!(edges[1].len(), PathBits::MAX + 1);
         // Paths short enough for PathBits, and longer ones.
         let mut short = 0;
         for _ in 0..20_000 {
@@ -774,27 +817,7 @@ mod tests {
                 path.remove(0); // no leading slash
             }
             short += usize::from(path.len() <= PathBits::MAX);
-            let (mut want, mut object) = (b"GET ".to_vec(), None);
-            if path.is_empty() {
-                want.push(b'/');
-            }
-            for (i, seg) in path.split(|&b| b == b'/').enumerate() {
-                if i > 0 {
-                    want.push(b'/');
-                }
-                match classify(seg) {
-                    Some(o) => {
-                        want.extend_from_slice(o.kind.placeholder());
-                        object = Some(o);
-                    }
-                    None => want.extend_from_slice(seg),
-                }
-            }
-            let got = router.route(b"GET", &path, b"");
-            let info = router.info(got.route);
-            let shown = format!("{} {}", info.method, info.template);
-            assert_eq!(shown.as_bytes(), String::from_utf8_lossy(&want).as_bytes());
-            assert_eq!(got.object, object, "{}", String::from_utf8_lossy(&path));
+            check(&path);
         }
         assert!((1_000..19_000).contains(&short), "{short} short paths");
     }

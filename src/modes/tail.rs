@@ -246,7 +246,8 @@ fn poll_one(
         }
         Tailed::Note(n) => tracing::info!("{}", escape(n.as_bytes(), 500)),
     });
-    // As the line readers of scan and check: the bytes read, as on disk.
+    // The bytes read, as on disk. Unlike the line readers of scan and
+    // check, an unfinished last line counts as soon as it is read.
     pump.stats.bytes += fw.f.bytes_read() - read_before;
     let readable = match res {
         Ok(_) => {
