@@ -72,6 +72,12 @@ struct RouteState {
     front_seq: u64,
     #[serde(skip)]
     burst: BurstAddrs,
+    /// When an address of the reported burst held back from naming (see
+    /// [`NAME_AFTER_SECS`]) can be named, the earliest; the tick names it
+    /// then if no failure comes to have it named sooner. Not saved: the
+    /// next look after a restart works it out again.
+    #[serde(skip)]
+    pending_at: Option<i64>,
 }
 
 impl RouteState {
@@ -88,6 +94,7 @@ impl RouteState {
             named: 0,
             front_seq: 0,
             burst: BurstAddrs::default(),
+            pending_at: None,
         }
     }
 
@@ -109,11 +116,23 @@ struct BurstAddrs {
     /// The burst start the counts are for; `None` until built.
     start: Option<i64>,
     /// Per address, sorted: its failures since `start` still held.
-    counts: Vec<(u128, u32)>,
+    counts: Vec<Count>,
     /// Sequence number of the first failure not counted yet.
     merged: u64,
-    new: Vec<u128>,
-    spare: Vec<(u128, u32)>,
+    /// Failures not counted yet: (address, time).
+    new: Vec<(u128, i64)>,
+    spare: Vec<Count>,
+}
+
+/// One address of a burst.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Count {
+    pub addr: u128,
+    /// Its failures since the burst began, still held.
+    pub failures: u32,
+    /// Its first failure since the burst began (one that has since left
+    /// the ring included).
+    pub first: i64,
 }
 
 impl BurstAddrs {
@@ -125,8 +144,8 @@ impl BurstAddrs {
         // An address down to no failures stays, at zero, until the next
         // merge drops it: removing it here would shift the whole list on
         // every failure leaving a long burst.
-        if let Ok(i) = self.counts.binary_search_by_key(&addr, |c| c.0) {
-            self.counts[i].1 -= 1;
+        if let Ok(i) = self.counts.binary_search_by_key(&addr, |c| c.addr) {
+            self.counts[i].failures -= 1;
         }
     }
 
@@ -137,7 +156,7 @@ impl BurstAddrs {
         failures: &VecDeque<(i64, u128)>,
         front_seq: u64,
         start: i64,
-    ) -> impl Iterator<Item = u128> + '_ {
+    ) -> impl Iterator<Item = Count> + '_ {
         if self.start != Some(start) {
             self.start = Some(start);
             self.counts.clear();
@@ -150,13 +169,13 @@ impl BurstAddrs {
                 .iter()
                 .skip(skip)
                 .filter(|f| f.0 >= start)
-                .map(|f| f.1),
+                .map(|f| (f.1, f.0)),
         );
         self.merged = front_seq + failures.len() as u64;
         if !self.new.is_empty() {
             self.merge();
         }
-        self.counts.iter().filter(|c| c.1 > 0).map(|c| c.0)
+        self.counts.iter().filter(|c| c.failures > 0).copied()
     }
 
     /// Merge the sorted new addresses into the counts, dropping addresses
@@ -169,22 +188,29 @@ impl BurstAddrs {
         let (mut i, mut j) = (0, 0);
         while i < old.len() || j < self.new.len() {
             let a = match (old.get(i), self.new.get(j)) {
-                (Some(o), Some(&n)) => o.0.min(n),
-                (Some(o), None) => o.0,
-                (None, Some(&n)) => n,
+                (Some(o), Some(n)) => o.addr.min(n.0),
+                (Some(o), None) => o.addr,
+                (None, Some(n)) => n.0,
                 (None, None) => unreachable!(),
             };
-            let mut c = 0;
-            if old.get(i).is_some_and(|o| o.0 == a) {
-                c += old[i].1;
+            let mut c = Count {
+                addr: a,
+                failures: 0,
+                first: i64::MAX,
+            };
+            if old.get(i).is_some_and(|o| o.addr == a) {
+                c = old[i];
                 i += 1;
             }
-            while self.new.get(j) == Some(&a) {
-                c += 1;
+            while let Some(&(addr, ts)) = self.new.get(j)
+                && addr == a
+            {
+                c.failures += 1;
+                c.first = c.first.min(ts);
                 j += 1;
             }
-            if c > 0 {
-                out.push((a, c));
+            if c.failures > 0 {
+                out.push(c);
             }
         }
         self.spare = old;
@@ -237,15 +263,134 @@ pub struct Stuffing {
 
 impl RouteState {
     /// The first second at which the tick changes this route's state: its
-    /// report has been quiet for longer than `quiet`, or (none raised) its
-    /// burst is older than `window`.
+    /// report has been quiet for longer than `quiet`, an address held back
+    /// from it can be named, or (none raised) its burst is older than
+    /// `window`.
     fn acts_at(&self, quiet: i64, window: i64) -> i64 {
         match (self.severity, self.burst_start) {
-            (Some(_), _) => self.last_emit.saturating_add(quiet).saturating_add(1),
+            (Some(_), _) => self
+                .last_emit
+                .saturating_add(quiet)
+                .saturating_add(1)
+                .min(self.pending_at.unwrap_or(i64::MAX)),
             (None, Some(b)) => b.saturating_add(window).saturating_add(1),
             (None, None) => i64::MAX,
         }
     }
+
+    /// The addresses to name at `now` of the burst begun at `start`: those
+    /// with a failed login since it began, but not those that also logged in
+    /// in the window at least half as often as they failed since (customers
+    /// who mistyped, or a NAT full of them), and for a while not those whose
+    /// first failure is recent and that failed only once or twice (see
+    /// [`NAME_AFTER_SECS`]); `pending_at` says when the first of these can
+    /// be named. `None` when fewer than `min` addresses take part.
+    fn name(&mut self, start: i64, now: i64, min: usize) -> Option<Vec<u128>> {
+        // The successes are looked up in the burst's addresses, not the
+        // other way round: a busy login route holds thousands of successes
+        // in its window, and sorting those every few seconds was most of
+        // this detector's cost.
+        let mut taking_part: Vec<Count> = self
+            .burst
+            .update(&self.failures, self.front_seq, start)
+            .collect();
+        let mut logins = vec![0u32; taking_part.len()];
+        for s in &self.successes {
+            if let Ok(i) = taking_part.binary_search_by_key(&s.1, |c| c.addr) {
+                logins[i] += 1;
+            }
+        }
+        // An address that got in about as often as it failed is customers
+        // (one who mistyped, or a NAT full of them); one that failed again
+        // and again and got in once is an attacker who found a password.
+        let mut logins = logins.iter();
+        taking_part.retain(|c| logins.next().is_some_and(|&n| 2 * n < c.failures));
+        self.pending_at = None;
+        if taking_part.len() < min {
+            return None;
+        }
+        let ripe = |c: &Count| c.first <= now - NAME_AFTER_SECS || c.failures >= NAME_AT_FAILURES;
+        let addrs: Vec<u128> = taking_part
+            .iter()
+            .filter(|c| ripe(c))
+            .map(|c| c.addr)
+            .collect();
+        if addrs.is_empty() {
+            // A burst that crossed the threshold within a minute of its
+            // start: an alert naming no one would be no use.
+            return Some(taking_part.iter().map(|c| c.addr).collect());
+        }
+        self.pending_at = taking_part
+            .iter()
+            .filter(|c| !ripe(c))
+            .map(|c| c.first.saturating_add(NAME_AFTER_SECS))
+            .min();
+        Some(addrs)
+    }
+
+    /// Failed logins held and their share of the logins in the window.
+    fn failing(&self) -> (u64, f64) {
+        let fails = self.failures.len() as u64;
+        (
+            fails,
+            fails as f64 / (fails + self.successes.len() as u64).max(1) as f64,
+        )
+    }
+}
+
+/// A customer who mistypes a password fails once or twice and gets in
+/// seconds later. During a burst such a failure would put the customer's
+/// address in the block list: an address whose first failure in the burst
+/// is less than this old, with fewer than [`NAME_AT_FAILURES`] failures, is
+/// named only once it is this old and has not logged in since (by the
+/// next look at the burst, or by the tick if no failure comes).
+const NAME_AFTER_SECS: i64 = 60;
+const NAME_AT_FAILURES: u32 = 3;
+
+/// The finding for the addresses `addrs` of a burst on `route`.
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    cfg: &Config,
+    route: RouteId,
+    ts: Timestamp,
+    sev: Severity,
+    addrs: Vec<u128>,
+    st: &RouteState,
+    thr: u64,
+    last_seen: Timestamp,
+) -> Finding {
+    let (fails, ratio) = st.failing();
+    let first = st.failures.front().map_or(ts.secs(), |f| f.0);
+    let why = format!(
+        "{fails} failed logins in {} s from {} addresses, {:.0}% of logins failing (threshold {thr})",
+        cfg.window_secs,
+        addrs.len(),
+        ratio * 100.0
+    );
+    Finding {
+        detector: DetectorKind::CredentialStuffing,
+        severity: sev,
+        scope_key: stable_hash(b"credential_stuffing"),
+        actor: ActorRef::Addresses(addrs),
+        route,
+        ts,
+        quiet_secs: cfg.quiet_secs,
+        evidence: Evidence {
+            window_secs: cfg.window_secs,
+            first_seen: Timestamp::from_secs(first),
+            last_seen,
+            requests: fails,
+            reason: why,
+            ..Default::default()
+        },
+    }
+}
+
+/// A fingerprint of the addresses named.
+fn fingerprint(addrs: &[u128]) -> u64 {
+    addrs.iter().fold(addrs.len() as u64, |h, &a| {
+        h ^ crate::state::hll::mix(a as u64 ^ (a >> 64) as u64)
+    })
 }
 
 impl Stuffing {
@@ -326,38 +471,23 @@ impl Detector for Stuffing {
             return;
         }
         // Name the addresses of the burst: failures since it began (with a
-        // short lead-in), minus addresses that also logged in successfully
-        // in the window (people who mistyped, or a NAT full of customers).
+        // short lead-in), see `RouteState::name`.
         let start = *st
             .burst_start
             .get_or_insert_with(|| burst_start(&st.failures, now));
+        let addrs = st.name(start, now, cfg.min_addresses);
         self.acts_at = self
             .acts_at
             .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
-        // The successes are looked up in the burst's addresses, not the
-        // other way round: a busy login route holds thousands of successes
-        // in its window, and sorting those every few seconds was most of
-        // this detector's cost.
-        let mut addrs: Vec<u128> = st.burst.update(&st.failures, st.front_seq, start).collect();
-        let mut logged_in = vec![false; addrs.len()];
-        for s in &st.successes {
-            if let Ok(i) = addrs.binary_search(&s.1) {
-                logged_in[i] = true;
-            }
-        }
-        let mut flags = logged_in.iter();
-        addrs.retain(|_| flags.next() == Some(&false));
-        if addrs.len() < cfg.min_addresses {
+        let Some(addrs) = addrs else {
             return;
-        }
+        };
         let sev = if fails as f64 >= cfg.critical_factor * thr as f64 {
             Severity::Critical
         } else {
             Severity::Warning
         };
-        let named = addrs.iter().fold(addrs.len() as u64, |h, &a| {
-            h ^ crate::state::hll::mix(a as u64 ^ (a >> 64) as u64)
-        });
+        let named = fingerprint(&addrs);
         if !super::enumeration::should_emit(sev, st.severity, st.last_emit, now)
             && named == st.named
         {
@@ -369,36 +499,39 @@ impl Detector for Stuffing {
         self.acts_at = self
             .acts_at
             .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
-        let first = st.failures.front().map_or(now, |f| f.0);
-        let why = format!(
-            "{fails} failed logins in {} s from {} addresses, {:.0}% of logins failing (threshold {thr})",
-            cfg.window_secs,
-            addrs.len(),
-            ratio * 100.0
-        );
-        out.push(Finding {
-            detector: DetectorKind::CredentialStuffing,
-            severity: sev,
-            scope_key: stable_hash(b"credential_stuffing"),
-            actor: ActorRef::Addresses(addrs),
-            route: ev.route,
-            ts: ev.ts,
-            quiet_secs: cfg.quiet_secs,
-            evidence: Evidence {
-                window_secs: cfg.window_secs,
-                first_seen: Timestamp::from_secs(first),
-                last_seen: ev.ts,
-                requests: fails,
-                reason: why,
-                ..Default::default()
-            },
-        });
+        out.push(finding(cfg, ev.route, ev.ts, sev, addrs, st, thr, ev.ts));
     }
 
-    fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
-        let now = now.secs();
+    fn tick(&mut self, at: Timestamp, _routes: &dyn Routes, out: &mut Vec<Finding>) {
+        let now = at.secs();
         if now < self.acts_at {
             return;
+        }
+        // Addresses held back from a reported burst are named when their
+        // time comes, if no failed login came to have them named sooner.
+        let ripe: Vec<RouteId> = self
+            .routes
+            .iter_lru()
+            .filter(|(_, st)| st.severity.is_some() && st.pending_at.is_some_and(|p| p <= now))
+            .map(|(r, _)| *r)
+            .collect();
+        for r in ripe {
+            let thr = self.baselines.threshold(r, 0, self.cfg.failure_floor);
+            let st = self.routes.get_mut(&r).expect("listed");
+            let (Some(start), Some(sev)) = (st.burst_start, st.severity) else {
+                continue;
+            };
+            let Some(addrs) = st.name(start, now, self.cfg.min_addresses) else {
+                continue;
+            };
+            let named = fingerprint(&addrs);
+            if named == st.named {
+                continue;
+            }
+            st.last_emit = now;
+            st.named = named;
+            let last = Timestamp::from_secs(st.failures.back().map_or(now, |f| f.0));
+            out.push(finding(&self.cfg, r, at, sev, addrs, st, thr, last));
         }
         let mut due = i64::MAX;
         for st in self.routes.values_mut() {
@@ -544,6 +677,15 @@ mod tests {
             );
         }
         assert!(!out.is_empty(), "the burst is reported");
+        // Other traffic goes on: the last minute's addresses are named by
+        // the tick once they are a minute old.
+        tick_through(
+            &mut d,
+            &router,
+            1_300 + 3 * 119,
+            1_300 + 3 * 119 + 61,
+            &mut out,
+        );
         let named = named(&out);
         let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
         let burst: Vec<u128> = (0..120u32).map(|i| addr(0x0707_0000 + i)).collect();
@@ -581,15 +723,91 @@ mod tests {
             d.observe(&login(&mut router, ts, a, 401), 0, &router, &mut out);
         }
         assert!(!out.is_empty(), "the burst is reported");
+        tick_through(
+            &mut d,
+            &router,
+            1_000 + 2 * 149,
+            1_000 + 2 * 149 + 61,
+            &mut out,
+        );
         let named = named(&out);
         for i in 0..150u32 {
             let a = addr(0x0707_0000 + i);
-            // The last address's failure may come after the last look.
             if i % 10 == 0 {
                 assert!(!named.contains(&a), "address {i} logged in");
-            } else if i < 140 {
+            } else {
                 assert!(named.contains(&a), "address {i} is not named");
             }
+        }
+    }
+
+    /// Ticks every second from `from` to `to` (inclusive), as other traffic
+    /// gives them.
+    fn tick_through(d: &mut Stuffing, router: &Router, from: i64, to: i64, out: &mut Vec<Finding>) {
+        for t in from..=to {
+            d.tick(Timestamp::from_secs(t), router, out);
+        }
+    }
+
+    /// A customer who mistypes a password during a reported burst and gets
+    /// in half a minute later is not named; an address of the burst that
+    /// failed once at the same moment and never got in is, a minute on,
+    /// whether a later failure or the tick names it.
+    #[test]
+    fn a_customer_who_mistypes_during_a_burst_is_not_named() {
+        let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
+        for later_failures in [true, false] {
+            let mut router = Router::new(Vec::new(), Vec::new(), 100);
+            let mut d = Stuffing::new(Config::default(), &baseline::Config::default());
+            let mut out = Vec::new();
+            let ev = |d: &mut Stuffing,
+                      r: &mut Router,
+                      ts: i64,
+                      a: u32,
+                      status: u16,
+                      out: &mut Vec<Finding>| {
+                let e = login(r, ts, a, status);
+                d.observe(&e, 0, r, out);
+            };
+            // 40 addresses, 4 failures each, 2 s apart: reported.
+            for i in 0..160u32 {
+                ev(
+                    &mut d,
+                    &mut router,
+                    1_000 + 2 * i as i64,
+                    0x0707_0000 + i % 40,
+                    401,
+                    &mut out,
+                );
+            }
+            assert!(!out.is_empty(), "the burst is reported");
+            let (customer, straggler) = (0x0a00_0001, 0x0b00_0001);
+            ev(&mut d, &mut router, 1_320, customer, 401, &mut out);
+            ev(&mut d, &mut router, 1_320, straggler, 401, &mut out);
+            // The burst goes on through the next minute and a half, or stops.
+            for t in 1_321..1_420 {
+                if later_failures {
+                    ev(
+                        &mut d,
+                        &mut router,
+                        t,
+                        0x0707_0000 + (t % 40) as u32,
+                        401,
+                        &mut out,
+                    );
+                }
+                if t == 1_350 {
+                    ev(&mut d, &mut router, t, customer, 200, &mut out);
+                }
+                d.tick(Timestamp::from_secs(t), &router, &mut out);
+            }
+            let named = named(&out);
+            assert!(!named.contains(&addr(customer)), "the customer is named");
+            assert!(
+                named.contains(&addr(straggler)),
+                "the straggler is not named"
+            );
+            assert!(named.contains(&addr(0x0707_0000)));
         }
     }
 }
@@ -625,8 +843,17 @@ mod burst_tests {
                             st.pop_failure();
                         }
                     }
-                    let got: Vec<u128> =
+                    let counts: Vec<Count> =
                         st.burst.update(&st.failures, st.front_seq, start).collect();
+                    // Each address's first failure is at or before every
+                    // one of its failures still held (earlier ones may
+                    // have left the ring).
+                    for c in &counts {
+                        let held = st.failures.iter().filter(|f| f.0 >= start && f.1 == c.addr);
+                        assert!(held.clone().all(|f| c.first <= f.0), "step {step}");
+                        assert_eq!(c.failures as usize, held.count(), "step {step}");
+                    }
+                    let got: Vec<u128> = counts.iter().map(|c| c.addr).collect();
                     let mut want: Vec<u128> = st
                         .failures
                         .iter()
