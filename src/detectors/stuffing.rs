@@ -73,8 +73,8 @@ struct RouteState {
     #[serde(skip)]
     burst: BurstAddrs,
     /// When an address of the reported burst held back from naming (see
-    /// [`NAME_AFTER_SECS`]) can be named, the earliest; the tick names it
-    /// then if no failure comes to have it named sooner. Not saved: the
+    /// [`NAME_AFTER_SECS`]) can be named, the earliest: the first login
+    /// after it, failed or not, looks at the burst again. Not saved: the
     /// next look after a restart works it out again.
     #[serde(skip)]
     pending_at: Option<i64>,
@@ -263,16 +263,11 @@ pub struct Stuffing {
 
 impl RouteState {
     /// The first second at which the tick changes this route's state: its
-    /// report has been quiet for longer than `quiet`, an address held back
-    /// from it can be named, or (none raised) its burst is older than
-    /// `window`.
+    /// report has been quiet for longer than `quiet`, or (none raised) its
+    /// burst is older than `window`.
     fn acts_at(&self, quiet: i64, window: i64) -> i64 {
         match (self.severity, self.burst_start) {
-            (Some(_), _) => self
-                .last_emit
-                .saturating_add(quiet)
-                .saturating_add(1)
-                .min(self.pending_at.unwrap_or(i64::MAX)),
+            (Some(_), _) => self.last_emit.saturating_add(quiet).saturating_add(1),
             (None, Some(b)) => b.saturating_add(window).saturating_add(1),
             (None, None) => i64::MAX,
         }
@@ -342,13 +337,14 @@ impl RouteState {
 /// seconds later. During a burst such a failure would put the customer's
 /// address in the block list: an address whose first failure in the burst
 /// is less than this old, with fewer than [`NAME_AT_FAILURES`] failures, is
-/// named only once it is this old and has not logged in since (by the
-/// next look at the burst, or by the tick if no failure comes).
+/// named only once it is this old and has not logged in since, by the
+/// first look at the burst after that: at the next failed login, or at the
+/// next login of any kind once the burst has stopped (findings are raised
+/// by events, not by ticks).
 const NAME_AFTER_SECS: i64 = 60;
 const NAME_AT_FAILURES: u32 = 3;
 
 /// The finding for the addresses `addrs` of a burst on `route`.
-#[allow(clippy::too_many_arguments)]
 fn finding(
     cfg: &Config,
     route: RouteId,
@@ -357,7 +353,6 @@ fn finding(
     addrs: Vec<u128>,
     st: &RouteState,
     thr: u64,
-    last_seen: Timestamp,
 ) -> Finding {
     let (fails, ratio) = st.failing();
     let first = st.failures.front().map_or(ts.secs(), |f| f.0);
@@ -378,7 +373,7 @@ fn finding(
         evidence: Evidence {
             window_secs: cfg.window_secs,
             first_seen: Timestamp::from_secs(first),
-            last_seen,
+            last_seen: ts,
             requests: fails,
             reason: why,
             ..Default::default()
@@ -462,12 +457,15 @@ impl Detector for Stuffing {
         // Looked at every 5 s, and every second once reported, so that the
         // addresses joining late are named too.
         let every = if st.severity.is_some() { 1 } else { 5 };
-        if !failed || fails < thr || now - st.last_eval < every {
+        // Addresses of a reported burst held back until now are named at
+        // this login, whatever it is and whatever the burst has become.
+        let pending = st.severity.is_some() && st.pending_at.is_some_and(|p| p <= now);
+        if !pending && (!failed || fails < thr || now - st.last_eval < every) {
             return;
         }
         st.last_eval = now;
         let ratio = fails as f64 / (fails + st.successes.len() as u64) as f64;
-        if ratio < cfg.min_failure_ratio {
+        if !pending && ratio < cfg.min_failure_ratio {
             return;
         }
         // Name the addresses of the burst: failures since it began (with a
@@ -499,39 +497,13 @@ impl Detector for Stuffing {
         self.acts_at = self
             .acts_at
             .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
-        out.push(finding(cfg, ev.route, ev.ts, sev, addrs, st, thr, ev.ts));
+        out.push(finding(cfg, ev.route, ev.ts, sev, addrs, st, thr));
     }
 
-    fn tick(&mut self, at: Timestamp, _routes: &dyn Routes, out: &mut Vec<Finding>) {
-        let now = at.secs();
+    fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
+        let now = now.secs();
         if now < self.acts_at {
             return;
-        }
-        // Addresses held back from a reported burst are named when their
-        // time comes, if no failed login came to have them named sooner.
-        let ripe: Vec<RouteId> = self
-            .routes
-            .iter_lru()
-            .filter(|(_, st)| st.severity.is_some() && st.pending_at.is_some_and(|p| p <= now))
-            .map(|(r, _)| *r)
-            .collect();
-        for r in ripe {
-            let thr = self.baselines.threshold(r, 0, self.cfg.failure_floor);
-            let st = self.routes.get_mut(&r).expect("listed");
-            let (Some(start), Some(sev)) = (st.burst_start, st.severity) else {
-                continue;
-            };
-            let Some(addrs) = st.name(start, now, self.cfg.min_addresses) else {
-                continue;
-            };
-            let named = fingerprint(&addrs);
-            if named == st.named {
-                continue;
-            }
-            st.last_emit = now;
-            st.named = named;
-            let last = Timestamp::from_secs(st.failures.back().map_or(now, |f| f.0));
-            out.push(finding(&self.cfg, r, at, sev, addrs, st, thr, last));
         }
         let mut due = i64::MAX;
         for st in self.routes.values_mut() {
@@ -677,13 +649,13 @@ mod tests {
             );
         }
         assert!(!out.is_empty(), "the burst is reported");
-        // Other traffic goes on: the last minute's addresses are named by
-        // the tick once they are a minute old.
-        tick_through(
-            &mut d,
+        // Customers go on logging in: the last minute's addresses are named
+        // at the first login once they are a minute old.
+        let after = 1_300 + 3 * 119 + 61;
+        d.observe(
+            &login(&mut router, after, 0x0c00_0001, 200),
+            0,
             &router,
-            1_300 + 3 * 119,
-            1_300 + 3 * 119 + 61,
             &mut out,
         );
         let named = named(&out);
@@ -723,11 +695,11 @@ mod tests {
             d.observe(&login(&mut router, ts, a, 401), 0, &router, &mut out);
         }
         assert!(!out.is_empty(), "the burst is reported");
-        tick_through(
-            &mut d,
+        let after = 1_000 + 2 * 149 + 61;
+        d.observe(
+            &login(&mut router, after, 0x0c00_0001, 200),
+            0,
             &router,
-            1_000 + 2 * 149,
-            1_000 + 2 * 149 + 61,
             &mut out,
         );
         let named = named(&out);
@@ -741,18 +713,11 @@ mod tests {
         }
     }
 
-    /// Ticks every second from `from` to `to` (inclusive), as other traffic
-    /// gives them.
-    fn tick_through(d: &mut Stuffing, router: &Router, from: i64, to: i64, out: &mut Vec<Finding>) {
-        for t in from..=to {
-            d.tick(Timestamp::from_secs(t), router, out);
-        }
-    }
-
     /// A customer who mistypes a password during a reported burst and gets
     /// in half a minute later is not named; an address of the burst that
-    /// failed once at the same moment and never got in is, a minute on,
-    /// whether a later failure or the tick names it.
+    /// failed once at the same moment and never got in is, a minute on, at
+    /// a later failure or, once the burst has stopped, at another
+    /// customer's login.
     #[test]
     fn a_customer_who_mistypes_during_a_burst_is_not_named() {
         let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
@@ -798,6 +763,10 @@ mod tests {
                 }
                 if t == 1_350 {
                     ev(&mut d, &mut router, t, customer, 200, &mut out);
+                }
+                if t % 20 == 0 {
+                    let other = 0x0c00_0000 + t as u32;
+                    ev(&mut d, &mut router, t, other, 200, &mut out);
                 }
                 d.tick(Timestamp::from_secs(t), &router, &mut out);
             }
