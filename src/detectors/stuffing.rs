@@ -74,9 +74,9 @@ struct RouteState {
     burst: BurstAddrs,
     /// When an address of the reported burst held back from naming (see
     /// [`NAME_AFTER_SECS`]) can be named, the earliest: the first login
-    /// after it, failed or not, looks at the burst again. Not saved: the
-    /// next look after a restart works it out again.
-    #[serde(skip)]
+    /// after it, failed or not, looks at the burst again. Saved, so that
+    /// `check` names it as `scan` does across a run boundary.
+    #[serde(default)]
     pending_at: Option<i64>,
 }
 
@@ -304,13 +304,18 @@ impl RouteState {
         if taking_part.len() < min {
             return None;
         }
-        let ripe = |c: &Count| c.first <= now - NAME_AFTER_SECS || c.failures >= NAME_AT_FAILURES;
+        // Held no longer than the failures are: in a burst fast enough to
+        // turn the whole ring over within the minute, an address must be
+        // named before its failures leave it.
+        let span = self.failures.front().map_or(0, |f| now - f.0);
+        let hold = NAME_AFTER_SECS.min(span - 1).max(0);
+        let ripe = |c: &Count| c.first <= now - hold || c.failures >= NAME_AT_FAILURES;
         let addrs: Vec<u128> = taking_part
             .iter()
             .filter(|c| ripe(c))
             .map(|c| c.addr)
             .collect();
-        if addrs.is_empty() {
+        if addrs.is_empty() && self.severity.is_none() {
             // A burst that crossed the threshold within a minute of its
             // start: an alert naming no one would be no use.
             return Some(taking_part.iter().map(|c| c.addr).collect());
@@ -318,7 +323,7 @@ impl RouteState {
         self.pending_at = taking_part
             .iter()
             .filter(|c| !ripe(c))
-            .map(|c| c.first.saturating_add(NAME_AFTER_SECS))
+            .map(|c| c.first.saturating_add(hold))
             .min();
         Some(addrs)
     }
@@ -457,15 +462,20 @@ impl Detector for Stuffing {
         // Looked at every 5 s, and every second once reported, so that the
         // addresses joining late are named too.
         let every = if st.severity.is_some() { 1 } else { 5 };
+        let regular = failed && fails >= thr && now - st.last_eval >= every;
         // Addresses of a reported burst held back until now are named at
-        // this login, whatever it is and whatever the burst has become.
+        // this login, whatever it is and whatever the burst has become; such
+        // a look only adds names (no other finding, no escalation).
         let pending = st.severity.is_some() && st.pending_at.is_some_and(|p| p <= now);
-        if !pending && (!failed || fails < thr || now - st.last_eval < every) {
+        if !regular && !pending {
             return;
         }
-        st.last_eval = now;
         let ratio = fails as f64 / (fails + st.successes.len() as u64) as f64;
-        if !pending && ratio < cfg.min_failure_ratio {
+        if regular {
+            st.last_eval = now;
+        }
+        let regular = regular && ratio >= cfg.min_failure_ratio;
+        if !regular && !pending {
             return;
         }
         // Name the addresses of the burst: failures since it began (with a
@@ -477,18 +487,18 @@ impl Detector for Stuffing {
         self.acts_at = self
             .acts_at
             .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
-        let Some(addrs) = addrs else {
+        let Some(addrs) = addrs.filter(|a| !a.is_empty()) else {
             return;
         };
-        let sev = if fails as f64 >= cfg.critical_factor * thr as f64 {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
         let named = fingerprint(&addrs);
-        if !super::enumeration::should_emit(sev, st.severity, st.last_emit, now)
-            && named == st.named
-        {
+        let sev = match st.severity {
+            Some(s) if !regular => s,
+            _ if fails as f64 >= cfg.critical_factor * thr as f64 => Severity::Critical,
+            _ => Severity::Warning,
+        };
+        let emit = named != st.named
+            || regular && super::enumeration::should_emit(sev, st.severity, st.last_emit, now);
+        if !emit {
             return;
         }
         st.severity = Some(st.severity.map_or(sev, |p| p.max(sev)));
@@ -713,6 +723,31 @@ mod tests {
         }
     }
 
+    /// A burst fast enough to turn the ring of failures over within the
+    /// minute an address is held back: each address, trying once, is named
+    /// before its failure leaves the ring.
+    #[test]
+    fn a_fast_burst_of_one_try_addresses_is_named() {
+        let cfg = Config {
+            max_failures: 300,
+            ..Config::default()
+        };
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let mut d = Stuffing::new(cfg, &baseline::Config::default());
+        let mut out = Vec::new();
+        let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
+        // Ten a second, each address once: the ring spans 30 s.
+        for i in 0..1_000u32 {
+            let e = login(&mut router, 1_000 + i as i64 / 10, 0x0707_0000 + i, 401);
+            d.observe(&e, 0, &router, &mut out);
+        }
+        let named = named(&out);
+        let missing = (0..700u32)
+            .filter(|&i| !named.contains(&addr(0x0707_0000 + i)))
+            .count();
+        assert_eq!(missing, 0, "of the first 700");
+    }
+
     /// A customer who mistypes a password during a reported burst and gets
     /// in half a minute later is not named; an address of the burst that
     /// failed once at the same moment and never got in is, a minute on, at
@@ -749,6 +784,19 @@ mod tests {
             let (customer, straggler) = (0x0a00_0001, 0x0b00_0001);
             ev(&mut d, &mut router, 1_320, customer, 401, &mut out);
             ev(&mut d, &mut router, 1_320, straggler, 401, &mut out);
+            // An attacker who finds a password at its second try and goes
+            // on failing: it got in once in six tries, so it is named.
+            let finder = 0x0d00_0001;
+            for (k, status) in [401, 200, 401, 401, 401, 401, 401].into_iter().enumerate() {
+                ev(
+                    &mut d,
+                    &mut router,
+                    1_320 + k as i64,
+                    finder,
+                    status,
+                    &mut out,
+                );
+            }
             // The burst goes on through the next minute and a half, or stops.
             for t in 1_321..1_420 {
                 if later_failures {
@@ -776,6 +824,7 @@ mod tests {
                 named.contains(&addr(straggler)),
                 "the straggler is not named"
             );
+            assert!(named.contains(&addr(finder)), "the attacker who got in");
             assert!(named.contains(&addr(0x0707_0000)));
         }
     }
