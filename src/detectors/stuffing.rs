@@ -126,13 +126,13 @@ struct BurstAddrs {
 
 /// One address of a burst.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct Count {
-    pub addr: u128,
+struct Count {
+    addr: u128,
     /// Its failures since the burst began, still held.
-    pub failures: u32,
+    failures: u32,
     /// Its first failure since the burst began (one that has since left
     /// the ring included).
-    pub first: i64,
+    first: i64,
 }
 
 impl BurstAddrs {
