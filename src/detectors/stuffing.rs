@@ -457,7 +457,7 @@ impl Detector for Stuffing {
         {
             st.successes.pop_front();
         }
-        let fails = st.failures.len() as u64;
+        let (fails, ratio) = st.failing();
         let thr = self.baselines.threshold(ev.route, 0, cfg.failure_floor);
         // Looked at every 5 s, and every second once reported, so that the
         // addresses joining late are named too.
@@ -467,10 +467,6 @@ impl Detector for Stuffing {
         // this login, whatever it is and whatever the burst has become; such
         // a look only adds names (no other finding, no escalation).
         let pending = st.severity.is_some() && st.pending_at.is_some_and(|p| p <= now);
-        if !regular && !pending {
-            return;
-        }
-        let ratio = fails as f64 / (fails + st.successes.len() as u64) as f64;
         if regular {
             st.last_eval = now;
         }
