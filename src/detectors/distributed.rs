@@ -10,9 +10,16 @@
 //! run of dense buckets fetched by many addresses (each contributing few) is
 //! an incident that names every address seen in it.
 //!
-//! One caveat, handled: recently created accounts have adjacent ids and are
+//! Two caveats, handled: recently created accounts have adjacent ids and are
 //! active, so a run whose lookups carry as many distinct principals as
-//! addresses (each customer reading their own record) is not a sweep.
+//! addresses (each customer reading their own record) is not a sweep. And a
+//! bucket remembers only the first reader of each id: customers who read
+//! their own record in a sweep's range before the sweep got there, at about
+//! the time it did, leave entries in its wave. A crowd's address does little
+//! else on the route but its part of the walk; so an address is named only
+//! if the run holds at least half of its lookups on the route. A carrier NAT
+//! address, a support agent, a store terminal or a customer rereading their
+//! own record does most of its lookups elsewhere.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +28,7 @@ use crate::alerts::{DetectorKind, IdStats, Severity};
 use crate::event::Event;
 use crate::formats::Timestamp;
 use crate::routes::RouteId;
+use crate::state::hll::mix;
 use crate::state::{BoundedMap, emptied, stable_hash};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -69,6 +77,130 @@ struct Bucket {
     not_found: u32,
     first: i64,
     last: i64,
+}
+
+/// Lookups per address and route, for telling a crowd's address (its
+/// lookups all in the run) from a customer's (see the module note). A
+/// two-way set-associative table of fixed size: counting costs one hash and
+/// one cache line per lookup, and memory does not grow with the addresses
+/// seen. An address that lost its slot (to a more recent one) counts again
+/// from one: its count can only fall short, which names it as before there
+/// was this table; a crowd's address is never left out for it. The slot
+/// follows from a fixed hash, so every run and mode counts the same.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "SavedReads", into = "SavedReads")]
+struct ReadCounts {
+    slots: Vec<Slot>,
+}
+
+/// An empty slot has no lookups.
+#[derive(Clone, Copy, Default, PartialEq, Debug, Serialize, Deserialize)]
+struct Slot {
+    addr: u128,
+    route: RouteId,
+    lookups: u32,
+    last: i64,
+}
+
+impl ReadCounts {
+    fn new(slots: usize) -> Self {
+        ReadCounts {
+            slots: vec![Slot::default(); slots.max(2).next_power_of_two()],
+        }
+    }
+
+    /// The first of the two slots `(route, addr)` may have.
+    fn set(&self, route: RouteId, addr: u128) -> usize {
+        let h = mix(addr as u64 ^ mix((addr >> 64) as u64 ^ route as u64));
+        h as usize & (self.slots.len() - 1) & !1
+    }
+
+    /// Count one lookup at `now`; a count idle for longer than `window`
+    /// starts again.
+    fn add(&mut self, route: RouteId, addr: u128, now: i64, window: i64) {
+        let i = self.set(route, addr);
+        let pair = &mut self.slots[i..i + 2];
+        let j = match pair
+            .iter()
+            .position(|s| s.lookups > 0 && s.addr == addr && s.route == route)
+        {
+            Some(j) => j,
+            None => {
+                // An empty slot, else the one used less recently.
+                let j = if pair[0].lookups == 0 {
+                    0
+                } else if pair[1].lookups == 0 || pair[1].last < pair[0].last {
+                    1
+                } else {
+                    0
+                };
+                pair[j] = Slot {
+                    addr,
+                    route,
+                    lookups: 0,
+                    last: now,
+                };
+                j
+            }
+        };
+        let s = &mut pair[j];
+        if now - s.last > window {
+            s.lookups = 0;
+        }
+        s.lookups = s.lookups.saturating_add(1);
+        s.last = s.last.max(now);
+    }
+
+    /// Lookups counted for `(route, addr)` (0 when not held).
+    fn get(&self, route: RouteId, addr: u128) -> u32 {
+        let i = self.set(route, addr);
+        self.slots[i..i + 2]
+            .iter()
+            .find(|s| s.lookups > 0 && s.addr == addr && s.route == route)
+            .map_or(0, |s| s.lookups)
+    }
+
+    fn held(&self) -> usize {
+        self.slots.iter().filter(|s| s.lookups > 0).count()
+    }
+}
+
+/// The table as saved: its size and the slots in use.
+#[derive(Serialize, Deserialize)]
+struct SavedReads {
+    len: usize,
+    used: Vec<(usize, Slot)>,
+}
+
+impl From<ReadCounts> for SavedReads {
+    fn from(r: ReadCounts) -> Self {
+        SavedReads {
+            len: r.slots.len(),
+            used: r
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.lookups > 0)
+                .map(|(i, s)| (i, *s))
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<SavedReads> for ReadCounts {
+    type Error = String;
+    fn try_from(s: SavedReads) -> Result<Self, String> {
+        if !s.len.is_power_of_two() || s.len > 1 << 28 || s.used.iter().any(|&(i, _)| i >= s.len) {
+            return Err(format!("a read-count table of {} slots", s.len));
+        }
+        let mut r = ReadCounts {
+            slots: vec![Slot::default(); s.len],
+        };
+        for (i, slot) in s.used {
+            r.slots[i] = slot;
+        }
+        Ok(r)
+    }
 }
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
@@ -157,6 +289,9 @@ pub struct Distributed {
     /// Every bucket of every route of this shard, in one table with one
     /// capacity: many busy routes cannot multiply the memory.
     buckets: BoundedMap<(RouteId, u64), Bucket>,
+    /// Lookups per address and route (see [`ReadCounts`]).
+    #[serde(default = "no_readers")]
+    readers: ReadCounts,
     last_expire: i64,
     /// No reported sweep goes quiet before this second of event time, so
     /// the tick (at most once per second of event time) has nothing to do
@@ -182,7 +317,17 @@ struct Scratch {
     ts: Vec<i64>,
     who: Vec<u32>,
     many: Vec<u32>,
-    low: Vec<u64>,
+    /// Each address of the run with its lookups in it.
+    reads: Vec<(u128, u32)>,
+    packed: Vec<u64>,
+}
+
+/// Read-count slots per bucket kept: a slot (32 bytes) is a sixtieth of a
+/// full bucket.
+const READERS_PER_BUCKET: usize = 4;
+
+fn no_readers() -> ReadCounts {
+    ReadCounts { slots: Vec::new() }
 }
 
 /// Entries the buffers keep room for between gathers (half a megabyte):
@@ -201,7 +346,24 @@ impl Scratch {
 impl Distributed {
     /// Carry over what is not part of the saved state.
     fn restore(&mut self, old: &Distributed) {
-        let _ = old;
+        // A state saved before there was this table, or under another
+        // memory ceiling: the counts move to a table of this run's size,
+        // the most recent last (so that they win their slots).
+        if self.readers.slots.len() != old.readers.slots.len() {
+            let mut held: Vec<Slot> = (self.readers.slots.iter())
+                .filter(|s| s.lookups > 0)
+                .copied()
+                .collect();
+            held.sort_by_key(|s| s.last);
+            let mut r = ReadCounts::new(old.readers.slots.len());
+            for s in held {
+                let i = r.set(s.route, s.addr);
+                let j =
+                    usize::from(r.slots[i].lookups > 0 && r.slots[i + 1].last <= r.slots[i].last);
+                r.slots[i + j] = s;
+            }
+            self.readers = r;
+        }
     }
 
     /// Forget buckets not hit within the window.
@@ -220,6 +382,7 @@ impl Distributed {
             cfg,
             routes: BoundedMap::new(crate::routes::DEFAULT_MAX_ROUTES + 64),
             buckets: BoundedMap::new(budget.max(256)),
+            readers: ReadCounts::new(budget.max(256) * READERS_PER_BUCKET),
             last_expire: 0,
             acts_at: super::tick_at_once(),
             gathers: 0,
@@ -310,6 +473,7 @@ fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) {
 
 fn gather(
     buckets: &BoundedMap<(RouteId, u64), Bucket>,
+    readers: &ReadCounts,
     s: &mut Scratch,
     route: RouteId,
     center: u64,
@@ -373,15 +537,14 @@ fn gather(
     // Principals are sorted on their own (4 bytes each, not 20): the
     // sorted list gives both the run's principals and those that read
     // several ids.
-    // An address repeating the one before is not pushed again: one
-    // walker's entries come one after another, and sorting thousands of
-    // copies of its address was most of a gather's cost.
+    // An address repeating the one before is counted, not pushed again:
+    // one walker's entries come one after another, and sorting thousands
+    // of copies of its address was most of a gather's cost.
     s.who.clear();
+    s.reads.clear();
     for e in &s.entries {
         if e.who == 0 {
-            if r.addrs.last() != Some(&e.addr) {
-                r.addrs.push(e.addr);
-            }
+            count_reads(&mut s.reads, e.addr, 1);
         } else {
             s.who.push(e.who);
         }
@@ -395,36 +558,66 @@ fn gather(
         }
     }
     if !s.many.is_empty() {
-        r.addrs.extend(
-            s.entries
-                .iter()
-                .filter(|e| e.who != 0 && s.many.binary_search(&e.who).is_ok())
-                .map(|e| e.addr),
-        );
+        for e in &s.entries {
+            if e.who != 0 && s.many.binary_search(&e.who).is_ok() {
+                count_reads(&mut s.reads, e.addr, 1);
+            }
+        }
     }
-    sort_dedup(&mut r.addrs, &mut s.low);
+    sort_merge(&mut s.reads, &mut s.packed);
+    // An address is part of the crowd only if the run holds at least half
+    // of its lookups on the route (see the module note).
+    r.addrs.extend(
+        s.reads
+            .iter()
+            .filter(|&&(a, here)| here * 2 >= readers.get(route, a))
+            .map(|&(a, _)| a),
+    );
     s.trim();
     r
 }
 
-/// Sort and dedup addresses. When they share their upper half (all IPv4,
-/// or one IPv6 prefix), only the lower halves are sorted: half the bytes
-/// to move and one compare instead of two.
-fn sort_dedup(addrs: &mut Vec<u128>, low: &mut Vec<u64>) {
-    let Some(&first) = addrs.first() else {
+/// `n` more lookups by `addr`: a new pair unless it is the last one's.
+fn count_reads(reads: &mut Vec<(u128, u32)>, addr: u128, n: u32) {
+    match reads.last_mut() {
+        Some(last) if last.0 == addr => last.1 += n,
+        _ => reads.push((addr, n)),
+    }
+}
+
+/// Sort the pairs by address, each address once with its counts summed.
+/// When the addresses share their upper 96 bits (IPv4, as keys are), the
+/// lower 32 bits and the count are packed into one `u64` and those are
+/// sorted: a quarter of the bytes to move, one compare instead of two.
+fn sort_merge(reads: &mut Vec<(u128, u32)>, packed: &mut Vec<u64>) {
+    let Some(&(first, _)) = reads.first() else {
         return;
     };
-    let high = first >> 64;
-    if addrs.iter().all(|&a| a >> 64 == high) {
-        low.clear();
-        low.extend(addrs.iter().map(|&a| a as u64));
-        low.sort_unstable();
-        low.dedup();
-        addrs.clear();
-        addrs.extend(low.iter().map(|&l| high << 64 | l as u128));
+    let high = first >> 32;
+    if reads.iter().all(|&(a, _)| a >> 32 == high) {
+        packed.clear();
+        packed.extend(
+            reads
+                .iter()
+                .map(|&(a, n)| (a as u32 as u64) << 32 | n as u64),
+        );
+        packed.sort_unstable();
+        reads.clear();
+        for &p in packed.iter() {
+            count_reads(reads, high << 32 | (p >> 32) as u128, p as u32);
+        }
     } else {
-        addrs.sort_unstable();
-        addrs.dedup();
+        reads.sort_unstable_by_key(|&(a, _)| a);
+        let mut merged = 0;
+        for i in 0..reads.len() {
+            if merged > 0 && reads[merged - 1].0 == reads[i].0 {
+                reads[merged - 1].1 += reads[i].1;
+            } else {
+                reads[merged] = reads[i];
+                merged += 1;
+            }
+        }
+        reads.truncate(merged);
     }
 }
 
@@ -530,6 +723,7 @@ impl Detector for Distributed {
         let key = obj.value / WIDTH;
         let bit = 1u64 << (obj.value % WIDTH);
         let addr = crate::actors::addr_key(ip);
+        self.readers.add(ev.route, addr, now, self.cfg.window_secs);
         let (b, mut victim) = self.buckets.touch(&(ev.route, key), || Bucket {
             first: now,
             ..Default::default()
@@ -605,7 +799,14 @@ impl Detector for Distributed {
             st.set_aside.remove(i);
         }
         self.gathers += 1;
-        let mut r = gather(&self.buckets, &mut self.scratch, ev.route, key, thr);
+        let mut r = gather(
+            &self.buckets,
+            &self.readers,
+            &mut self.scratch,
+            ev.route,
+            key,
+            thr,
+        );
         let cfg = &self.cfg;
         let per_addr = r.hits as f64 / r.addrs.len().max(1) as f64;
         let own_records = r.principals.len() * 2 >= r.addrs.len();
@@ -726,7 +927,10 @@ impl Detector for Distributed {
     crate::persist_detector!(Distributed);
 
     fn entries(&self) -> (usize, u64) {
-        (self.buckets.len(), self.buckets.evicted())
+        (
+            self.buckets.len() + self.readers.held(),
+            self.buckets.evicted(),
+        )
     }
 }
 
@@ -735,37 +939,91 @@ mod tests {
     use super::*;
     use crate::routes::Router;
 
-    /// The lower-half sort gives what a plain sort and dedup give, whether
+    /// The packed sort gives what counting in an ordered map gives, whether
     /// the upper halves are shared (IPv4, one IPv6 prefix) or not.
     #[test]
-    fn sort_dedup_matches_a_plain_sort() {
+    fn sort_merge_matches_an_ordered_count() {
         let mut rng = crate::test_rng::Rng::new(0x2545_f491_4f6c_dd1d);
         let mut next = || rng.next();
-        let mut low = Vec::new();
+        let mut packed = Vec::new();
         for case in 0..300 {
             let n = (next() % 200) as usize;
-            // IPv4 (upper half zero), one IPv6 /32, and a top bit set.
-            let highs = [0u128, 0x2001_0db8 << 32, 1 << 63];
+            // IPv4 keys (mapped), IPv6 /64 keys, and the two mixed. Few
+            // distinct values, so there are duplicates; some IPv4 keys with
+            // their top bit set.
             let addrs: Vec<u128> = (0..n)
                 .map(|_| {
-                    let high = match case % 3 {
-                        0 => highs[0],
-                        1 => highs[1],
-                        _ => highs[(next() % 3) as usize],
+                    let v4 = match case % 3 {
+                        0 => true,
+                        1 => false,
+                        _ => next() % 2 == 0,
                     };
-                    // Few distinct lower halves, so there are duplicates;
-                    // some with the top bit set.
-                    let l = (next() % 50) << (next() % 2 * 63);
-                    high << 64 | l as u128
+                    let v = next() % 50;
+                    if v4 {
+                        crate::actors::addr_key(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                            (v as u32) << (next() % 2 * 31),
+                        )))
+                    } else {
+                        (0x2001_0db8u128 << 96) | (v as u128) << 64
+                    }
                 })
                 .collect();
-            let mut want = addrs.clone();
-            want.sort_unstable();
-            want.dedup();
-            let mut got = addrs;
-            sort_dedup(&mut got, &mut low);
-            assert_eq!(got, want, "case {case}");
+            let mut want = std::collections::BTreeMap::<u128, u32>::new();
+            let mut got = Vec::new();
+            for a in addrs {
+                let n = (next() % 3 + 1) as u32;
+                *want.entry(a).or_default() += n;
+                got.push((a, n));
+            }
+            sort_merge(&mut got, &mut packed);
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "case {case}");
         }
+    }
+
+    /// The read counts: exact while an address holds its slot; a third
+    /// address in a full pair takes the less recent slot and counts from
+    /// one; an idle count starts again; the table survives saving and
+    /// moves, counts and all, to a table of another size.
+    #[test]
+    fn read_counts_count_evict_and_move() {
+        let mut r = ReadCounts::new(64);
+        let first = r.set(3, 10);
+        // Three addresses of the same pair of slots.
+        let same: Vec<u128> = (11..100_000u128)
+            .filter(|&a| r.set(3, a) == first)
+            .take(2)
+            .collect();
+        let (a, b, c) = (10u128, same[0], same[1]);
+        for t in 0..5 {
+            r.add(3, a, 100 + t, 1_000);
+        }
+        r.add(3, b, 200, 1_000);
+        r.add(4, a, 200, 1_000);
+        assert_eq!((r.get(3, a), r.get(3, b), r.get(4, a)), (5, 1, 1));
+        r.add(3, c, 300, 1_000);
+        assert_eq!(
+            (r.get(3, a), r.get(3, b), r.get(3, c)),
+            (0, 1, 1),
+            "a was the less recent"
+        );
+        r.add(3, b, 2_000, 1_000);
+        assert_eq!(r.get(3, b), 1, "an idle count starts again");
+
+        let mut d = Distributed::new(Config::default(), 1024);
+        for i in 0..500u128 {
+            d.readers.add(1, i, 1_000 + i as i64, 86_400);
+            d.readers.add(1, i, 2_000, 86_400);
+        }
+        let mut saved = Vec::new();
+        d.save(&mut saved).expect("saved");
+        let v: Box<serde_json::value::RawValue> = serde_json::from_slice(&saved).expect("json");
+        let mut same_size = Distributed::new(Config::default(), 1024);
+        same_size.load(&v).expect("loaded");
+        assert_eq!(same_size.readers.slots, d.readers.slots);
+        let mut larger = Distributed::new(Config::default(), 8192);
+        larger.load(&v).expect("loaded");
+        assert_eq!(larger.readers.slots.len(), 8192 * READERS_PER_BUCKET);
+        assert!((0..500u128).all(|i| larger.readers.get(1, i) == d.readers.get(1, i)));
     }
 
     /// A lookup of customer `id` from address 10.0.`addr`, routed by a real
@@ -969,5 +1227,84 @@ mod tests {
         let s = &st.set_aside[0];
         assert!(s.lo <= 64_000 / WIDTH + 1 && s.hi >= (64_000 + 1_999) / WIDTH - 1);
         assert!(s.looks > 0);
+    }
+
+    /// The addresses a finding names, over all findings.
+    fn named(out: &[Finding]) -> std::collections::BTreeSet<u128> {
+        out.iter()
+            .flat_map(|f| match &f.actor {
+                ActorRef::Addresses(a) => a.clone(),
+                _ => panic!("a crowd"),
+            })
+            .collect()
+    }
+
+    fn key(addr: u16) -> u128 {
+        crate::actors::addr_key(std::net::IpAddr::from([
+            10,
+            0,
+            (addr >> 8) as u8,
+            addr as u8,
+        ]))
+    }
+
+    /// A crowd of 40 addresses walks 256 ids in four minutes. Address 900
+    /// (a carrier NAT: 300 lookups all over the id space) and address 901
+    /// (a customer reading their own record three times) each read an id
+    /// in the range a little before the crowd got there, within the wave;
+    /// neither is named. The crowd is.
+    #[test]
+    fn customers_reading_in_the_wave_are_not_named() {
+        let base = 64 * 2_000;
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        for i in 0..300u64 {
+            evs.push((i as i64 * 30, 900, 7 + i * 997));
+        }
+        evs.push((10_050, 900, base + 100));
+        for t in [10_150, 10_160, 10_180] {
+            evs.push((t, 901, base + 200));
+        }
+        for i in 0..256u64 {
+            evs.push((10_000 + i as i64, (i % 40) as u16, base + i));
+        }
+        evs.sort_by_key(|e| e.0);
+        let (_, out) = run(evs.into_iter());
+        let named = named(&out);
+        assert!(!out.is_empty(), "the sweep is reported");
+        assert!(
+            (0..40).all(|a| named.contains(&key(a))),
+            "the crowd is named"
+        );
+        assert!(
+            !named.contains(&key(900)),
+            "the carrier NAT address is named"
+        );
+        assert!(!named.contains(&key(901)), "the customer is named");
+    }
+
+    /// One walker takes the free ids of a bucket and a half where 26
+    /// customers had read their own records (each three times) over the
+    /// hours before: a third of the first bucket's entries, so its wave
+    /// spans those hours. Early readers and a walker are no crowd: nothing
+    /// is reported.
+    #[test]
+    fn one_walker_among_early_readers_is_not_a_crowd() {
+        let base = 64 * 3_000;
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        let owned: Vec<u64> = (0..20)
+            .map(|c| c * 3)
+            .chain([66, 70, 75, 80, 84, 88])
+            .collect();
+        for (c, &id) in owned.iter().enumerate() {
+            for k in 0..3 {
+                evs.push((c as i64 * 1_000 + k * 60, 100 + c as u16, base + id));
+            }
+        }
+        for i in (0..91u64).filter(|i| !owned.contains(i)) {
+            evs.push((40_000 + i as i64 / 2, 7, base + i));
+        }
+        evs.sort_by_key(|e| e.0);
+        let (_, out) = run(evs.into_iter());
+        assert!(out.is_empty(), "{:?}", named(&out));
     }
 }
