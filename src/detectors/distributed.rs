@@ -209,6 +209,9 @@ struct Entry {
     /// Low bits of the principal hash; 0 for an anonymous lookup.
     who: u32,
     ts: i64,
+    /// Which id of the bucket (0 in a state saved before it was kept).
+    #[serde(default)]
+    bit: u8,
 }
 
 /// A sweep being reported: its bucket range grows as it goes on; a run that
@@ -314,6 +317,10 @@ pub struct Distributed {
 #[derive(Default)]
 struct Scratch {
     entries: Vec<Entry>,
+    /// The id of each entry, and the entries in id order.
+    ids: Vec<u64>,
+    order: Vec<u32>,
+    near: Vec<(i64, i64)>,
     ts: Vec<i64>,
     who: Vec<u32>,
     many: Vec<u32>,
@@ -444,6 +451,69 @@ fn dense_threshold(st: &RouteState, min: u32) -> u32 {
     (mean + 6.0 * mean.sqrt() + 4.0).max(min as f64) as u32
 }
 
+/// Entries on each side of an entry that [`beside`] compares it with.
+const NEAR: usize = 4;
+/// Below this many seconds from its neighbours, an entry always stays.
+const BESIDE_SECS: i64 = 120;
+
+/// Leave out the entries read far from the time the ids beside them were:
+/// a bucket's wave is a span of time, and at the front of a crowd (where a
+/// bucket holds some of its entries and a few customers' from hours before)
+/// customers' reads hours off still fall in it. For each entry, the
+/// [`NEAR`] entries on each side (in id order) give a median time and a
+/// spread (the median distance from it). Where they agree with one
+/// another, the run was fetched in order: its entries' spreads are, at the
+/// median, under a sixteenth of its time span. Then an entry goes when it
+/// is further from its neighbours' median than four times their spread and
+/// [`BESIDE_SECS`]: a read hours off goes, a crowd's pause does not. A run
+/// fetched in a shuffled order is left as it is. The median stands while
+/// most neighbours are the crowd's.
+fn beside(entries: &mut Vec<Entry>, ids: &[u64], order: &mut Vec<u32>, near: &mut Vec<(i64, i64)>) {
+    let n = entries.len();
+    if n <= 2 * NEAR {
+        return;
+    }
+    order.clear();
+    order.extend(0..n as u32);
+    order.sort_unstable_by_key(|&i| ids[i as usize]);
+    let ts = |q: usize| entries[order[q] as usize].ts;
+    // Each entry's distance from its neighbours' median, and their spread.
+    near.clear();
+    for p in 0..n {
+        let lo = p.saturating_sub(NEAR).min(n - 1 - 2 * NEAR);
+        let mut t = [0i64; 2 * NEAR];
+        for (j, q) in (lo..lo + 2 * NEAR + 1).filter(|&q| q != p).enumerate() {
+            t[j] = ts(q);
+        }
+        t.sort_unstable();
+        let mid = t[NEAR];
+        let mut d = t.map(|x| (x - mid).abs());
+        d.sort_unstable();
+        near.push(((ts(p) - mid).abs(), d[NEAR]));
+    }
+    let (first, last) = (0..n).fold((i64::MAX, i64::MIN), |(a, b), q| {
+        (a.min(ts(q)), b.max(ts(q)))
+    });
+    let mut spreads: Vec<i64> = near.iter().map(|&(_, d)| d).collect();
+    let median = *spreads.select_nth_unstable(n / 2).1;
+    if median * 16 > last - first {
+        return;
+    }
+    let mut far: Vec<u32> = (0..n)
+        .filter(|&p| near[p].0 > (4 * near[p].1).max(BESIDE_SECS))
+        .map(|p| order[p])
+        .collect();
+    if far.is_empty() {
+        return;
+    }
+    far.sort_unstable();
+    let mut i = 0;
+    entries.retain(|_| {
+        i += 1;
+        far.binary_search(&(i - 1)).is_err()
+    });
+}
+
 /// The entries of a bucket that belong to the sweep wave: a sweep fills a
 /// bucket within a short stretch of time, while customers who happen to own
 /// ids in it read them at any hour. Keep the tightest span holding 80% of
@@ -491,11 +561,14 @@ fn gather(
         hi: center,
     };
     s.entries.clear();
+    s.ids.clear();
     let mut add = |k: u64, b: &Bucket, r: &mut Run| {
         r.bits.push((k, b.bits));
         r.hits += b.hits as u64;
         r.not_found += b.not_found as u64;
+        let from = s.entries.len();
         wave(b, &mut s.ts, &mut s.entries);
+        (s.ids).extend(s.entries[from..].iter().map(|e| k * WIDTH + e.bit as u64));
         r.first = r.first.min(b.first);
         r.last = r.last.max(b.last);
     };
@@ -531,6 +604,7 @@ fn gather(
             _ => break,
         }
     }
+    beside(&mut s.entries, &s.ids, &mut s.order, &mut s.near);
     // Anonymous lookups in the wave take part. A principal takes part (with
     // its addresses) only if it read several ids of the run; one read is a
     // customer's own record that happens to lie in the range.
@@ -747,6 +821,7 @@ impl Detector for Distributed {
                 addr,
                 who: ev.principal.map_or(0, |p| p as u32 | 1),
                 ts: now,
+                bit: (obj.value % WIDTH) as u8,
             });
         }
         let hits = b.hits;
@@ -1306,5 +1381,68 @@ mod tests {
         evs.sort_by_key(|e| e.0);
         let (_, out) = run(evs.into_iter());
         assert!(out.is_empty(), "{:?}", named(&out));
+    }
+
+    /// A crowd of 192 addresses, one lookup each, walks three buckets in
+    /// order, an id every 10 s. Five customers in each bucket (ids 3, 9,
+    /// 15, 40 and 60 of it) had read their own record hours before, once
+    /// each. When the crowd's front makes a bucket dense (20 hits), five of
+    /// its 20 entries are the customers': the bucket's wave reaches back
+    /// hours. The ids beside theirs were read hours later, and none of them
+    /// is named (fails without [`beside`]). The crowd is.
+    #[test]
+    fn reads_hours_from_the_ids_beside_them_are_not_the_crowd() {
+        let base = 64 * 4_000;
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        let owned: Vec<u64> = (0..3)
+            .flat_map(|k| [3, 9, 15, 40, 60].map(|o| 64 * k + o))
+            .collect();
+        for (c, &id) in owned.iter().enumerate() {
+            evs.push((2_000 + c as i64 * 600, 500 + c as u16, base + id));
+        }
+        for i in (0..192u64).filter(|i| !owned.contains(i)) {
+            evs.push((20_000 + i as i64 * 10, i as u16, base + i));
+        }
+        evs.sort_by_key(|e| e.0);
+        let (_, out) = run(evs.into_iter());
+        let named = named(&out);
+        // The crowd up to its last look: the refreshes come every 10 s
+        // of a sweep's hits, the last lookups after the last of them.
+        let missed: Vec<u16> = (0..150u16)
+            .filter(|&i| !owned.contains(&(i as u64)) && !named.contains(&key(i)))
+            .collect();
+        assert!(missed.is_empty(), "the crowd is named, but for {missed:?}");
+        let customers: Vec<u16> = (500..515).filter(|&c| named.contains(&key(c))).collect();
+        assert!(customers.is_empty(), "customers named: {customers:?}");
+    }
+
+    /// Reads are judged against the ids beside them only as far as those
+    /// agree: a crowd of 256 addresses, one lookup each, that fetches its
+    /// range in a shuffled order, and one that walks in order but pauses
+    /// for five minutes halfway, are named up to their last look.
+    #[test]
+    fn a_shuffled_or_pausing_crowd_is_named_in_full() {
+        let mut rng = crate::test_rng::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let base = 64 * 5_000;
+        let mut ids: Vec<u64> = (0..256).collect();
+        for i in (1..ids.len()).rev() {
+            ids.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let shuffled: Vec<(i64, u16, u64)> = (ids.iter().enumerate())
+            .map(|(t, &i)| (10_000 + t as i64 * 5, t as u16, base + i))
+            .collect();
+        let pausing: Vec<(i64, u16, u64)> = (0..256u64)
+            .map(|i| {
+                let pause = if i >= 128 { 300 } else { 0 };
+                (10_000 + i as i64 * 5 + pause, i as u16, base + i)
+            })
+            .collect();
+        for (what, evs) in [("shuffled", shuffled), ("pausing", pausing)] {
+            let (_, out) = run(evs.into_iter());
+            let named = named(&out);
+            // Up to the last look: refreshes come every 10 s.
+            let missed: Vec<u16> = (0..230u16).filter(|&a| !named.contains(&key(a))).collect();
+            assert!(missed.is_empty(), "{what}: {missed:?} not named");
+        }
     }
 }
