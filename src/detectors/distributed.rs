@@ -321,6 +321,8 @@ struct Scratch {
     ids: Vec<u64>,
     order: Vec<u32>,
     near: Vec<(i64, i64)>,
+    /// Some bucket's wave reached reads far from its bulk's.
+    far_reads: bool,
     ts: Vec<i64>,
     who: Vec<u32>,
     many: Vec<u32>,
@@ -517,28 +519,32 @@ fn beside(entries: &mut Vec<Entry>, ids: &[u64], order: &mut Vec<u32>, near: &mu
 /// The entries of a bucket that belong to the sweep wave: a sweep fills a
 /// bucket within a short stretch of time, while customers who happen to own
 /// ids in it read them at any hour. Keep the tightest span holding 80% of
-/// the entries, widened by half its width.
-fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) {
+/// the entries, widened by half its width. True when the entries kept span
+/// more than four times the tightest span of half of them (and
+/// [`BESIDE_SECS`]): the 80% reached reads far from the bulk's, which
+/// [`beside`] is to judge.
+fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
     ts.clear();
     ts.extend(b.entries.iter().map(|e| e.ts));
     ts.sort_unstable();
     let n = ts.len();
     if n == 0 {
-        return;
+        return false;
     }
-    let k = ((n * 4).div_ceil(5)).max(1);
-    let (mut lo, mut hi) = (ts[0], ts[n - 1]);
-    for i in 0..=n - k {
-        if ts[i + k - 1] - ts[i] < hi - lo {
-            (lo, hi) = (ts[i], ts[i + k - 1]);
-        }
-    }
+    let tightest = |k: usize| {
+        (0..=n - k)
+            .map(|i| (ts[i], ts[i + k - 1]))
+            .min_by_key(|&(lo, hi)| hi - lo)
+            .expect("k <= n")
+    };
+    let (lo, hi) = tightest(((n * 4).div_ceil(5)).max(1));
     let slack = ((hi - lo) / 2).max(60);
-    out.extend(
-        b.entries
-            .iter()
-            .filter(|e| e.ts >= lo - slack && e.ts <= hi + slack),
-    );
+    let (from, to) = (lo - slack, hi + slack);
+    out.extend(b.entries.iter().filter(|e| e.ts >= from && e.ts <= to));
+    let kept = ts.partition_point(|&t| t <= to) - 1;
+    let kept = ts[kept] - ts[ts.partition_point(|&t| t < from)];
+    let (half_lo, half_hi) = tightest(n.div_ceil(2));
+    kept > 4 * (half_hi - half_lo) + BESIDE_SECS
 }
 
 fn gather(
@@ -562,12 +568,13 @@ fn gather(
     };
     s.entries.clear();
     s.ids.clear();
+    s.far_reads = false;
     let mut add = |k: u64, b: &Bucket, r: &mut Run| {
         r.bits.push((k, b.bits));
         r.hits += b.hits as u64;
         r.not_found += b.not_found as u64;
         let from = s.entries.len();
-        wave(b, &mut s.ts, &mut s.entries);
+        s.far_reads |= wave(b, &mut s.ts, &mut s.entries);
         (s.ids).extend(s.entries[from..].iter().map(|e| k * WIDTH + e.bit as u64));
         r.first = r.first.min(b.first);
         r.last = r.last.max(b.last);
@@ -604,7 +611,9 @@ fn gather(
             _ => break,
         }
     }
-    beside(&mut s.entries, &s.ids, &mut s.order, &mut s.near);
+    if s.far_reads {
+        beside(&mut s.entries, &s.ids, &mut s.order, &mut s.near);
+    }
     // Anonymous lookups in the wave take part. A principal takes part (with
     // its addresses) only if it read several ids of the run; one read is a
     // customer's own record that happens to lie in the range.
