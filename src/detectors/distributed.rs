@@ -160,6 +160,20 @@ impl ReadCounts {
             .map_or(0, |s| s.lookups)
     }
 
+    /// Start loading the slots of `(route, addr)` into the cache.
+    fn prefetch(&self, route: RouteId, addr: u128) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let slot: *const Slot = &self.slots[self.set(route, addr)];
+            // SAFETY: a prefetch only hints at an address (here that of a
+            // slot of the table); it reads nothing and cannot fault.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(slot.cast()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (route, addr);
+    }
+
     fn held(&self) -> usize {
         self.slots.iter().filter(|s| s.lookups > 0).count()
     }
@@ -317,12 +331,14 @@ pub struct Distributed {
 #[derive(Default)]
 struct Scratch {
     entries: Vec<Entry>,
-    /// The id of each entry, and the entries in id order.
-    ids: Vec<u64>,
-    order: Vec<u32>,
+    /// Each bucket of the run, with where its wave's entries are in
+    /// `entries` and whether that wave reached reads far from its bulk's
+    /// (see [`beside`]).
+    spans: Vec<(u64, usize, usize, bool)>,
+    /// Ids and times of a suspect bucket and its neighbours, in id order.
+    local: Vec<(u64, i64)>,
     near: Vec<(i64, i64)>,
-    /// Some bucket's wave reached reads far from its bulk's.
-    far_reads: bool,
+    far: Vec<u32>,
     ts: Vec<i64>,
     who: Vec<u32>,
     many: Vec<u32>,
@@ -455,65 +471,68 @@ fn dense_threshold(st: &RouteState, min: u32) -> u32 {
 
 /// Entries on each side of an entry that [`beside`] compares it with.
 const NEAR: usize = 4;
+/// Buckets on each side of a suspect one whose entries [`beside`] sees.
+const BESIDE_BUCKETS: u64 = 2;
 /// Below this many seconds from its neighbours, an entry always stays.
 const BESIDE_SECS: i64 = 120;
 
 /// Leave out the entries read far from the time the ids beside them were:
 /// a bucket's wave is a span of time, and at the front of a crowd (where a
 /// bucket holds some of its entries and a few customers' from hours before)
-/// customers' reads hours off still fall in it. For each entry, the
-/// [`NEAR`] entries on each side (in id order) give a median time and a
-/// spread (the median distance from it). Where they agree with one
-/// another, the run was fetched in order: its entries' spreads are, at the
-/// median, under a sixteenth of its time span. Then an entry goes when it
-/// is further from its neighbours' median than four times their spread and
-/// [`BESIDE_SECS`]: a read hours off goes, a crowd's pause does not. A run
-/// fetched in a shuffled order is left as it is. The median stands while
-/// most neighbours are the crowd's.
-fn beside(entries: &mut Vec<Entry>, ids: &[u64], order: &mut Vec<u32>, near: &mut Vec<(i64, i64)>) {
-    let n = entries.len();
+/// customers' reads hours off still fall in it. Only the entries of
+/// `bucket` (its wave's, `kept`) are judged, against the wave's entries of
+/// it and of the run's [`BESIDE_BUCKETS`] buckets on each side, in id order
+/// (`local`). For each, the
+/// [`NEAR`] entries on each side give a median time and a spread (the
+/// median distance from it). Where they agree with one another, the ids
+/// were fetched in order: the spreads are, at the median, under a
+/// sixteenth of the entries' time span. Then an entry goes when it is
+/// further from its neighbours' median than four times their spread and
+/// [`BESIDE_SECS`]: a read hours off goes, a crowd's pause does not. Ids
+/// fetched in a shuffled order are left as they are. The median stands
+/// while most neighbours are the crowd's. Pushes the positions in
+/// `entries` of those that go onto `far`.
+fn beside(
+    bucket: u64,
+    kept: std::ops::Range<usize>,
+    entries: &[Entry],
+    local: &[(u64, i64)],
+    near: &mut Vec<(i64, i64)>,
+    far: &mut Vec<u32>,
+) {
+    let n = local.len();
     if n <= 2 * NEAR {
         return;
     }
-    order.clear();
-    order.extend(0..n as u32);
-    order.sort_unstable_by_key(|&i| ids[i as usize]);
-    let ts = |q: usize| entries[order[q] as usize].ts;
     // Each entry's distance from its neighbours' median, and their spread.
     near.clear();
     for p in 0..n {
         let lo = p.saturating_sub(NEAR).min(n - 1 - 2 * NEAR);
         let mut t = [0i64; 2 * NEAR];
         for (j, q) in (lo..lo + 2 * NEAR + 1).filter(|&q| q != p).enumerate() {
-            t[j] = ts(q);
+            t[j] = local[q].1;
         }
         t.sort_unstable();
         let mid = t[NEAR];
         let mut d = t.map(|x| (x - mid).abs());
         d.sort_unstable();
-        near.push(((ts(p) - mid).abs(), d[NEAR]));
+        near.push(((local[p].1 - mid).abs(), d[NEAR]));
     }
-    let (first, last) = (0..n).fold((i64::MAX, i64::MIN), |(a, b), q| {
-        (a.min(ts(q)), b.max(ts(q)))
-    });
+    let (first, last) =
+        (local.iter()).fold((i64::MAX, i64::MIN), |(a, b), &(_, t)| (a.min(t), b.max(t)));
     let mut spreads: Vec<i64> = near.iter().map(|&(_, d)| d).collect();
     let median = *spreads.select_nth_unstable(n / 2).1;
     if median * 16 > last - first {
         return;
     }
-    let mut far: Vec<u32> = (0..n)
-        .filter(|&p| near[p].0 > (4 * near[p].1).max(BESIDE_SECS))
-        .map(|p| order[p])
-        .collect();
-    if far.is_empty() {
-        return;
+    for i in kept {
+        let id = bucket * WIDTH + entries[i].bit as u64;
+        if let Ok(p) = local.binary_search_by_key(&id, |&(id, _)| id)
+            && near[p].0 > (4 * near[p].1).max(BESIDE_SECS)
+        {
+            far.push(i as u32);
+        }
     }
-    far.sort_unstable();
-    let mut i = 0;
-    entries.retain(|_| {
-        i += 1;
-        far.binary_search(&(i - 1)).is_err()
-    });
 }
 
 /// The entries of a bucket that belong to the sweep wave: a sweep fills a
@@ -567,15 +586,14 @@ fn gather(
         hi: center,
     };
     s.entries.clear();
-    s.ids.clear();
-    s.far_reads = false;
+    s.spans.clear();
     let mut add = |k: u64, b: &Bucket, r: &mut Run| {
         r.bits.push((k, b.bits));
         r.hits += b.hits as u64;
         r.not_found += b.not_found as u64;
         let from = s.entries.len();
-        s.far_reads |= wave(b, &mut s.ts, &mut s.entries);
-        (s.ids).extend(s.entries[from..].iter().map(|e| k * WIDTH + e.bit as u64));
+        let suspect = wave(b, &mut s.ts, &mut s.entries);
+        s.spans.push((k, from, s.entries.len(), suspect));
         r.first = r.first.min(b.first);
         r.last = r.last.max(b.last);
     };
@@ -611,8 +629,28 @@ fn gather(
             _ => break,
         }
     }
-    if s.far_reads {
-        beside(&mut s.entries, &s.ids, &mut s.order, &mut s.near);
+    s.far.clear();
+    for &(k, from, to, suspect) in &s.spans {
+        if !suspect {
+            continue;
+        }
+        s.local.clear();
+        for &(j, from, to, _) in &s.spans {
+            if j + BESIDE_BUCKETS >= k && j <= k + BESIDE_BUCKETS {
+                let ids = s.entries[from..to].iter();
+                (s.local).extend(ids.map(|e| (j * WIDTH + e.bit as u64, e.ts)));
+            }
+        }
+        s.local.sort_unstable();
+        beside(k, from..to, &s.entries, &s.local, &mut s.near, &mut s.far);
+    }
+    if !s.far.is_empty() {
+        s.far.sort_unstable();
+        let mut i = 0;
+        s.entries.retain(|_| {
+            i += 1;
+            s.far.binary_search(&(i - 1)).is_err()
+        });
     }
     // Anonymous lookups in the wave take part. A principal takes part (with
     // its addresses) only if it read several ids of the run; one read is a
@@ -650,12 +688,16 @@ fn gather(
     sort_merge(&mut s.reads, &mut s.packed);
     // An address is part of the crowd only if the run holds at least half
     // of its lookups on the route (see the module note).
-    r.addrs.extend(
-        s.reads
-            .iter()
-            .filter(|&&(a, here)| here * 2 >= readers.get(route, a))
-            .map(|&(a, _)| a),
-    );
+    // Thousands of addresses, each slot a likely cache miss: ask for the
+    // slots a few addresses ahead.
+    for (i, &(a, here)) in s.reads.iter().enumerate() {
+        if let Some(&(ahead, _)) = s.reads.get(i + 8) {
+            readers.prefetch(route, ahead);
+        }
+        if here * 2 >= readers.get(route, a) {
+            r.addrs.push(a);
+        }
+    }
     s.trim();
     r
 }
