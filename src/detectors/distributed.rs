@@ -81,17 +81,24 @@ struct Bucket {
 
 /// Lookups per address and route, for telling a crowd's address (its
 /// lookups all in the run) from a customer's (see the module note). A
-/// two-way set-associative table of fixed size: counting costs one hash and
-/// one cache line per lookup, and memory does not grow with the addresses
-/// seen. An address that lost its slot (to a more recent one) counts again
-/// from one: its count can only fall short, which names it as before there
-/// was this table; a crowd's address is never left out for it. The slot
-/// follows from a fixed hash, so every run and mode counts the same.
+/// two-way set-associative table of fixed size: a lookup costs a hash and
+/// one cache line (a pair of slots is 64 bytes, aligned), and memory does
+/// not grow with the addresses seen. A count covers the window from its
+/// address's first lookup, then starts again. When both slots of a pair
+/// are taken, the one with fewer lookups goes: a carrier NAT address keeps
+/// its count while one-off addresses pass through. An address that lost
+/// its slot counts again from one: its count can only fall short, which
+/// names it as before there was this table. The slot follows from a fixed
+/// hash, so every run and mode counts the same.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "SavedReads", into = "SavedReads")]
 struct ReadCounts {
-    slots: Vec<Slot>,
+    pairs: Vec<Pair>,
 }
+
+#[derive(Clone, Copy, Default, PartialEq, Debug)]
+#[repr(align(64))]
+struct Pair([Slot; 2]);
 
 /// An empty slot has no lookups.
 #[derive(Clone, Copy, Default, PartialEq, Debug, Serialize, Deserialize)]
@@ -99,63 +106,58 @@ struct Slot {
     addr: u128,
     route: RouteId,
     lookups: u32,
-    last: i64,
+    /// When the count's window started.
+    start: i64,
 }
 
 impl ReadCounts {
     fn new(slots: usize) -> Self {
         ReadCounts {
-            slots: vec![Slot::default(); slots.max(2).next_power_of_two()],
+            pairs: vec![Pair::default(); (slots / 2).max(1).next_power_of_two()],
         }
     }
 
-    /// The first of the two slots `(route, addr)` may have.
-    fn set(&self, route: RouteId, addr: u128) -> usize {
+    fn pair_of(&self, route: RouteId, addr: u128) -> usize {
         let h = mix(addr as u64 ^ mix((addr >> 64) as u64 ^ route as u64));
-        h as usize & (self.slots.len() - 1) & !1
+        h as usize & (self.pairs.len() - 1)
     }
 
-    /// Count one lookup at `now`; a count idle for longer than `window`
-    /// starts again.
+    /// Count one lookup at `now`.
     fn add(&mut self, route: RouteId, addr: u128, now: i64, window: i64) {
-        let i = self.set(route, addr);
-        let pair = &mut self.slots[i..i + 2];
-        let j = match pair
-            .iter()
-            .position(|s| s.lookups > 0 && s.addr == addr && s.route == route)
-        {
-            Some(j) => j,
-            None => {
-                // An empty slot, else the one used less recently.
-                let j = if pair[0].lookups == 0 {
-                    0
-                } else if pair[1].lookups == 0 || pair[1].last < pair[0].last {
-                    1
-                } else {
-                    0
-                };
-                pair[j] = Slot {
-                    addr,
-                    route,
-                    lookups: 0,
-                    last: now,
-                };
-                j
-            }
-        };
+        let i = self.pair_of(route, addr);
+        let pair = &mut self.pairs[i].0;
+        let j =
+            match (pair.iter()).position(|s| s.lookups > 0 && s.addr == addr && s.route == route) {
+                Some(j) => j,
+                None => {
+                    // An empty or ended slot, else the one with fewer lookups.
+                    let free = |s: &Slot| s.lookups == 0 || now - s.start > window;
+                    let j = if free(&pair[0]) {
+                        0
+                    } else if free(&pair[1]) {
+                        1
+                    } else {
+                        usize::from(pair[1].lookups < pair[0].lookups)
+                    };
+                    pair[j] = Slot {
+                        addr,
+                        route,
+                        lookups: 0,
+                        start: now,
+                    };
+                    j
+                }
+            };
         let s = &mut pair[j];
-        if now - s.last > window {
-            s.lookups = 0;
+        if now - s.start > window {
+            (s.lookups, s.start) = (0, now);
         }
         s.lookups = s.lookups.saturating_add(1);
-        s.last = s.last.max(now);
     }
 
     /// Lookups counted for `(route, addr)` (0 when not held).
     fn get(&self, route: RouteId, addr: u128) -> u32 {
-        let i = self.set(route, addr);
-        self.slots[i..i + 2]
-            .iter()
+        (self.pairs[self.pair_of(route, addr)].0.iter())
             .find(|s| s.lookups > 0 && s.addr == addr && s.route == route)
             .map_or(0, |s| s.lookups)
     }
@@ -165,21 +167,42 @@ impl ReadCounts {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let slot: *const Slot = &self.slots[self.set(route, addr)];
+            let pair: *const Pair = &self.pairs[self.pair_of(route, addr)];
             // SAFETY: a prefetch only hints at an address (here that of a
-            // slot of the table); it reads nothing and cannot fault.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(slot.cast()) };
+            // pair of the table); it reads nothing and cannot fault.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(pair.cast()) };
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (route, addr);
     }
 
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        self.pairs.iter().flat_map(|p| p.0.iter())
+    }
+
     fn held(&self) -> usize {
-        self.slots.iter().filter(|s| s.lookups > 0).count()
+        self.slots().filter(|s| s.lookups > 0).count()
+    }
+
+    /// Move the counts to a table of `slots` slots; where two meet in a
+    /// pair, the one with more lookups stays.
+    fn resized(&self, slots: usize) -> ReadCounts {
+        let mut held: Vec<Slot> = self.slots().filter(|s| s.lookups > 0).copied().collect();
+        held.sort_by_key(|s| s.lookups);
+        let mut r = ReadCounts::new(slots);
+        for s in held {
+            let i = r.pair_of(s.route, s.addr);
+            let pair = &mut r.pairs[i].0;
+            let j = usize::from(
+                pair[0].lookups > 0 && (pair[1].lookups == 0 || pair[1].lookups <= pair[0].lookups),
+            );
+            pair[j] = s;
+        }
+        r
     }
 }
 
-/// The table as saved: its size and the slots in use.
+/// The table as saved: its size in slots and the slots in use.
 #[derive(Serialize, Deserialize)]
 struct SavedReads {
     len: usize,
@@ -189,11 +212,8 @@ struct SavedReads {
 impl From<ReadCounts> for SavedReads {
     fn from(r: ReadCounts) -> Self {
         SavedReads {
-            len: r.slots.len(),
-            used: r
-                .slots
-                .iter()
-                .enumerate()
+            len: r.pairs.len() * 2,
+            used: (r.slots().enumerate())
                 .filter(|(_, s)| s.lookups > 0)
                 .map(|(i, s)| (i, *s))
                 .collect(),
@@ -201,17 +221,22 @@ impl From<ReadCounts> for SavedReads {
     }
 }
 
+/// Slots a saved table may have (512 MB): a state file cannot make a
+/// run allocate more.
+const MAX_SAVED_SLOTS: usize = 1 << 24;
+
 impl TryFrom<SavedReads> for ReadCounts {
     type Error = String;
     fn try_from(s: SavedReads) -> Result<Self, String> {
-        if !s.len.is_power_of_two() || s.len > 1 << 28 || s.used.iter().any(|&(i, _)| i >= s.len) {
+        if !s.len.is_power_of_two()
+            || !(2..=MAX_SAVED_SLOTS).contains(&s.len)
+            || s.used.iter().any(|&(i, _)| i >= s.len)
+        {
             return Err(format!("a read-count table of {} slots", s.len));
         }
-        let mut r = ReadCounts {
-            slots: vec![Slot::default(); s.len],
-        };
+        let mut r = ReadCounts::new(s.len);
         for (i, slot) in s.used {
-            r.slots[i] = slot;
+            r.pairs[i / 2].0[i % 2] = slot;
         }
         Ok(r)
     }
@@ -223,8 +248,9 @@ struct Entry {
     /// Low bits of the principal hash; 0 for an anonymous lookup.
     who: u32,
     ts: i64,
-    /// Which id of the bucket (0 in a state saved before it was kept).
-    #[serde(default)]
+    /// Which id of the bucket ([`UNKNOWN_BIT`] in a state saved before it
+    /// was kept).
+    #[serde(default = "unknown_bit")]
     bit: u8,
 }
 
@@ -338,6 +364,7 @@ struct Scratch {
     /// Ids and times of a suspect bucket and its neighbours, in id order.
     local: Vec<(u64, i64)>,
     near: Vec<(i64, i64)>,
+    spreads: Vec<i64>,
     far: Vec<u32>,
     ts: Vec<i64>,
     who: Vec<u32>,
@@ -352,7 +379,7 @@ struct Scratch {
 const READERS_PER_BUCKET: usize = 4;
 
 fn no_readers() -> ReadCounts {
-    ReadCounts { slots: Vec::new() }
+    ReadCounts { pairs: Vec::new() }
 }
 
 /// Entries the buffers keep room for between gathers (half a megabyte):
@@ -372,22 +399,9 @@ impl Distributed {
     /// Carry over what is not part of the saved state.
     fn restore(&mut self, old: &Distributed) {
         // A state saved before there was this table, or under another
-        // memory ceiling: the counts move to a table of this run's size,
-        // the most recent last (so that they win their slots).
-        if self.readers.slots.len() != old.readers.slots.len() {
-            let mut held: Vec<Slot> = (self.readers.slots.iter())
-                .filter(|s| s.lookups > 0)
-                .copied()
-                .collect();
-            held.sort_by_key(|s| s.last);
-            let mut r = ReadCounts::new(old.readers.slots.len());
-            for s in held {
-                let i = r.set(s.route, s.addr);
-                let j =
-                    usize::from(r.slots[i].lookups > 0 && r.slots[i + 1].last <= r.slots[i].last);
-                r.slots[i + j] = s;
-            }
-            self.readers = r;
+        // memory ceiling: the counts move to a table of this run's size.
+        if self.readers.pairs.len() != old.readers.pairs.len() {
+            self.readers = self.readers.resized(old.readers.pairs.len() * 2);
         }
     }
 
@@ -421,7 +435,12 @@ struct Run {
     bits: Vec<(u64, u64)>,
     hits: u64,
     not_found: u64,
+    /// The addresses named: those of `crowd` that did at least half of
+    /// their lookups on the route in the run (all of them if none did:
+    /// a crowd whose addresses all read elsewhere too is still a crowd).
     addrs: Vec<u128>,
+    /// Distinct addresses taking part, by which the run is judged.
+    crowd: usize,
     principals: Vec<u32>,
     first: i64,
     last: i64,
@@ -469,6 +488,13 @@ fn dense_threshold(st: &RouteState, min: u32) -> u32 {
     (mean + 6.0 * mean.sqrt() + 4.0).max(min as f64) as u32
 }
 
+/// An entry's bit when it is not known: [`beside`] does not judge it.
+const UNKNOWN_BIT: u8 = u8::MAX;
+
+fn unknown_bit() -> u8 {
+    UNKNOWN_BIT
+}
+
 /// Entries on each side of an entry that [`beside`] compares it with.
 const NEAR: usize = 4;
 /// Buckets on each side of a suspect one whose entries [`beside`] sees.
@@ -498,6 +524,7 @@ fn beside(
     entries: &[Entry],
     local: &[(u64, i64)],
     near: &mut Vec<(i64, i64)>,
+    spreads: &mut Vec<i64>,
     far: &mut Vec<u32>,
 ) {
     let n = local.len();
@@ -520,12 +547,13 @@ fn beside(
     }
     let (first, last) =
         (local.iter()).fold((i64::MAX, i64::MIN), |(a, b), &(_, t)| (a.min(t), b.max(t)));
-    let mut spreads: Vec<i64> = near.iter().map(|&(_, d)| d).collect();
+    spreads.clear();
+    spreads.extend(near.iter().map(|&(_, d)| d));
     let median = *spreads.select_nth_unstable(n / 2).1;
     if median * 16 > last - first {
         return;
     }
-    for i in kept {
+    for i in kept.filter(|&i| entries[i].bit < WIDTH as u8) {
         let id = bucket * WIDTH + entries[i].bit as u64;
         if let Ok(p) = local.binary_search_by_key(&id, |&(id, _)| id)
             && near[p].0 > (4 * near[p].1).max(BESIDE_SECS)
@@ -539,8 +567,8 @@ fn beside(
 /// bucket within a short stretch of time, while customers who happen to own
 /// ids in it read them at any hour. Keep the tightest span holding 80% of
 /// the entries, widened by half its width. True when the entries kept span
-/// more than four times the tightest span of half of them (and
-/// [`BESIDE_SECS`]): the 80% reached reads far from the bulk's, which
+/// more than four times the tightest span of half of them plus
+/// [`BESIDE_SECS`]: the 80% reached reads far from the bulk's, which
 /// [`beside`] is to judge.
 fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
     ts.clear();
@@ -579,6 +607,7 @@ fn gather(
         hits: 0,
         not_found: 0,
         addrs: Vec::new(),
+        crowd: 0,
         principals: Vec::new(),
         first: i64::MAX,
         last: i64::MIN,
@@ -635,14 +664,24 @@ fn gather(
             continue;
         }
         s.local.clear();
-        for &(j, from, to, _) in &s.spans {
-            if j + BESIDE_BUCKETS >= k && j <= k + BESIDE_BUCKETS {
-                let ids = s.entries[from..to].iter();
-                (s.local).extend(ids.map(|e| (j * WIDTH + e.bit as u64, e.ts)));
-            }
+        // The spans go from the center down, then up from above it.
+        let at = |j: u64| if j <= center { center - j } else { (center - r.lo) + (j - center) } as usize;
+        for j in k.saturating_sub(BESIDE_BUCKETS).max(r.lo)..=(k + BESIDE_BUCKETS).min(r.hi) {
+            let (j2, from, to, _) = s.spans[at(j)];
+            debug_assert_eq!(j, j2);
+            let known = s.entries[from..to].iter().filter(|e| e.bit < WIDTH as u8);
+            (s.local).extend(known.map(|e| (j * WIDTH + e.bit as u64, e.ts)));
         }
         s.local.sort_unstable();
-        beside(k, from..to, &s.entries, &s.local, &mut s.near, &mut s.far);
+        beside(
+            k,
+            from..to,
+            &s.entries,
+            &s.local,
+            &mut s.near,
+            &mut s.spreads,
+            &mut s.far,
+        );
     }
     if !s.far.is_empty() {
         s.far.sort_unstable();
@@ -697,6 +736,10 @@ fn gather(
         if here * 2 >= readers.get(route, a) {
             r.addrs.push(a);
         }
+    }
+    r.crowd = s.reads.len();
+    if r.addrs.is_empty() {
+        r.addrs.extend(s.reads.iter().map(|&(a, _)| a));
     }
     s.trim();
     r
@@ -934,8 +977,8 @@ impl Detector for Distributed {
             thr,
         );
         let cfg = &self.cfg;
-        let per_addr = r.hits as f64 / r.addrs.len().max(1) as f64;
-        let own_records = r.principals.len() * 2 >= r.addrs.len();
+        let per_addr = r.hits as f64 / r.crowd.max(1) as f64;
+        let own_records = r.principals.len() * 2 >= r.crowd;
         // Only a run that is one actor's walk or customers' own records is
         // set aside for a while: one still too small to judge is looked at
         // again on its next dense hit, since a short sweep may have only a
@@ -953,10 +996,12 @@ impl Detector for Distributed {
             });
             return;
         }
-        if r.hits < cfg.min_hits || r.addrs.len() < cfg.min_addresses {
+        // Too few named (a walker and some customers whose reads it
+        // passed) is no crowd either.
+        if r.hits < cfg.min_hits || r.crowd.min(r.addrs.len()) < cfg.min_addresses {
             return;
         }
-        let sev = if r.addrs.len() >= cfg.critical_addresses {
+        let sev = if r.crowd >= cfg.critical_addresses {
             Severity::Critical
         } else {
             Severity::Warning
@@ -1003,9 +1048,7 @@ impl Detector for Distributed {
             .map_or((r.lo * WIDTH, r.hi * WIDTH + WIDTH - 1), |s| (s.min, s.max));
         let why = format!(
             "{} ids in {lo}..{hi} fetched by {} addresses, {:.1} lookups each",
-            r.hits,
-            r.addrs.len(),
-            per_addr
+            r.hits, r.crowd, per_addr
         );
         out.push(Finding {
             detector: DetectorKind::DistributedSweep,
@@ -1107,16 +1150,17 @@ mod tests {
     }
 
     /// The read counts: exact while an address holds its slot; a third
-    /// address in a full pair takes the less recent slot and counts from
-    /// one; an idle count starts again; the table survives saving and
-    /// moves, counts and all, to a table of another size.
+    /// address in a full pair takes the slot with fewer lookups and counts
+    /// from one; a count whose window has ended starts again; the table
+    /// survives saving, refuses a size no run makes, and moves, counts
+    /// and all, to a table of another size.
     #[test]
     fn read_counts_count_evict_and_move() {
         let mut r = ReadCounts::new(64);
-        let first = r.set(3, 10);
+        let first = r.pair_of(3, 10);
         // Three addresses of the same pair of slots.
         let same: Vec<u128> = (11..100_000u128)
-            .filter(|&a| r.set(3, a) == first)
+            .filter(|&a| r.pair_of(3, a) == first)
             .take(2)
             .collect();
         let (a, b, c) = (10u128, same[0], same[1]);
@@ -1129,11 +1173,13 @@ mod tests {
         r.add(3, c, 300, 1_000);
         assert_eq!(
             (r.get(3, a), r.get(3, b), r.get(3, c)),
-            (0, 1, 1),
-            "a was the less recent"
+            (5, 0, 1),
+            "b had fewer lookups"
         );
-        r.add(3, b, 2_000, 1_000);
-        assert_eq!(r.get(3, b), 1, "an idle count starts again");
+        r.add(3, a, 1_050, 1_000);
+        assert_eq!(r.get(3, a), 6, "within the window from its first lookup");
+        r.add(3, a, 1_200, 1_000);
+        assert_eq!(r.get(3, a), 1, "a count whose window ended starts again");
 
         let mut d = Distributed::new(Config::default(), 1024);
         for i in 0..500u128 {
@@ -1145,11 +1191,13 @@ mod tests {
         let v: Box<serde_json::value::RawValue> = serde_json::from_slice(&saved).expect("json");
         let mut same_size = Distributed::new(Config::default(), 1024);
         same_size.load(&v).expect("loaded");
-        assert_eq!(same_size.readers.slots, d.readers.slots);
+        assert_eq!(same_size.readers.pairs, d.readers.pairs);
         let mut larger = Distributed::new(Config::default(), 8192);
         larger.load(&v).expect("loaded");
-        assert_eq!(larger.readers.slots.len(), 8192 * READERS_PER_BUCKET);
+        assert_eq!(larger.readers.pairs.len() * 2, 8192 * READERS_PER_BUCKET);
         assert!((0..500u128).all(|i| larger.readers.get(1, i) == d.readers.get(1, i)));
+        let huge = serde_json::json!({"len": 1u64 << 40, "used": []});
+        assert!(serde_json::from_value::<ReadCounts>(huge).is_err());
     }
 
     /// A lookup of customer `id` from address 10.0.`addr`, routed by a real
@@ -1495,5 +1543,34 @@ mod tests {
             let missed: Vec<u16> = (0..230u16).filter(|&a| !named.contains(&key(a))).collect();
             assert!(missed.is_empty(), "{what}: {missed:?} not named");
         }
+    }
+
+    /// A crowd whose every address also did twenty lookups elsewhere on the
+    /// route (to hide among customers) is still a crowd: the sweep is
+    /// reported, and names them all since none would be named otherwise.
+    #[test]
+    fn a_crowd_reading_elsewhere_too_is_still_reported() {
+        let base = 64 * 6_000;
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        for a in 0..40u16 {
+            for k in 0..20u64 {
+                evs.push((
+                    1_000 + k as i64 * 100 + a as i64,
+                    a,
+                    7 + (a as u64 * 20 + k) * 997,
+                ));
+            }
+        }
+        for i in 0..256u64 {
+            evs.push((10_000 + i as i64, (i % 40) as u16, base + i));
+        }
+        evs.sort_by_key(|e| e.0);
+        let (_, out) = run(evs.into_iter());
+        assert!(!out.is_empty(), "the sweep is reported");
+        let named = named(&out);
+        assert!(
+            (0..40).all(|a| named.contains(&key(a))),
+            "the crowd is named"
+        );
     }
 }
