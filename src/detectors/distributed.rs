@@ -19,7 +19,11 @@
 //! else on the route but its part of the walk; so an address is named only
 //! if the run holds at least half of its lookups on the route. A carrier NAT
 //! address, a support agent, a store terminal or a customer rereading their
-//! own record does most of its lookups elsewhere.
+//! own record does most of its lookups elsewhere. (The run itself is judged
+//! by all its addresses, and names them all if none passes.) Where a
+//! bucket's wave reaches back to such reads hours before the crowd's, a
+//! read is also judged by the time the ids beside it were read (see
+//! [`beside`]).
 
 use serde::{Deserialize, Serialize};
 
