@@ -378,8 +378,8 @@ struct Scratch {
     packed: Vec<u64>,
 }
 
-/// Read-count slots per bucket kept: a slot (32 bytes) is a sixtieth of a
-/// full bucket.
+/// Read-count slots per bucket kept: a slot (32 bytes) is a sixty-fourth
+/// of a full bucket's entries.
 const READERS_PER_BUCKET: usize = 4;
 
 fn no_readers() -> ReadCounts {
@@ -592,10 +592,13 @@ fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
     let slack = ((hi - lo) / 2).max(60);
     let (from, to) = (lo - slack, hi + slack);
     out.extend(b.entries.iter().filter(|e| e.ts >= from && e.ts <= to));
-    let kept = ts.partition_point(|&t| t <= to) - 1;
-    let kept = ts[kept] - ts[ts.partition_point(|&t| t < from)];
+    // The span of the times kept (at least the tightest 80%'s).
+    let (first, last) = (
+        ts.partition_point(|&t| t < from),
+        ts.partition_point(|&t| t <= to) - 1,
+    );
     let (half_lo, half_hi) = tightest(n.div_ceil(2));
-    kept > 4 * (half_hi - half_lo) + BESIDE_SECS
+    ts[last] - ts[first] > 4 * (half_hi - half_lo) + BESIDE_SECS
 }
 
 fn gather(
@@ -662,14 +665,14 @@ fn gather(
             _ => break,
         }
     }
+    // The spans go from the center down, then up from above it.
+    let at = |j: u64| if j <= center { center - j } else { (center - r.lo) + (j - center) } as usize;
     s.far.clear();
     for &(k, from, to, suspect) in &s.spans {
         if !suspect {
             continue;
         }
         s.local.clear();
-        // The spans go from the center down, then up from above it.
-        let at = |j: u64| if j <= center { center - j } else { (center - r.lo) + (j - center) } as usize;
         for j in k.saturating_sub(BESIDE_BUCKETS).max(r.lo)..=(k + BESIDE_BUCKETS).min(r.hi) {
             let (j2, from, to, _) = s.spans[at(j)];
             debug_assert_eq!(j, j2);
@@ -729,8 +732,8 @@ fn gather(
         }
     }
     sort_merge(&mut s.reads, &mut s.packed);
-    // An address is part of the crowd only if the run holds at least half
-    // of its lookups on the route (see the module note).
+    // An address is named only if the run holds at least half of its
+    // lookups on the route (see the module note).
     // Thousands of addresses, each slot a likely cache miss: ask for the
     // slots a few addresses ahead.
     for (i, &(a, here)) in s.reads.iter().enumerate() {
@@ -1211,8 +1214,7 @@ mod tests {
         let mut d = Distributed::new(Config::default(), 1024);
         let mut out = Vec::new();
         for (ts, addr, id) in events {
-            let ip = std::net::IpAddr::from([10, 0, (addr >> 8) as u8, addr as u8]);
-            let ev = crate::detectors::testing::lookup(&mut router, ts, ip, id);
+            let ev = crate::detectors::testing::lookup(&mut router, ts, ip(addr), id);
             assert!(router.info(ev.route).lookup);
             d.observe(&ev, 0, &router, &mut out);
         }
@@ -1417,13 +1419,13 @@ mod tests {
             .collect()
     }
 
+    /// Address 10.0.`addr` of the tests, and its key.
+    fn ip(addr: u16) -> std::net::IpAddr {
+        std::net::IpAddr::from([10, 0, (addr >> 8) as u8, addr as u8])
+    }
+
     fn key(addr: u16) -> u128 {
-        crate::actors::addr_key(std::net::IpAddr::from([
-            10,
-            0,
-            (addr >> 8) as u8,
-            addr as u8,
-        ]))
+        crate::actors::addr_key(ip(addr))
     }
 
     /// A crowd of 40 addresses walks 256 ids in four minutes. Address 900
