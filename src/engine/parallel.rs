@@ -40,8 +40,12 @@ const BATCH_BYTES: usize = 128 << 10;
 /// rather than a few large ones: the workers read a batch while it is
 /// still in cache. On two cores, 10 M combined lines: 4 batches of up to
 /// 4,096 events kept the cores about 1.78 busy at 48 MB peak RSS; 16 of up
-/// to 1,024 keep them about 1.86 busy at 43 MB.
-const DEPTH: usize = 16;
+/// to 1,024 about 1.80 (1.86 on an earlier machine) at 49 MB; 64 keep them
+/// about 1.90 busy at 64 MB. The reader and two workers share two cores,
+/// and the scheduler hands out slices of several milliseconds: 16 batches
+/// (about 6 ms of the reader's work) ran dry while the reader waited for
+/// its turn, 64 (about 25 ms) do not.
+const DEPTH: usize = 64;
 
 /// What every worker gets: the events, the ticks between them, and the
 /// routes created since the previous batch (route ids are positions).
