@@ -150,10 +150,7 @@ impl Parallel {
     /// Move the engine's shards onto `threads` workers (at most one per
     /// shard), with at most about `in_flight` bytes of batches out.
     pub fn start(engine: &mut Engine, threads: usize, in_flight: usize) -> Parallel {
-        // Half of a batch's share for its events, half for its lines.
-        let share = in_flight / (DEPTH + 1) / 2;
-        let batch_events = (share / std::mem::size_of::<Event>()).clamp(256, BATCH_EVENTS);
-        let batch_bytes = share.clamp(64 << 10, BATCH_BYTES);
+        let (batch_events, batch_bytes) = batch_size(in_flight);
         let n = threads.clamp(1, SHARDS);
         let mut groups: Vec<Vec<Shard>> = (0..n).map(|_| Vec::new()).collect();
         for s in std::mem::take(&mut engine.shards) {
@@ -330,6 +327,35 @@ impl Parallel {
     }
 }
 
+/// Events and line bytes per batch for about `in_flight` bytes of batches
+/// out: half of a batch's share for its events, half for its lines. The
+/// floors are small, so that at the smallest memory ceiling `DEPTH`
+/// batches still fit in their share.
+fn batch_size(in_flight: usize) -> (usize, usize) {
+    let share = in_flight / (DEPTH + 1) / 2;
+    let events = (share / std::mem::size_of::<Event>()).clamp(64, BATCH_EVENTS);
+    (events, share.clamp(8 << 10, BATCH_BYTES))
+}
+
 fn worker_died() -> io::Error {
     io::Error::other("a detector worker thread stopped unexpectedly")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `DEPTH + 1` full batches hold (events and their lines) stays
+    /// within the bytes allowed in flight, from the 32 MB floor (2 MB out)
+    /// up; at the default ceiling (16 MB out) batches hold 1,024 events.
+    #[test]
+    fn batches_in_flight_fit_their_share() {
+        for mb in [2, 4, 16, 64] {
+            let in_flight = mb << 20;
+            let (events, bytes) = batch_size(in_flight);
+            let held = (DEPTH + 1) * (events * std::mem::size_of::<Event>() + bytes);
+            assert!(held <= in_flight, "{mb} MB: {held} bytes held");
+        }
+        assert_eq!(batch_size(16 << 20).0, BATCH_EVENTS);
+    }
 }
