@@ -445,6 +445,11 @@ struct Run {
     addrs: Vec<u128>,
     /// Distinct addresses taking part, by which the run is judged.
     crowd: usize,
+    /// Whether the run is one address's walk, with the reads of customers
+    /// who happened to fetch some of its ids first: on a busy API they can
+    /// be most of the run's addresses, and make the walk look like a crowd
+    /// of few lookups each. See [`one_walker`].
+    one_walker: bool,
     principals: Vec<u32>,
     first: i64,
     last: i64,
@@ -615,6 +620,7 @@ fn gather(
         not_found: 0,
         addrs: Vec::new(),
         crowd: 0,
+        one_walker: false,
         principals: Vec::new(),
         first: i64::MAX,
         last: i64::MIN,
@@ -697,6 +703,11 @@ fn gather(
             i += 1;
             s.far.binary_search(&(i - 1)).is_err()
         });
+        // The spans move with the entries left.
+        let before = |i: usize| s.far.partition_point(|&f| (f as usize) < i);
+        for span in &mut s.spans {
+            (span.1, span.2) = (span.1 - before(span.1), span.2 - before(span.2));
+        }
     }
     // Anonymous lookups in the wave take part. A principal takes part (with
     // its addresses) only if it read several ids of the run; one read is a
@@ -745,11 +756,41 @@ fn gather(
         }
     }
     r.crowd = s.reads.len();
+    r.one_walker = one_walker(&r, s, thr);
     if r.addrs.is_empty() {
         r.addrs.extend(s.reads.iter().map(|&(a, _)| a));
     }
     s.trim();
     r
+}
+
+/// Whether the run is one address's walk among customers' reads (see
+/// [`Run::one_walker`]): the address with the most entries holds at least
+/// half of them in the buckets it read in, and no bucket outside those is
+/// dense. A crowd's member shares its buckets with many others; a crowd
+/// carrying on from a walk fills dense buckets beyond it.
+fn one_walker(r: &Run, s: &Scratch, thr: u32) -> bool {
+    let Some(&(walker, _)) = s.reads.iter().max_by_key(|&&(_, n)| n) else {
+        return false;
+    };
+    let entries = |from: usize, to: usize| &s.entries[from..to];
+    let (mut lo, mut hi) = (u64::MAX, 0);
+    for &(k, from, to, _) in &s.spans {
+        if entries(from, to).iter().any(|e| e.addr == walker) {
+            (lo, hi) = (lo.min(k), hi.max(k));
+        }
+    }
+    let (mut mine, mut all) = (0, 0);
+    for &(_, from, to, _) in s.spans.iter().filter(|sp| (lo..=hi).contains(&sp.0)) {
+        all += to - from;
+        mine += entries(from, to)
+            .iter()
+            .filter(|e| e.addr == walker)
+            .count();
+    }
+    let dense_beyond =
+        (r.bits.iter()).any(|&(k, bits)| !(lo..=hi).contains(&k) && bits.count_ones() >= thr);
+    mine * 2 >= all && !dense_beyond
 }
 
 /// `n` more lookups by `addr`: a new pair unless it is the last one's.
@@ -989,8 +1030,11 @@ impl Detector for Distributed {
         // Only a run that is one actor's walk or customers' own records is
         // set aside for a while: one still too small to judge is looked at
         // again on its next dense hit, since a short sweep may have only a
-        // few of those left.
-        if per_addr > cfg.max_per_address || own_records {
+        // few of those left. On a busy API customers read many ids of a
+        // walk first (a bucket keeps an id's first reader), so a walk can
+        // show few lookups per address: one address with half of them is
+        // still one actor's walk.
+        if per_addr > cfg.max_per_address || own_records || r.one_walker {
             if st.set_aside.len() >= MAX_SET_ASIDE {
                 st.set_aside.remove(0);
             }
