@@ -233,7 +233,7 @@ impl Parallel {
             .push_back(std::mem::replace(&mut self.held, next));
         // Long lines (a raised --max-line-bytes) fill a batch each: merge
         // by bytes too, so that DEPTH of them are not held at once.
-        while self.pending.len() > DEPTH || self.pending_bytes > (DEPTH + 1) * self.batch_bytes {
+        while self.pending.len() > DEPTH || self.pending_bytes > DEPTH * self.batch_bytes {
             self.merge_one(engine, parser, sink)?;
         }
         Ok(())
@@ -322,18 +322,29 @@ impl Parallel {
         held.ticks.clear();
         held.lines.clear();
         held.ends.clear();
+        // A buffer that took a long line gives the room back: the spare
+        // buffers are counted by their batches' shares.
+        if held.lines.capacity() > 2 * self.batch_bytes {
+            held.lines = Vec::new();
+        }
         self.spare.push(held);
         Ok(())
     }
 }
 
+/// Bytes a batch holds per event: the event, its line's end offset, and a
+/// tick at most (kept by the reader and sent to the workers).
+const PER_EVENT: usize = std::mem::size_of::<Event>()
+    + std::mem::size_of::<usize>()
+    + 2 * std::mem::size_of::<(u32, Timestamp)>();
+
 /// Events and line bytes per batch for about `in_flight` bytes of batches
 /// out: half of a batch's share for its events, half for its lines. The
-/// floors are small, so that at the smallest memory ceiling `DEPTH`
-/// batches still fit in their share.
+/// floors are small, so that at the smallest memory ceiling the batches
+/// out (`DEPTH` merged ones, the one being filled and a spare) still fit.
 fn batch_size(in_flight: usize) -> (usize, usize) {
-    let share = in_flight / (DEPTH + 1) / 2;
-    let events = (share / std::mem::size_of::<Event>()).clamp(64, BATCH_EVENTS);
+    let share = in_flight / (DEPTH + 2) / 2;
+    let events = (share / PER_EVENT).clamp(64, BATCH_EVENTS);
     (events, share.clamp(8 << 10, BATCH_BYTES))
 }
 
@@ -345,17 +356,23 @@ fn worker_died() -> io::Error {
 mod tests {
     use super::*;
 
-    /// What `DEPTH + 1` full batches hold (events and their lines) stays
+    /// What `DEPTH + 2` full batches hold (events, ticks and lines) stays
     /// within the bytes allowed in flight, from the 32 MB floor (2 MB out)
-    /// up; at the default ceiling (16 MB out) batches hold 1,024 events.
+    /// up.
     #[test]
     fn batches_in_flight_fit_their_share() {
         for mb in [2, 4, 16, 64] {
             let in_flight = mb << 20;
             let (events, bytes) = batch_size(in_flight);
-            let held = (DEPTH + 1) * (events * std::mem::size_of::<Event>() + bytes);
+            let held = (DEPTH + 2) * (events * PER_EVENT + bytes);
             assert!(held <= in_flight, "{mb} MB: {held} bytes held");
         }
-        assert_eq!(batch_size(16 << 20).0, BATCH_EVENTS);
+        // At the default ceiling a batch of ordinary lines (about 200
+        // bytes) is cut by its bytes, not its events.
+        let (events, bytes) = batch_size(16 << 20);
+        assert!(
+            bytes >= 120 << 10 && events * 200 >= bytes,
+            "{events} {bytes}"
+        );
     }
 }

@@ -293,7 +293,8 @@ impl Variant {
 }
 
 fn variant_run(v: Variant) -> &'static (Truth, Scan) {
-    static RUNS: [OnceLock<(Truth, Scan)>; 8] = [const { OnceLock::new() }; 8];
+    static RUNS: [OnceLock<(Truth, Scan)>; Variant::ALL.len()] =
+        [const { OnceLock::new() }; Variant::ALL.len()];
     let i = Variant::ALL.iter().position(|x| *x == v).expect("known");
     RUNS[i].get_or_init(|| {
         let t = std::time::Instant::now();
