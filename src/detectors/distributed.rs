@@ -23,7 +23,9 @@
 //! by all its addresses, and names them all if none passes.) Where a
 //! bucket's wave reaches back to such reads hours before the crowd's, a
 //! read is also judged by the time the ids beside it were read (see
-//! [`beside`]).
+//! [`beside`]). For the same reason one address's walk through ids that
+//! customers had read first can show few lookups per address; it is told
+//! from a crowd by [`one_walker`].
 
 use serde::{Deserialize, Serialize};
 
@@ -779,26 +781,21 @@ fn one_walker(r: &Run, s: &Scratch, thr: u32) -> bool {
     let (mut mine, mut all, mut beside) = (0, 0, 0);
     for &(k, from, to, _) in &s.spans {
         let entries = &s.entries[from..to];
-        let first = entries
-            .iter()
+        let (its, first) = (entries.iter())
             .filter(|e| e.addr == walker)
-            .map(|e| e.ts)
-            .min();
-        let its = entries.iter().filter(|e| e.addr == walker).count();
+            .fold((0, i64::MAX), |(n, t), e| (n + 1, t.min(e.ts)));
         let dense = (r.bits.binary_search_by_key(&k, |&(k, _)| k))
             .is_ok_and(|i| r.bits[i].1.count_ones() >= thr);
         if dense && its * 4 < entries.len() {
             return false;
         }
-        let Some(first) = first else {
-            continue;
-        };
-        mine += its;
-        all += entries.len();
-        beside += entries
-            .iter()
-            .filter(|e| e.addr != walker && e.ts >= first)
-            .count();
+        if its > 0 {
+            mine += its;
+            all += entries.len();
+            beside += (entries.iter())
+                .filter(|e| e.addr != walker && e.ts >= first)
+                .count();
+        }
     }
     mine * 2 >= all && beside * 4 <= mine
 }
@@ -1042,8 +1039,7 @@ impl Detector for Distributed {
         // again on its next dense hit, since a short sweep may have only a
         // few of those left. On a busy API customers read many ids of a
         // walk first (a bucket keeps an id's first reader), so a walk can
-        // show few lookups per address: one address with half of them is
-        // still one actor's walk.
+        // show few lookups per address: see [`one_walker`].
         if per_addr > cfg.max_per_address || own_records || r.one_walker {
             if st.set_aside.len() >= MAX_SET_ASIDE {
                 st.set_aside.remove(0);
