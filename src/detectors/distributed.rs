@@ -4,11 +4,12 @@
 //!
 //! Per route, numeric ids are folded into buckets of 64 consecutive ids with
 //! a bitmap of which were fetched and by which addresses. Real customers
-//! fetch their own ids, scattered over the whole space, so a bucket holds a
-//! handful of hits at most; a sweep fills run after run of buckets. A bucket
-//! is dense when its hits stand far above the route's mean occupancy, and a
-//! run of dense buckets fetched by many addresses (each contributing few) is
-//! an incident that names every address seen in it.
+//! fetch their own ids, scattered over the whole space, at their own pace,
+//! so a bucket gathers hits slowly; a sweep fills run after run of buckets
+//! within minutes. A bucket is dense when its hits stand far above what the
+//! route's buckets gather in the time it has been held (see [`Density`]),
+//! and a run of dense buckets fetched by many addresses (each contributing
+//! few) is an incident that names every address seen in it.
 //!
 //! Two caveats, handled: recently created accounts have adjacent ids and are
 //! active, so a run whose lookups carry as many distinct principals as
@@ -81,6 +82,9 @@ struct Bucket {
     /// Who fetched each id of the bucket, and when (one entry per id).
     entries: Vec<Entry>,
     not_found: u32,
+    /// Its hits when its run was last looked at (0: not yet).
+    #[serde(default)]
+    looked: u32,
     first: i64,
     last: i64,
 }
@@ -276,6 +280,11 @@ struct RouteState {
     /// Buckets of this route held in the shard's table, and their hits.
     buckets: u64,
     hits: u64,
+    /// The sum of those buckets' `first` seconds: with `buckets`, how many
+    /// bucket-seconds the hits were gathered over (see [`Density`]).
+    /// Not saved: rebuilt from the table on load.
+    #[serde(skip)]
+    firsts: i64,
     sweeps: Vec<Sweep>,
     /// Runs recently looked at and found to be one actor's walk or
     /// customers' own records: not looked at again until they may have
@@ -363,10 +372,8 @@ pub struct Distributed {
 #[derive(Default)]
 struct Scratch {
     entries: Vec<Entry>,
-    /// Each bucket of the run, with where its wave's entries are in
-    /// `entries` and whether that wave reached reads far from its bulk's
-    /// (see [`beside`]).
-    spans: Vec<(u64, usize, usize, bool)>,
+    /// Each bucket of the run.
+    spans: Vec<Span>,
     /// Ids and times of a suspect bucket and its neighbours, in id order.
     local: Vec<(u64, i64)>,
     near: Vec<(i64, i64)>,
@@ -378,6 +385,18 @@ struct Scratch {
     /// Each address of the run with its lookups in it.
     reads: Vec<(u128, u32)>,
     packed: Vec<u64>,
+}
+
+/// A bucket of a run being gathered.
+#[derive(Clone, Copy)]
+struct Span {
+    key: u64,
+    /// Where its wave's entries are in [`Scratch::entries`].
+    from: usize,
+    to: usize,
+    /// Whether that wave reached reads far from its bulk's (see [`beside`]).
+    suspect: bool,
+    dense: bool,
 }
 
 /// Read-count slots per bucket kept: a slot (32 bytes) is a sixty-fourth
@@ -409,6 +428,14 @@ impl Distributed {
         if self.readers.pairs.len() != old.readers.pairs.len() {
             self.readers = self.readers.resized(old.readers.pairs.len() * 2);
         }
+        for st in self.routes.values_mut() {
+            st.firsts = 0;
+        }
+        for ((r, _), b) in self.buckets.iter_lru() {
+            if let Some(st) = self.routes.get_mut(r) {
+                st.firsts += b.first;
+            }
+        }
     }
 
     /// Forget buckets not hit within the window.
@@ -416,8 +443,7 @@ impl Distributed {
         let horizon = now - self.cfg.window_secs;
         for ((r, _), b) in self.buckets.expire_idle(|_, b| b.last < horizon) {
             if let Some(st) = self.routes.get_mut(&r) {
-                st.buckets -= 1;
-                st.hits -= b.hits as u64;
+                st.forget(&b);
             }
         }
     }
@@ -486,17 +512,88 @@ fn crowd_like(b: &Bucket, max_per_address: f64) -> bool {
     addresses > 1 && n as f64 <= max_per_address * addresses as f64 && principals * 2 < addresses
 }
 
-/// Buckets a route must have touched before its mean occupancy is trusted:
-/// on a small or young route the sweep itself would be most of the mean.
+/// Buckets a route must have touched before its occupancy is trusted:
+/// on a small or young route the sweep itself would be most of it.
 const WARM_BUCKETS: usize = 256;
 
-fn dense_threshold(st: &RouteState, min: u32) -> u32 {
-    let n = st.buckets as usize;
-    if n < WARM_BUCKETS {
-        return min;
+impl RouteState {
+    /// A bucket leaves the table (evicted or expired).
+    fn forget(&mut self, b: &Bucket) {
+        self.buckets -= 1;
+        self.hits -= b.hits as u64;
+        self.firsts -= b.first;
     }
-    let mean = st.hits as f64 / n as f64;
-    (mean + 6.0 * mean.sqrt() + 4.0).max(min as f64) as u32
+}
+
+/// What a route's buckets gather from customers' own reads, by which a
+/// bucket is dense. A bucket comes with its first hit; customers then read
+/// their own ids at a steady pace, so its hits grow with the time it has
+/// been held: one, and the route's further hits per bucket-second times
+/// that time, is what one expects of a bucket, and it is dense far above
+/// that (six standard deviations of a binomial over its 64 ids, and 4).
+/// Measured per bucket-second, not per bucket: on a busy API the table is
+/// full, and one-off reads make buckets that come and go with one hit
+/// each; a mean per bucket was far below what a bucket held all morning
+/// gathers, and customers' own reads made such a bucket dense. (Their
+/// first hits are not counted in the pace: a flood of them would make an
+/// old bucket expected to be full.) Where customers read more than about
+/// half of a bucket's ids, no bucket is dense: density then tells nothing.
+#[derive(Clone, Copy)]
+struct Density {
+    /// Hits beyond each bucket's first per bucket-second (0 on a route too
+    /// young to tell).
+    rate: f64,
+    now: i64,
+    min: u32,
+}
+
+impl Density {
+    fn of(st: &RouteState, now: i64, min: u32) -> Density {
+        let n = st.buckets as i64;
+        let rate = if n < WARM_BUCKETS as i64 {
+            0.0
+        } else {
+            // At least a second per bucket: a route whose buckets all came
+            // this second has gathered little.
+            (st.hits as i64 - n) as f64 / (n.saturating_mul(now) - st.firsts).max(n) as f64
+        };
+        Density { rate, now, min }
+    }
+
+    /// Hits expected of customers in a bucket held since `first`.
+    fn expected(&self, first: i64) -> f64 {
+        (1.0 + self.rate * (self.now - first) as f64).min(WIDTH as f64)
+    }
+
+    /// What customers' reads in a bucket held since `first` come to at
+    /// most, in standard deviations `k` above what is expected.
+    fn above(&self, first: i64, k: f64) -> f64 {
+        let e = self.expected(first);
+        e + k * (e * (1.0 - e / WIDTH as f64)).sqrt()
+    }
+
+    /// Hits from which a bucket held since `first` is dense.
+    fn dense(&self, first: i64) -> u32 {
+        (self.above(first, 6.0) + 4.0).max(self.min as f64) as u32
+    }
+
+    /// Hits from which a bucket beside a dense one is part of its run:
+    /// halfway from what is expected to dense (a sweep's edges may be
+    /// half-filled), so that a run does not spread over the customers'
+    /// buckets all around it.
+    fn edge(&self, first: i64) -> u32 {
+        let thr = self.dense(first);
+        ((self.expected(first) as u32 + thr) / 2)
+            .max(thr / 2)
+            .max(1)
+    }
+
+    /// Entries of a dense bucket held since `first` with `hits` that are
+    /// surely more than customers' own reads (three standard deviations
+    /// above what is expected): the sweep's, at most.
+    fn excess(&self, first: i64, hits: u32) -> usize {
+        (hits as f64 - self.above(first, 3.0)).ceil().max(1.0) as usize
+    }
 }
 
 /// An entry's bit when it is not known: [`beside`] does not judge it.
@@ -577,11 +674,14 @@ fn beside(
 /// The entries of a bucket that belong to the sweep wave: a sweep fills a
 /// bucket within a short stretch of time, while customers who happen to own
 /// ids in it read them at any hour. Keep the tightest span holding 80% of
-/// the entries, widened by half its width. True when the entries kept span
-/// more than four times the tightest span of half of them plus
-/// [`BESIDE_SECS`]: the 80% reached reads far from the bulk's, which
-/// [`beside`] is to judge.
-fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
+/// the entries, or only the `excess` over what customers are expected to
+/// have read (see [`Density::excess`]) where that is fewer, widened by half
+/// its width: where customers read a bucket's ids all day, a walk that
+/// has just passed is a few minutes of it. True when the entries kept span
+/// more than four times the tightest span of five eighths of them (half
+/// the bucket's when 80% are kept) plus [`BESIDE_SECS`]: the wave reached
+/// reads far from the bulk's, which [`beside`] is to judge.
+fn wave(b: &Bucket, excess: usize, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
     ts.clear();
     ts.extend(b.entries.iter().map(|e| e.ts));
     ts.sort_unstable();
@@ -595,16 +695,17 @@ fn wave(b: &Bucket, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
             .min_by_key(|&(lo, hi)| hi - lo)
             .expect("k <= n")
     };
-    let (lo, hi) = tightest(((n * 4).div_ceil(5)).max(1));
+    let keep = (n * 4).div_ceil(5).min(excess).max(1);
+    let (lo, hi) = tightest(keep);
     let slack = ((hi - lo) / 2).max(60);
     let (from, to) = (lo - slack, hi + slack);
     out.extend(b.entries.iter().filter(|e| e.ts >= from && e.ts <= to));
-    // The span of the times kept (at least the tightest 80%'s).
+    // The span of the times kept (at least the tightest `keep`'s).
     let (first, last) = (
         ts.partition_point(|&t| t < from),
         ts.partition_point(|&t| t <= to) - 1,
     );
-    let (half_lo, half_hi) = tightest(n.div_ceil(2));
+    let (half_lo, half_hi) = tightest((keep * 5).div_ceil(8).clamp(1, n));
     ts[last] - ts[first] > 4 * (half_hi - half_lo) + BESIDE_SECS
 }
 
@@ -614,7 +715,7 @@ fn gather(
     s: &mut Scratch,
     route: RouteId,
     center: u64,
-    thr: u32,
+    density: Density,
 ) -> Run {
     let mut r = Run {
         bits: Vec::new(),
@@ -636,21 +737,28 @@ fn gather(
         r.hits += b.hits as u64;
         r.not_found += b.not_found as u64;
         let from = s.entries.len();
-        let suspect = wave(b, &mut s.ts, &mut s.entries);
-        s.spans.push((k, from, s.entries.len(), suspect));
+        let excess = density.excess(b.first, b.hits);
+        let suspect = wave(b, excess, &mut s.ts, &mut s.entries);
+        let dense = b.hits >= density.dense(b.first);
+        s.spans.push(Span {
+            key: k,
+            from,
+            to: s.entries.len(),
+            suspect,
+            dense,
+        });
         r.first = r.first.min(b.first);
         r.last = r.last.max(b.last);
     };
     // Edges of a sweep may be half-filled: extend over buckets at half the
-    // dense threshold.
-    let edge = (thr / 2).max(1);
+    // dense threshold (see [`Density`]).
     if let Some(b) = buckets.get(&(route, center)) {
         add(center, b, &mut r);
     }
     let mut k = center;
     while k > 0 && center - k < MAX_WALK {
         match buckets.get(&(route, k - 1)) {
-            Some(b) if b.hits >= edge => {
+            Some(b) if b.hits >= density.edge(b.first) => {
                 add(k - 1, b, &mut r);
                 k -= 1;
                 r.lo = k;
@@ -665,7 +773,7 @@ fn gather(
     let mut k = center;
     while k - center < MAX_WALK {
         match buckets.get(&(route, k + 1)) {
-            Some(b) if b.hits >= edge => {
+            Some(b) if b.hits >= density.edge(b.first) => {
                 add(k + 1, b, &mut r);
                 k += 1;
                 r.hi = k;
@@ -676,15 +784,22 @@ fn gather(
     // The spans go from the center down, then up from above it.
     let at = |j: u64| if j <= center { center - j } else { (center - r.lo) + (j - center) } as usize;
     s.far.clear();
-    for &(k, from, to, suspect) in &s.spans {
+    for &Span {
+        key: k,
+        from,
+        to,
+        suspect,
+        ..
+    } in &s.spans
+    {
         if !suspect {
             continue;
         }
         s.local.clear();
         for j in k.saturating_sub(BESIDE_BUCKETS).max(r.lo)..=(k + BESIDE_BUCKETS).min(r.hi) {
-            let (j2, from, to, _) = s.spans[at(j)];
-            debug_assert_eq!(j, j2);
-            let known = s.entries[from..to].iter().filter(|e| e.bit < WIDTH as u8);
+            let span = s.spans[at(j)];
+            debug_assert_eq!(j, span.key);
+            let known = (s.entries[span.from..span.to].iter()).filter(|e| e.bit < WIDTH as u8);
             (s.local).extend(known.map(|e| (j * WIDTH + e.bit as u64, e.ts)));
         }
         s.local.sort_unstable();
@@ -708,7 +823,7 @@ fn gather(
         // The spans move with the entries left.
         let before = |i: usize| s.far.partition_point(|&f| (f as usize) < i);
         for span in &mut s.spans {
-            (span.1, span.2) = (span.1 - before(span.1), span.2 - before(span.2));
+            (span.from, span.to) = (span.from - before(span.from), span.to - before(span.to));
         }
     }
     // Anonymous lookups in the wave take part. A principal takes part (with
@@ -758,7 +873,7 @@ fn gather(
         }
     }
     r.crowd = s.reads.len();
-    r.one_walker = one_walker(&r, s, thr);
+    r.one_walker = one_walker(s);
     if r.addrs.is_empty() {
         r.addrs.extend(s.reads.iter().map(|&(a, _)| a));
     }
@@ -774,19 +889,17 @@ fn gather(
 /// a quarter of the walker's entries came later); and every dense bucket
 /// must be mostly the walker's (a crowd carrying on from a walk, or
 /// working between two stretches of it, fills dense buckets of its own).
-fn one_walker(r: &Run, s: &Scratch, thr: u32) -> bool {
+fn one_walker(s: &Scratch) -> bool {
     let Some(&(walker, _)) = s.reads.iter().max_by_key(|&&(_, n)| n) else {
         return false;
     };
     let (mut mine, mut all, mut beside) = (0, 0, 0);
-    for &(k, from, to, _) in &s.spans {
-        let entries = &s.entries[from..to];
+    for span in &s.spans {
+        let entries = &s.entries[span.from..span.to];
         let (its, first) = (entries.iter())
             .filter(|e| e.addr == walker)
             .fold((0, i64::MAX), |(n, t), e| (n + 1, t.min(e.ts)));
-        let dense = (r.bits.binary_search_by_key(&k, |&(k, _)| k))
-            .is_ok_and(|i| r.bits[i].1.count_ones() >= thr);
-        if dense && its * 4 < entries.len() {
+        if span.dense && its * 4 < entries.len() {
             return false;
         }
         if its > 0 {
@@ -973,31 +1086,36 @@ impl Detector for Distributed {
                 bit: (obj.value % WIDTH) as u8,
             });
         }
-        let hits = b.hits;
+        let (hits, first, looked) = (b.hits, b.first, b.looked);
         if let Some(((r, _), v)) = victim
             && let Some(o) = self.routes.get_mut(&r)
         {
-            o.buckets -= 1;
-            o.hits -= v.hits as u64;
+            o.forget(&v);
         }
         let (st, _) = self.routes.touch(&ev.route, || RouteState {
             buckets: 0,
             hits: 0,
+            firsts: 0,
             sweeps: Vec::new(),
             set_aside: Vec::new(),
         });
         if new_bucket {
             st.buckets += 1;
+            st.firsts += first;
         }
         if fresh {
             st.hits += 1;
         }
-        let thr = dense_threshold(st, self.cfg.min_dense);
+        let density = Density::of(st, now, self.cfg.min_dense);
         // Look at the run when a bucket turns dense and every 8 hits after:
         // a single walker fills buckets one after another, and re-walking the
-        // run on every hit would be quadratic.
-        if !fresh || hits < thr || !(hits - thr).is_multiple_of(8) {
+        // run on every hit would be quadratic. (Counted from the last look,
+        // not from the threshold, which moves as the bucket ages.)
+        if !fresh || hits < density.dense(first) || (looked > 0 && hits < looked + 8) {
             return;
+        }
+        if let Some(b) = self.buckets.get_mut(&(ev.route, key)) {
+            b.looked = hits;
         }
         // A sweep already reported here is refreshed at most once every
         // REFRESH_SECS.
@@ -1029,7 +1147,7 @@ impl Detector for Distributed {
             &mut self.scratch,
             ev.route,
             key,
-            thr,
+            density,
         );
         let cfg = &self.cfg;
         let per_addr = r.hits as f64 / r.crowd.max(1) as f64;
@@ -1669,6 +1787,66 @@ mod tests {
         assert!(
             (0..40).all(|a| named.contains(&key(a))),
             "the crowd is named"
+        );
+    }
+
+    /// A busy API's day, over the morning: in 300 buckets, customers read
+    /// their own records (40% of the ids, every twenty minutes or so: the
+    /// buckets stay in the table); all over the id space, one-off reads
+    /// (typos, stale links) make buckets that the table keeps only for a
+    /// while. Those make most of the table, with one hit each, so a mean
+    /// per bucket was far below what one of the 300 gathered by noon, and
+    /// the customers of the fullest were reported as a crowd. With `crowd`,
+    /// 300 addresses walk 384 free ids of the 300 in five minutes at noon.
+    fn busy_day(crowd: bool) -> Vec<(i64, u16, u64)> {
+        let base = 64 * 20_000;
+        let mut rng = crate::test_rng::Rng::new(11);
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        let owned = |id: u64| mix(id) % 10 < 4;
+        for id in (0..300 * 64).filter(|&id| owned(id)) {
+            let mut t = rng.below(1_200) as i64;
+            while t < 43_200 {
+                evs.push((t, (id * 7_919 % 50_000) as u16, base + id));
+                t += 600 + rng.below(1_200) as i64;
+            }
+        }
+        for t in 0..43_200 {
+            let id = 64 * 1_000_000 + rng.below(1 << 30);
+            evs.push((t, 50_000 + rng.below(10_000) as u16, id));
+        }
+        if crowd {
+            let free = (64 * 150..).filter(|&id| !owned(id)).take(384);
+            for (i, id) in free.enumerate() {
+                evs.push((
+                    43_200 + i as i64 * 300 / 384,
+                    60_000 + (i % 300) as u16,
+                    base + id,
+                ));
+            }
+        }
+        evs.sort_by_key(|e| e.0);
+        evs
+    }
+
+    #[test]
+    fn customers_on_a_busy_route_are_no_crowd() {
+        let (d, out) = run(busy_day(false).into_iter());
+        assert!(d.buckets.evicted() > 10_000, "the table churns");
+        assert!(out.is_empty(), "{} named", named(&out).len());
+    }
+
+    #[test]
+    fn a_crowd_on_a_busy_route_is_reported() {
+        let (_, out) = run(busy_day(true).into_iter());
+        let named = named(&out);
+        let crowd = (60_000..60_300u16)
+            .filter(|&a| named.contains(&key(a)))
+            .count();
+        assert!(crowd >= 250, "{crowd} of the crowd named");
+        assert!(
+            named.len() - crowd <= 10,
+            "{} customers named",
+            named.len() - crowd
         );
     }
 }

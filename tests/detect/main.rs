@@ -200,11 +200,15 @@ enum Variant {
     /// reads fill id ranges densely, and a walk through them must not look
     /// like a crowd.
     BusyAlb,
+    /// Another busy day in a format without a principal (Envoy): customers
+    /// read the populated part of an id space far more densely than the
+    /// route's average bucket, and the table churns.
+    BusyEnvoy,
     Quiet,
 }
 
 impl Variant {
-    const ALL: [Variant; 8] = [
+    const ALL: [Variant; 9] = [
         Variant::Seed2,
         Variant::Seed3,
         Variant::Nat5,
@@ -212,6 +216,7 @@ impl Variant {
         Variant::RenamedFind,
         Variant::Busy,
         Variant::BusyAlb,
+        Variant::BusyEnvoy,
         Variant::Quiet,
     ];
 
@@ -256,6 +261,11 @@ impl Variant {
                 users: 100_000,
                 ..Default::default()
             },
+            Variant::BusyEnvoy => SimConfig {
+                seed: 11,
+                users: 100_000,
+                ..Default::default()
+            },
             Variant::Quiet => SimConfig {
                 seed: 5,
                 users: 4_000,
@@ -273,6 +283,7 @@ impl Variant {
     fn format(self) -> Format {
         match self {
             Variant::BusyAlb => Format::Alb,
+            Variant::BusyEnvoy => Format::Envoy,
             _ => Format::Combined,
         }
     }
@@ -688,6 +699,11 @@ fn generalises_to_a_busy_api() {
 #[test]
 fn generalises_to_a_busy_api_without_principals() {
     variant(Variant::BusyAlb);
+}
+
+#[test]
+fn generalises_to_a_busy_api_without_principals_in_envoy() {
+    variant(Variant::BusyEnvoy);
 }
 
 #[test]
