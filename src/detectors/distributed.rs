@@ -85,6 +85,13 @@ struct Bucket {
     /// Its hits when its run was last looked at (0: not yet).
     #[serde(default)]
     looked: u32,
+    /// Its hits counted towards the route's pace (see [`Density`]; it is
+    /// in the pace from two): none once it is part of a reported sweep
+    /// (`swept`).
+    #[serde(default)]
+    paced: u32,
+    #[serde(default)]
+    swept: bool,
     first: i64,
     last: i64,
 }
@@ -277,12 +284,16 @@ struct Sweep {
 
 #[derive(Serialize, Deserialize)]
 struct RouteState {
-    /// Buckets of this route held in the shard's table, and their hits.
+    /// The buckets of this route in its pace (see [`Density`]), their
+    /// hits, and the sum of their `first` seconds (with `buckets`, the
+    /// bucket-seconds the hits were gathered over); and its buckets of
+    /// reported sweeps. Not saved: rebuilt from the table on load.
+    #[serde(skip)]
     buckets: u64,
-    hits: u64,
-    /// The sum of those buckets' `first` seconds: with `buckets`, how many
-    /// bucket-seconds the hits were gathered over (see [`Density`]).
-    /// Not saved: rebuilt from the table on load.
+    #[serde(skip)]
+    swept: u64,
+    #[serde(skip)]
+    paced: u64,
     #[serde(skip)]
     firsts: i64,
     sweeps: Vec<Sweep>,
@@ -428,12 +439,19 @@ impl Distributed {
         if self.readers.pairs.len() != old.readers.pairs.len() {
             self.readers = self.readers.resized(old.readers.pairs.len() * 2);
         }
+        // The routes' sums, from the buckets held (a state saved before
+        // buckets kept their pace: all their hits).
+        for b in self.buckets.values_mut() {
+            if b.paced == 0 && !b.swept {
+                b.paced = b.hits;
+            }
+        }
         for st in self.routes.values_mut() {
-            st.firsts = 0;
+            (st.buckets, st.swept, st.paced, st.firsts) = (0, 0, 0, 0);
         }
         for ((r, _), b) in self.buckets.iter_lru() {
             if let Some(st) = self.routes.get_mut(r) {
-                st.firsts += b.first;
+                st.count(b);
             }
         }
     }
@@ -512,36 +530,63 @@ fn crowd_like(b: &Bucket, max_per_address: f64) -> bool {
     addresses > 1 && n as f64 <= max_per_address * addresses as f64 && principals * 2 < addresses
 }
 
-/// Buckets a route must have touched before its occupancy is trusted:
-/// on a small or young route the sweep itself would be most of it.
+/// Buckets a route must have (in its pace or swept) before its pace is
+/// trusted: on a small or young route the sweep itself would be most of
+/// it. And buckets that must be left in the pace when a sweep has taken
+/// most of them.
 const WARM_BUCKETS: usize = 256;
+const MIN_PACED: i64 = 32;
+
+impl Bucket {
+    /// Whether it counts in its route's pace (see [`Density`]).
+    fn paced(&self) -> bool {
+        !self.swept && self.paced >= 2
+    }
+}
 
 impl RouteState {
-    /// A bucket leaves the table (evicted or expired).
+    /// A bucket comes into the pace (its second paced hit, or loaded).
+    fn count(&mut self, b: &Bucket) {
+        self.swept += b.swept as u64;
+        if b.paced() {
+            self.buckets += 1;
+            self.paced += b.paced as u64;
+            self.firsts += b.first;
+        }
+    }
+
+    /// A bucket leaves the table (evicted or expired) or the pace (swept).
     fn forget(&mut self, b: &Bucket) {
-        self.buckets -= 1;
-        self.hits -= b.hits as u64;
-        self.firsts -= b.first;
+        self.swept -= b.swept as u64;
+        if b.paced() {
+            self.buckets -= 1;
+            self.paced -= b.paced as u64;
+            self.firsts -= b.first;
+        }
     }
 }
 
 /// What a route's buckets gather from customers' own reads, by which a
 /// bucket is dense. A bucket comes with its first hit; customers then read
 /// their own ids at a steady pace, so its hits grow with the time it has
-/// been held: one, and the route's further hits per bucket-second times
-/// that time, is what one expects of a bucket, and it is dense far above
-/// that (six standard deviations of a binomial over its 64 ids, and 4).
-/// Measured per bucket-second, not per bucket: on a busy API the table is
-/// full, and one-off reads make buckets that come and go with one hit
-/// each; a mean per bucket was far below what a bucket held all morning
-/// gathers, and customers' own reads made such a bucket dense. (Their
-/// first hits are not counted in the pace: a flood of them would make an
-/// old bucket expected to be full.) Where customers read more than about
-/// half of a bucket's ids, no bucket is dense: density then tells nothing.
+/// been held: one, and the route's further hits per bucket-second (its
+/// pace) times that time, is what one expects of a bucket, and it is dense
+/// far above that (six standard deviations of a binomial over its 64 ids,
+/// and 4; at least `min_dense`). Measured per bucket-second, not per
+/// bucket: on a busy API the table is full, and buckets are evicted and
+/// come back with few hits; a mean per bucket was far below what a bucket
+/// held all morning gathers, and customers' own reads made such a bucket
+/// dense. The pace is that of the buckets with at least two hits: one-off
+/// reads (typos, stale links, a flood of them) make buckets of one hit
+/// that would add their time and nothing else. A reported sweep's buckets
+/// leave it: a crowd sweeping most of the customers' buckets would raise
+/// what is expected of every bucket until none could be dense. Where
+/// customers read more than about 36 of a bucket's 64 ids, no bucket is
+/// dense: density then tells nothing.
 #[derive(Clone, Copy)]
 struct Density {
-    /// Hits beyond each bucket's first per bucket-second (0 on a route too
-    /// young to tell).
+    /// Hits beyond the first per bucket-second, over the buckets in the
+    /// pace (0 on a route too young to tell).
     rate: f64,
     now: i64,
     min: u32,
@@ -550,19 +595,20 @@ struct Density {
 impl Density {
     fn of(st: &RouteState, now: i64, min: u32) -> Density {
         let n = st.buckets as i64;
-        let rate = if n < WARM_BUCKETS as i64 {
+        let rate = if n + (st.swept as i64) < WARM_BUCKETS as i64 || n < MIN_PACED {
             0.0
         } else {
             // At least a second per bucket: a route whose buckets all came
             // this second has gathered little.
-            (st.hits as i64 - n) as f64 / (n.saturating_mul(now) - st.firsts).max(n) as f64
+            (st.paced as i64 - n).max(0) as f64 / (n.saturating_mul(now) - st.firsts).max(n) as f64
         };
         Density { rate, now, min }
     }
 
-    /// Hits expected of customers in a bucket held since `first`.
+    /// Hits expected of customers in a bucket held since `first` (a line
+    /// out of order can come before it).
     fn expected(&self, first: i64) -> f64 {
-        (1.0 + self.rate * (self.now - first) as f64).min(WIDTH as f64)
+        (1.0 + self.rate * (self.now - first).max(0) as f64).min(WIDTH as f64)
     }
 
     /// What customers' reads in a bucket held since `first` come to at
@@ -589,10 +635,10 @@ impl Density {
     }
 
     /// Entries of a dense bucket held since `first` with `hits` that are
-    /// surely more than customers' own reads (three standard deviations
+    /// surely more than customers' own reads (four standard deviations
     /// above what is expected): the sweep's, at most.
     fn excess(&self, first: i64, hits: u32) -> usize {
-        (hits as f64 - self.above(first, 3.0)).ceil().max(1.0) as usize
+        (hits as f64 - self.above(first, 4.0)).ceil().max(1.0) as usize
     }
 }
 
@@ -689,13 +735,17 @@ fn wave(b: &Bucket, excess: usize, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> b
     if n == 0 {
         return false;
     }
+    // The latest of equally tight spans: a sweep's wave is a bucket's
+    // latest news.
     let tightest = |k: usize| {
         (0..=n - k)
+            .rev()
             .map(|i| (ts[i], ts[i + k - 1]))
             .min_by_key(|&(lo, hi)| hi - lo)
             .expect("k <= n")
     };
-    let keep = (n * 4).div_ceil(5).min(excess).max(1);
+    // At least four: the tightest of one or two reads says nothing.
+    let keep = (n * 4).div_ceil(5).min(excess).max(n.min(4)).max(1);
     let (lo, hi) = tightest(keep);
     let slack = ((hi - lo) / 2).max(60);
     let (from, to) = (lo - slack, hi + slack);
@@ -750,8 +800,8 @@ fn gather(
         r.first = r.first.min(b.first);
         r.last = r.last.max(b.last);
     };
-    // Edges of a sweep may be half-filled: extend over buckets at half the
-    // dense threshold (see [`Density`]).
+    // Edges of a sweep may be half-filled: extend over buckets halfway
+    // from what is expected of them to dense (see [`Density::edge`]).
     if let Some(b) = buckets.get(&(route, center)) {
         add(center, b, &mut r);
     }
@@ -1064,7 +1114,6 @@ impl Detector for Distributed {
             first: now,
             ..Default::default()
         });
-        let new_bucket = b.hits == 0;
         if let Some((_, v)) = &mut victim
             && v.entries.capacity() <= REUSE_ENTRIES
         {
@@ -1086,7 +1135,10 @@ impl Detector for Distributed {
                 bit: (obj.value % WIDTH) as u8,
             });
         }
-        let (hits, first, looked) = (b.hits, b.first, b.looked);
+        if fresh && !b.swept {
+            b.paced += 1;
+        }
+        let (hits, first, looked, paced) = (b.hits, b.first, b.looked, b.paced);
         if let Some(((r, _), v)) = victim
             && let Some(o) = self.routes.get_mut(&r)
         {
@@ -1094,37 +1146,42 @@ impl Detector for Distributed {
         }
         let (st, _) = self.routes.touch(&ev.route, || RouteState {
             buckets: 0,
-            hits: 0,
+            swept: 0,
+            paced: 0,
             firsts: 0,
             sweeps: Vec::new(),
             set_aside: Vec::new(),
         });
-        if new_bucket {
-            st.buckets += 1;
-            st.firsts += first;
-        }
-        if fresh {
-            st.hits += 1;
-        }
         let density = Density::of(st, now, self.cfg.min_dense);
+        if !fresh {
+            return;
+        }
+        // Into the pace with its second hit, one more after (see
+        // [`Density`]); a swept bucket's `paced` stays at 0.
+        match paced {
+            2 => {
+                st.buckets += 1;
+                st.paced += 2;
+                st.firsts += first;
+            }
+            3.. => st.paced += 1,
+            _ => {}
+        }
         // Look at the run when a bucket turns dense and every 8 hits after:
         // a single walker fills buckets one after another, and re-walking the
         // run on every hit would be quadratic. (Counted from the last look,
         // not from the threshold, which moves as the bucket ages.)
-        if !fresh || hits < density.dense(first) || (looked > 0 && hits < looked + 8) {
+        let look = hits >= density.dense(first) && (looked == 0 || hits >= looked + 8);
+        // A sweep already reported here is refreshed at most once every
+        // REFRESH_SECS (and then on its next hit, not 8 hits later).
+        let refreshed = look
+            && (st.sweeps.iter())
+                .any(|s| s.lo <= key + 1 && key <= s.hi + 1 && now - s.last_emit < REFRESH_SECS);
+        if !look || refreshed {
             return;
         }
         if let Some(b) = self.buckets.get_mut(&(ev.route, key)) {
             b.looked = hits;
-        }
-        // A sweep already reported here is refreshed at most once every
-        // REFRESH_SECS.
-        if st
-            .sweeps
-            .iter()
-            .any(|s| s.lo <= key + 1 && key <= s.hi + 1 && now - s.last_emit < REFRESH_SECS)
-        {
-            return;
         }
         st.set_aside.retain(|s| !s.expired(now));
         if let Some(i) = st.set_aside.iter().position(|s| s.covers(key)) {
@@ -1175,6 +1232,15 @@ impl Detector for Distributed {
         // passed) is no crowd either.
         if r.hits < cfg.min_hits || r.crowd.min(r.addrs.len()) < cfg.min_addresses {
             return;
+        }
+        for k in r.lo..=r.hi {
+            if let Some(b) = self.buckets.get_mut(&(ev.route, k))
+                && !b.swept
+            {
+                st.forget(b);
+                (b.paced, b.swept) = (0, true);
+                st.count(b);
+            }
         }
         let sev = if r.crowd >= cfg.critical_addresses {
             Severity::Critical
@@ -1431,10 +1497,11 @@ mod tests {
 
     /// The id statistics are those of the ids fetched, not of the buckets
     /// they fall in: 60 consecutive ids from 1,000 are 1000..1059, all
-    /// fetched, in steps of one.
+    /// fetched, in steps of one. (Two seconds apart, so that the last look,
+    /// 8 hits after the one before, is not within a refresh of it.)
     #[test]
     fn id_statistics_are_those_of_the_ids_fetched() {
-        let (_, out) = run((0..60u64).map(|i| (1_000 + i as i64, i as u16, 1_000 + i)));
+        let (_, out) = run((0..60u64).map(|i| (1_000 + 2 * i as i64, i as u16, 1_000 + i)));
         let ids = out
             .last()
             .expect("reported")
@@ -1796,9 +1863,10 @@ mod tests {
     /// (typos, stale links) make buckets that the table keeps only for a
     /// while. Those make most of the table, with one hit each, so a mean
     /// per bucket was far below what one of the 300 gathered by noon, and
-    /// the customers of the fullest were reported as a crowd. With `crowd`,
-    /// 300 addresses walk 384 free ids of the 300 in five minutes at noon.
-    fn busy_day(crowd: bool) -> Vec<(i64, u16, u64)> {
+    /// the customers of the fullest were reported as a crowd. From noon a
+    /// crowd (addresses from 60,000, `per_addr` lookups each) walks `ids`
+    /// free ids of the 300 buckets, from the tenth, in `secs` seconds.
+    fn busy_day(ids: usize, per_addr: usize, secs: i64) -> Vec<(i64, u16, u64)> {
         let base = 64 * 20_000;
         let mut rng = crate::test_rng::Rng::new(11);
         let mut evs: Vec<(i64, u16, u64)> = Vec::new();
@@ -1814,15 +1882,10 @@ mod tests {
             let id = 64 * 1_000_000 + rng.below(1 << 30);
             evs.push((t, 50_000 + rng.below(10_000) as u16, id));
         }
-        if crowd {
-            let free = (64 * 150..).filter(|&id| !owned(id)).take(384);
-            for (i, id) in free.enumerate() {
-                evs.push((
-                    43_200 + i as i64 * 300 / 384,
-                    60_000 + (i % 300) as u16,
-                    base + id,
-                ));
-            }
+        let free = (64 * 10..).filter(|&id| !owned(id)).take(ids);
+        for (i, id) in free.enumerate() {
+            let t = 43_200 + i as i64 * secs / ids as i64;
+            evs.push((t, 60_000 + (i / per_addr) as u16, base + id));
         }
         evs.sort_by_key(|e| e.0);
         evs
@@ -1830,23 +1893,66 @@ mod tests {
 
     #[test]
     fn customers_on_a_busy_route_are_no_crowd() {
-        let (d, out) = run(busy_day(false).into_iter());
+        let (d, out) = run(busy_day(0, 1, 1).into_iter());
         assert!(d.buckets.evicted() > 10_000, "the table churns");
         assert!(out.is_empty(), "{} named", named(&out).len());
     }
 
+    /// The crowd's addresses named, and the others.
+    fn crowd_named(out: &[Finding], crowd: std::ops::Range<u16>) -> (usize, usize) {
+        let named = named(out);
+        let of_crowd = crowd.filter(|&a| named.contains(&key(a))).count();
+        (of_crowd, named.len() - of_crowd)
+    }
+
     #[test]
     fn a_crowd_on_a_busy_route_is_reported() {
-        let (_, out) = run(busy_day(true).into_iter());
-        let named = named(&out);
-        let crowd = (60_000..60_300u16)
-            .filter(|&a| named.contains(&key(a)))
-            .count();
-        assert!(crowd >= 250, "{crowd} of the crowd named");
-        assert!(
-            named.len() - crowd <= 10,
-            "{} customers named",
-            named.len() - crowd
-        );
+        let (_, out) = run(busy_day(384, 1, 300).into_iter());
+        let (crowd, others) = crowd_named(&out, 60_000..60_384);
+        assert!(crowd >= 320, "{crowd} of the crowd named");
+        assert!(others <= 10, "{others} customers named");
+    }
+
+    /// A crowd sweeping most of the customers' buckets (10,000 ids, three
+    /// each, over an hour and a half): its hits would raise what is
+    /// expected of every bucket until none could be dense, and the end of
+    /// the sweep would go unreported. The addresses of its last quarter are
+    /// named.
+    #[test]
+    fn a_crowd_sweeping_most_of_a_busy_route_is_reported_to_its_end() {
+        let (_, out) = run(busy_day(10_000, 3, 5_000).into_iter());
+        let last = 60_000 + 10_000 / 3 * 3 / 4;
+        let (crowd, _) = crowd_named(&out, last..60_000 + 10_000 / 3);
+        let (customers, _) = crowd_named(&out, 0..50_000);
+        assert!(crowd >= 790, "{crowd} of the last 834 addresses named");
+        assert!(customers <= 10, "{customers} customers named");
+    }
+
+    /// Saved and loaded half-way (as `check` does between runs), the
+    /// detector reports what it reports in one go: the route's pace is
+    /// rebuilt from the buckets.
+    #[test]
+    fn a_busy_route_saved_and_loaded_reports_the_same() {
+        let evs = busy_day(10_000, 3, 5_000);
+        let (_, whole) = run(evs.iter().copied());
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let mut d = Distributed::new(Config::default(), 1024);
+        let mut out = Vec::new();
+        let half = evs.len() / 2 + 30_000;
+        for (i, &(ts, addr, id)) in evs.iter().enumerate() {
+            if i == half {
+                let mut saved = Vec::new();
+                d.save(&mut saved).expect("saved");
+                let v: Box<serde_json::value::RawValue> =
+                    serde_json::from_slice(&saved).expect("json");
+                d = Distributed::new(Config::default(), 1024);
+                d.load(&v).expect("loaded");
+            }
+            let ev = crate::detectors::testing::lookup(&mut router, ts, ip(addr), id);
+            d.observe(&ev, 0, &router, &mut out);
+        }
+        assert!(!whole.is_empty());
+        assert_eq!(named(&out), named(&whole));
+        assert_eq!(out.len(), whole.len());
     }
 }
