@@ -296,6 +296,9 @@ struct RouteState {
     paced: u64,
     #[serde(skip)]
     firsts: i64,
+    /// The last pace trusted (see [`Density::of`]).
+    #[serde(default)]
+    pace: f64,
     sweeps: Vec<Sweep>,
     /// Runs recently looked at and found to be one actor's walk or
     /// customers' own records: not looked at again until they may have
@@ -532,9 +535,10 @@ fn crowd_like(b: &Bucket, max_per_address: f64) -> bool {
 
 /// Buckets a route must have (in its pace or swept) before its pace is
 /// trusted: on a small or young route the sweep itself would be most of
-/// it. And buckets that must be left in the pace when a sweep has taken
-/// most of them.
+/// it.
 const WARM_BUCKETS: usize = 256;
+/// Buckets the pace is measured over, at least: where sweeps have taken
+/// all but a few of a route's buckets, the last pace measured stands.
 const MIN_PACED: i64 = 32;
 
 impl Bucket {
@@ -579,30 +583,37 @@ impl RouteState {
 /// dense. The pace is that of the buckets with at least two hits: one-off
 /// reads (typos, stale links, a flood of them) make buckets of one hit
 /// that would add their time and nothing else. A reported sweep's buckets
-/// leave it: a crowd sweeping most of the customers' buckets would raise
+/// (marked on each look that finds its run a crowd's) leave it: a crowd
+/// sweeping most of the customers' buckets would raise
 /// what is expected of every bucket until none could be dense. Where
 /// customers read more than about 36 of a bucket's 64 ids, no bucket is
 /// dense: density then tells nothing.
 #[derive(Clone, Copy)]
 struct Density {
     /// Hits beyond the first per bucket-second, over the buckets in the
-    /// pace (0 on a route too young to tell).
+    /// pace (0 on a route too young to tell; the last measured where
+    /// sweeps have taken all but a few buckets).
     rate: f64,
     now: i64,
     min: u32,
 }
 
 impl Density {
-    fn of(st: &RouteState, now: i64, min: u32) -> Density {
+    fn of(st: &mut RouteState, now: i64, min: u32) -> Density {
         let n = st.buckets as i64;
-        let rate = if n + (st.swept as i64) < WARM_BUCKETS as i64 || n < MIN_PACED {
-            0.0
-        } else {
+        if n + (st.swept as i64) < WARM_BUCKETS as i64 {
+            st.pace = 0.0;
+        } else if n >= MIN_PACED {
             // At least a second per bucket: a route whose buckets all came
             // this second has gathered little.
-            (st.paced as i64 - n).max(0) as f64 / (n.saturating_mul(now) - st.firsts).max(n) as f64
-        };
-        Density { rate, now, min }
+            st.pace = (st.paced as i64 - n).max(0) as f64
+                / (n.saturating_mul(now) - st.firsts).max(n) as f64;
+        }
+        Density {
+            rate: st.pace,
+            now,
+            min,
+        }
     }
 
     /// Hits expected of customers in a bucket held since `first` (a line
@@ -721,8 +732,8 @@ fn beside(
 /// bucket within a short stretch of time, while customers who happen to own
 /// ids in it read them at any hour. Keep the tightest span holding 80% of
 /// the entries, or only the `excess` over what customers are expected to
-/// have read (see [`Density::excess`]) where that is fewer, widened by half
-/// its width: where customers read a bucket's ids all day, a walk that
+/// have read (see [`Density::excess`]) where that is fewer (at least four;
+/// of equally tight spans, the latest), widened by half its width: where customers read a bucket's ids all day, a walk that
 /// has just passed is a few minutes of it. True when the entries kept span
 /// more than four times the tightest span of five eighths of them (half
 /// the bucket's when 80% are kept) plus [`BESIDE_SECS`]: the wave reached
@@ -1149,6 +1160,7 @@ impl Detector for Distributed {
             swept: 0,
             paced: 0,
             firsts: 0,
+            pace: 0.0,
             sweeps: Vec::new(),
             set_aside: Vec::new(),
         });
@@ -1273,12 +1285,14 @@ impl Detector for Distributed {
                 st.sweeps.last_mut().expect("pushed")
             }
         };
+        // The range grows even when the report waits: looks at the
+        // buckets it took then wait for the refresh, not gather the run.
+        sweep.lo = sweep.lo.min(r.lo);
+        sweep.hi = sweep.hi.max(r.hi);
         let first = sweep.last_emit == i64::MIN / 2;
         if !(first || sev > sweep.severity || now - sweep.last_emit >= REFRESH_SECS) {
             return;
         }
-        sweep.lo = sweep.lo.min(r.lo);
-        sweep.hi = sweep.hi.max(r.hi);
         sweep.severity = sweep.severity.max(sev);
         sweep.last_emit = now;
         self.acts_at = self.acts_at.min(quiet_from(now, cfg.quiet_secs));
@@ -1954,5 +1968,30 @@ mod tests {
         assert!(!whole.is_empty());
         assert_eq!(named(&out), named(&whole));
         assert_eq!(out.len(), whole.len());
+    }
+
+    /// Where sweeps have taken all but a few of a route's buckets, the
+    /// pace last measured stands: with none, every bucket held all day
+    /// would be dense from `min_dense` hits (customers' own reads).
+    #[test]
+    fn the_last_pace_stands_when_sweeps_took_most_buckets() {
+        let mut st = RouteState {
+            buckets: 300,
+            swept: 0,
+            paced: 300 * 26,
+            firsts: 300 * 100,
+            pace: 0.0,
+            sweeps: Vec::new(),
+            set_aside: Vec::new(),
+        };
+        let d = Density::of(&mut st, 43_300, 20);
+        assert!((d.expected(100) - 26.0).abs() < 0.01, "{}", d.expected(100));
+        (st.buckets, st.swept, st.paced, st.firsts) = (20, 280, 20 * 26, 20 * 100);
+        let after = Density::of(&mut st, 43_300, 20);
+        assert_eq!(after.rate, d.rate);
+        assert!(after.dense(100) >= 50, "{}", after.dense(100));
+        // A young route (fewer than 256 buckets in all) has no pace yet.
+        (st.buckets, st.swept) = (100, 100);
+        assert_eq!(Density::of(&mut st, 43_300, 20).dense(100), 20);
     }
 }
