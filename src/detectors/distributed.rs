@@ -365,6 +365,9 @@ pub struct Distributed {
     #[serde(default = "no_readers")]
     readers: ReadCounts,
     last_expire: i64,
+    /// The latest event time seen (see [`Density::of`]).
+    #[serde(default)]
+    clock: i64,
     /// No reported sweep goes quiet before this second of event time, so
     /// the tick (at most once per second of event time) has nothing to do
     /// before it: lowered when a sweep is reported, set by the tick that
@@ -448,6 +451,8 @@ impl Distributed {
             if b.paced == 0 && !b.swept {
                 b.paced = b.hits;
             }
+            // A state file cannot make them exceed the bucket's hits.
+            (b.paced, b.looked) = (b.paced.min(b.hits), b.looked.min(b.hits));
         }
         for st in self.routes.values_mut() {
             (st.buckets, st.swept, st.paced, st.firsts) = (0, 0, 0, 0);
@@ -476,6 +481,7 @@ impl Distributed {
             buckets: BoundedMap::new(budget.max(256)),
             readers: ReadCounts::new(budget.max(256) * READERS_PER_BUCKET),
             last_expire: 0,
+            clock: i64::MIN,
             acts_at: super::tick_at_once(),
             gathers: 0,
             scratch: Scratch::default(),
@@ -599,7 +605,11 @@ struct Density {
 }
 
 impl Density {
-    fn of(st: &mut RouteState, now: i64, min: u32) -> Density {
+    /// The density of a route at `now`, measuring its pace up to `clock`,
+    /// the latest event time seen: a log older than another fed after it
+    /// comes before most buckets' first hits, and measured to its own time
+    /// the pace would be far too high (no bucket dense).
+    fn of(st: &mut RouteState, now: i64, clock: i64, min: u32) -> Density {
         let n = st.buckets as i64;
         if n + (st.swept as i64) < WARM_BUCKETS as i64 {
             st.pace = 0.0;
@@ -607,7 +617,7 @@ impl Density {
             // At least a second per bucket: a route whose buckets all came
             // this second has gathered little.
             st.pace = (st.paced as i64 - n).max(0) as f64
-                / (n.saturating_mul(now) - st.firsts).max(n) as f64;
+                / (n.saturating_mul(clock.max(now)) - st.firsts).max(n) as f64;
         }
         Density {
             rate: st.pace,
@@ -640,7 +650,7 @@ impl Density {
     /// buckets all around it.
     fn edge(&self, first: i64) -> u32 {
         let thr = self.dense(first);
-        ((self.expected(first) as u32 + thr) / 2)
+        ((self.expected(first) as u32).saturating_add(thr) / 2)
             .max(thr / 2)
             .max(1)
     }
@@ -1164,7 +1174,8 @@ impl Detector for Distributed {
             sweeps: Vec::new(),
             set_aside: Vec::new(),
         });
-        let density = Density::of(st, now, self.cfg.min_dense);
+        self.clock = self.clock.max(now);
+        let density = Density::of(st, now, self.clock, self.cfg.min_dense);
         if !fresh {
             return;
         }
@@ -1183,7 +1194,8 @@ impl Detector for Distributed {
         // a single walker fills buckets one after another, and re-walking the
         // run on every hit would be quadratic. (Counted from the last look,
         // not from the threshold, which moves as the bucket ages.)
-        let look = hits >= density.dense(first) && (looked == 0 || hits >= looked + 8);
+        let look =
+            hits >= density.dense(first) && (looked == 0 || hits >= looked.saturating_add(8));
         // A sweep already reported here is refreshed at most once every
         // REFRESH_SECS (and then on its next hit, not 8 hits later).
         let refreshed = look
@@ -1984,14 +1996,34 @@ mod tests {
             sweeps: Vec::new(),
             set_aside: Vec::new(),
         };
-        let d = Density::of(&mut st, 43_300, 20);
+        let d = Density::of(&mut st, 43_300, 43_300, 20);
         assert!((d.expected(100) - 26.0).abs() < 0.01, "{}", d.expected(100));
         (st.buckets, st.swept, st.paced, st.firsts) = (20, 280, 20 * 26, 20 * 100);
-        let after = Density::of(&mut st, 43_300, 20);
+        let after = Density::of(&mut st, 43_300, 43_300, 20);
         assert_eq!(after.rate, d.rate);
         assert!(after.dense(100) >= 50, "{}", after.dense(100));
         // A young route (fewer than 256 buckets in all) has no pace yet.
         (st.buckets, st.swept) = (100, 100);
-        assert_eq!(Density::of(&mut st, 43_300, 20).dense(100), 20);
+        assert_eq!(Density::of(&mut st, 43_300, 43_300, 20).dense(100), 20);
+    }
+
+    /// A log older than the one fed before it (another node's, say) is
+    /// measured at the latest time seen: at its own, most buckets' first
+    /// hits would lie ahead of it, the pace would be hits per second, and
+    /// no bucket could be dense.
+    #[test]
+    fn an_older_log_fed_later_keeps_the_pace() {
+        let mut st = RouteState {
+            buckets: 300,
+            swept: 0,
+            paced: 300 * 26,
+            firsts: 300 * 50_000,
+            pace: 0.0,
+            sweeps: Vec::new(),
+            set_aside: Vec::new(),
+        };
+        let d = Density::of(&mut st, 10_000, 60_000, 20);
+        assert!((d.rate - 0.0025).abs() < 1e-9, "{}", d.rate);
+        assert!(d.dense(5_000) < 40, "{}", d.dense(5_000));
     }
 }
