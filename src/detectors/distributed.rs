@@ -606,9 +606,11 @@ struct Density {
 
 impl Density {
     /// The density of a route at `now`, measuring its pace up to `clock`,
-    /// the latest event time seen: a log older than another fed after it
-    /// comes before most buckets' first hits, and measured to its own time
-    /// the pace would be far too high (no bucket dense).
+    /// the latest event time seen (never before `now`): a log older than
+    /// another fed after it comes before most buckets' first hits, and
+    /// measured to its own time the pace would be far too high (no bucket
+    /// dense). Measured on fresh hits only, the ones that can make a
+    /// bucket dense.
     fn of(st: &mut RouteState, now: i64, clock: i64, min: u32) -> Density {
         let n = st.buckets as i64;
         if n + (st.swept as i64) < WARM_BUCKETS as i64 {
@@ -617,7 +619,7 @@ impl Density {
             // At least a second per bucket: a route whose buckets all came
             // this second has gathered little.
             st.pace = (st.paced as i64 - n).max(0) as f64
-                / (n.saturating_mul(clock.max(now)) - st.firsts).max(n) as f64;
+                / (n.saturating_mul(clock) - st.firsts).max(n) as f64;
         }
         Density {
             rate: st.pace,
@@ -1175,10 +1177,10 @@ impl Detector for Distributed {
             set_aside: Vec::new(),
         });
         self.clock = self.clock.max(now);
-        let density = Density::of(st, now, self.clock, self.cfg.min_dense);
         if !fresh {
             return;
         }
+        let density = Density::of(st, now, self.clock, self.cfg.min_dense);
         // Into the pace with its second hit, one more after (see
         // [`Density`]); a swept bucket's `paced` stays at 0.
         match paced {

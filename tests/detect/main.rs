@@ -676,49 +676,28 @@ fn variant(v: Variant) {
     assert_day(&v.label(), truth, s);
 }
 
-#[test]
-fn generalises_to_seed_2() {
-    variant(Variant::Seed2);
+/// One test per day beyond the default one.
+macro_rules! per_variant {
+    ($($name:ident => $v:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                variant($v);
+            }
+        )*
+    };
 }
 
-#[test]
-fn generalises_to_seed_3() {
-    variant(Variant::Seed3);
-}
-
-#[test]
-fn generalises_to_crowded_carrier_nat() {
-    variant(Variant::Nat5);
-}
-
-#[test]
-fn generalises_to_a_busy_api() {
-    variant(Variant::Busy);
-}
-
-#[test]
-fn generalises_to_a_busy_api_without_principals() {
-    variant(Variant::BusyAlb);
-}
-
-#[test]
-fn generalises_to_a_busy_api_without_principals_in_envoy() {
-    variant(Variant::BusyEnvoy);
-}
-
-#[test]
-fn generalises_to_a_quiet_api() {
-    variant(Variant::Quiet);
-}
-
-#[test]
-fn generalises_to_renamed_routes() {
-    variant(Variant::Renamed);
-}
-
-#[test]
-fn generalises_to_renamed_routes_with_a_search_word() {
-    variant(Variant::RenamedFind);
+per_variant! {
+    generalises_to_seed_2 => Variant::Seed2,
+    generalises_to_seed_3 => Variant::Seed3,
+    generalises_to_crowded_carrier_nat => Variant::Nat5,
+    generalises_to_a_busy_api => Variant::Busy,
+    generalises_to_a_busy_api_without_principals => Variant::BusyAlb,
+    generalises_to_a_busy_api_without_principals_in_envoy => Variant::BusyEnvoy,
+    generalises_to_a_quiet_api => Variant::Quiet,
+    generalises_to_renamed_routes => Variant::Renamed,
+    generalises_to_renamed_routes_with_a_search_word => Variant::RenamedFind,
 }
 
 // ================================================================ alert volume
