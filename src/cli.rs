@@ -81,7 +81,7 @@ pub struct CommonArgs {
     /// Log format: auto (default), combined, traefik-clf, nginx-ingress, alb,
     /// elb, envoy, haproxy, apigw-json, caddy-json, traefik-json, envoy-json,
     /// json, npm-proxy, npm-standard, apache-ssl, nginx:<log_format>,
-    /// apache:LOGFORMAT.
+    /// apache:<LogFormat>.
     #[arg(long, short = 'f')]
     pub format: Option<String>,
     /// An nginx `log_format` string, e.g. '$remote_addr - $remote_user [$time_local] "$request" ...'.
@@ -108,8 +108,9 @@ pub struct CommonArgs {
     /// unless `-o json`.
     #[arg(long, short = 'o', value_enum)]
     pub output: Option<OutputKind>,
-    /// Print run statistics (lines, malformed by reason, lines/s, MB/s) on
-    /// stderr, or as a summary JSON line with --output json.
+    /// Print run statistics (lines, malformed by reason, lines/s, MB/s): on
+    /// stderr with text output; with JSON output (the default when stdout
+    /// is not a terminal) as a last `"type":"summary"` line on stdout.
     #[arg(long)]
     pub stats: bool,
     /// Lines longer than this are skipped and counted as malformed, e.g.

@@ -57,10 +57,13 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("apiwatch={level}")));
-    // Colour only on a terminal: piped stderr must stay plain text.
+    // Colour only on a terminal (piped stderr must stay plain text), and
+    // not when NO_COLOR is set to anything (https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour)
         .with_env_filter(filter)
         .with_target(false)
         // A closed stderr: tracing would report the failed write with

@@ -99,6 +99,8 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     let _lock = checkpoint::lock(a.state)?;
     let previous = match checkpoint::read_state(a.state) {
         Ok(s) => s,
+        // Not to be reset: the state could not be written there.
+        Err(e) if a.state.is_dir() => return Err(e),
         Err(e) if a.reset_state => {
             tracing::warn!(error = %format!("{e:#}"), "Discarding the state file (--reset-state).");
             None
@@ -152,6 +154,16 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     pump.opened_before = pump.engine.incidents.opened;
     let (mut plans, unseen) = plan(&inputs, &old_files, first_run, a.from_start);
     let now = super::wall_now();
+    // Where a first run starts: saved if its output fails (below).
+    let starts: Vec<Checkpoint> = match first_run {
+        true => (plans.iter())
+            .map(|p| Checkpoint {
+                seen: Some(now),
+                ..p.checkpoint(p.start)
+            })
+            .collect(),
+        false => Vec::new(),
+    };
     let mut sink = VecSink::default();
     let mut checkpoints = Vec::new();
     // Several nodes' logs: their new lines merged in time order, as `scan`
@@ -228,19 +240,30 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         .map(|x| x.severity);
     let worst = emitted.chain(pump.engine.incidents.active_worst()).max();
     status = status.merge(worst.map_or(Status::Ok, |s| s.status()));
-    if a.json {
-        let mut js = crate::alerts::JsonSink::new(&mut *out, false);
-        for al in &sink.0 {
-            js.emit(al)?;
-        }
-        js.flush()?;
-    } else {
-        writeln!(out, "{}", nagios_line(status, &pump, &sink))?;
-    }
     // Said first, saved after: output that cannot be written fails the run
     // before the state moves on, so the next run reads these lines again
-    // and says it then (a state saved first would lose the alerts).
-    out.flush()?;
+    // and says it then (a state saved first would lose the alerts). A
+    // first run saves where it started, with no engine state: the next
+    // run would otherwise start again from the files' ends, past them.
+    let said = (|| -> anyhow::Result<()> {
+        if a.json {
+            let mut js = crate::alerts::JsonSink::new(&mut *out, false);
+            for al in &sink.0 {
+                js.emit(al)?;
+            }
+            js.flush()?;
+        } else {
+            writeln!(out, "{}", nagios_line(status, &pump, &sink))?;
+        }
+        Ok(out.flush()?)
+    })();
+    if let Err(e) = said {
+        if first_run {
+            let fresh = crate::engine::Engine::new(&pump.cfg);
+            checkpoint::write_state(a.state, &starts, |w| fresh.save(w))?;
+        }
+        return Err(e);
+    }
     checkpoint::write_state(a.state, &checkpoints, |w| pump.engine.save(w))?;
     if pump.cfg.stats {
         pump.cfg.output = if a.json {

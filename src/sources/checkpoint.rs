@@ -71,7 +71,7 @@ impl FileId {
         let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
         let f = File::open(path)?;
         let mut r: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
+            Box::new(super::gz::Members::new(io::BufReader::new(f)))
         } else {
             Box::new(f)
         };
@@ -177,7 +177,17 @@ fn corrupt(path: &Path, e: serde_json::Error) -> anyhow::Error {
 /// (first run). The engine state is read from the stream afterwards, so a
 /// large state is never held whole in memory.
 pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
+    // Said before anything is read: the state could not be written after.
+    if path.is_dir() {
+        bail!(
+            "state file {} is a directory; name a file in it",
+            crate::alerts::escape::path(path)
+        );
+    }
     let file = match File::open(path) {
+        // An empty file (created beforehand, say by configuration
+        // management) holds no state yet: a first run.
+        Ok(f) if f.metadata().is_ok_and(|m| m.len() == 0) => return Ok(None),
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {

@@ -4,6 +4,7 @@
 
 pub mod ahead;
 pub mod checkpoint;
+pub mod gz;
 pub mod merge;
 pub mod reader;
 pub mod rotated;
@@ -61,13 +62,19 @@ pub fn expand(args: &[String]) -> anyhow::Result<(Vec<Input>, Vec<String>)> {
         }
         // An existing file is taken as named, even with glob characters
         // in its name (`access[1].log`).
-        if a.contains(['*', '?', '[']) && !Path::new(a).exists() {
+        // Not a pattern (`old[2024.log`): a name, reported as missing like
+        // any other, while the other inputs are read.
+        let pattern = a.contains(['*', '?', '[']) && !Path::new(a).exists();
+        if let Some(paths) = pattern.then(|| glob::glob(a).ok()).flatten() {
             let mut n = 0;
-            for p in glob::glob(a).with_context(|| format!("bad glob {a:?}"))? {
-                let p = p.with_context(|| format!("reading glob {a:?}"))?;
-                if p.is_file() {
-                    add(p, &mut files);
-                    n += 1;
+            for p in paths {
+                match p {
+                    Ok(p) if p.is_file() => {
+                        add(p, &mut files);
+                        n += 1;
+                    }
+                    Ok(_) => {}
+                    Err(e) => problems.push(format!("reading glob {a:?}: {e}")),
                 }
             }
             if n == 0 {
@@ -114,18 +121,55 @@ pub struct Opened {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Is this file gzip? Decided by magic bytes, never by name.
-pub fn is_gzip(path: &Path) -> io::Result<bool> {
+/// A compression that apiwatch does not read, by its magic bytes: its name
+/// and the command that decompresses it to stdout.
+fn other_compression(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    match head {
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some(("xz", "xz -dc")),
+        // "BZh", the block size (1 to 9) and a block's or the end's magic:
+        // text may well start "BZh1".
+        [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..]
+            if rest.starts_with(b"1AY&SY") || rest.starts_with(b"\x17\x72\x45\x38\x50\x90") =>
+        {
+            Some(("bzip2", "bzip2 -dc"))
+        }
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(("zstd", "zstd -dc")),
+        [b'P', b'K', 3, 4, ..] => Some(("zip", "unzip -p")),
+        _ => None,
+    }
+}
+
+/// The first bytes of a file (fewer if it is shorter).
+fn head(path: &Path) -> io::Result<([u8; 10], usize)> {
     let mut f = File::open(path)?;
-    let mut m = [0u8; 2];
+    let mut m = [0u8; 10];
     let mut got = 0;
-    while got < 2 {
+    while got < m.len() {
         match f.read(&mut m[got..])? {
             0 => break,
             n => got += n,
         }
     }
-    Ok(got == 2 && m == GZIP_MAGIC)
+    Ok((m, got))
+}
+
+/// Is this file gzip? Decided by magic bytes, never by name.
+pub fn is_gzip(path: &Path) -> io::Result<bool> {
+    let (m, n) = head(path)?;
+    Ok(m[..n].starts_with(&GZIP_MAGIC))
+}
+
+/// Refuse data compressed in a way apiwatch does not read, saying how to
+/// feed it instead (its bytes would otherwise be reported as an unknown
+/// log format).
+fn refuse_other_compression(head: &[u8], name: &str) -> anyhow::Result<()> {
+    match other_compression(head) {
+        Some((what, cmd)) => anyhow::bail!(
+            "{name} is {what}-compressed, which apiwatch does not read (only gzip); \
+             decompress it first, e.g. `{cmd} FILE | apiwatch scan -`"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Open a file to go on from where an earlier run stopped: `start` is the
@@ -177,15 +221,14 @@ pub fn open_with(
             // Stdin may be gzip too: peek at the first two bytes.
             let mut stdin = BufReader::with_capacity(1 << 16, io::stdin());
             let head = io::BufRead::fill_buf(&mut stdin).context("reading stdin")?;
+            refuse_other_compression(head, "stdin")?;
             let gzip = head.starts_with(&GZIP_MAGIC);
             let counted = Counting {
                 inner: stdin,
                 n: raw.clone(),
             };
             let r: Box<dyn Read + Send> = if gzip {
-                inflate(Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(
-                    counted,
-                ))))
+                inflate(Box::new(gz::Members::new(BufReader::new(counted))))
             } else {
                 Box::new(counted)
             };
@@ -196,10 +239,11 @@ pub fn open_with(
             })
         }
         Input::File(p) => {
-            let gzip = is_gzip(p)
-                .with_context(|| format!("cannot open {}", crate::alerts::escape::path(p)))?;
-            let mut f = File::open(p)
-                .with_context(|| format!("cannot open {}", crate::alerts::escape::path(p)))?;
+            let name = crate::alerts::escape::path(p);
+            let (m, n) = head(p).with_context(|| format!("cannot open {name}"))?;
+            refuse_other_compression(&m[..n], &name)?;
+            let gzip = m[..n].starts_with(&GZIP_MAGIC);
+            let mut f = File::open(p).with_context(|| format!("cannot open {name}"))?;
             let start = if gzip { 0 } else { offset };
             if start > 0 {
                 f.seek(SeekFrom::Start(start))?;
@@ -210,9 +254,10 @@ pub fn open_with(
             };
             let r: Box<dyn Read + Send> = if gzip {
                 // Concatenated members are one stream (`cat a.gz b.gz`).
-                inflate(Box::new(flate2::read::MultiGzDecoder::new(
-                    BufReader::with_capacity(1 << 16, counted),
-                )))
+                inflate(Box::new(gz::Members::new(BufReader::with_capacity(
+                    1 << 16,
+                    counted,
+                ))))
             } else {
                 Box::new(counted)
             };

@@ -106,6 +106,8 @@ fn stats_bytes_are_the_bytes_read_whatever_the_line_ends() {
     );
 }
 
+/// Also with the zero padding block tools leave after the last member,
+/// which `gzip -d` reads as the end, not as damage.
 #[test]
 fn concatenated_gzip_members_are_read_as_one_stream() {
     let d = tmp();
@@ -113,13 +115,16 @@ fn concatenated_gzip_members_are_read_as_one_stream() {
     let b = combined_lines(25, 100);
     let mut both = gzip(a.as_bytes());
     both.extend(gzip(b.as_bytes()));
-    let p = d.path().join("both.log.gz");
-    write(&p, &both);
-    let r = scan_json([&p]);
-    let s = r.summary();
-    assert_clean_run(&r, &s);
-    assert_eq!(count(&s, "lines"), 65, "both members counted: {s}");
-    assert_eq!(count(&s, "parsed"), 65, "{s}");
+    let padded = [both.clone(), vec![0; 512]].concat();
+    for (name, data) in [("both.log.gz", both), ("padded.log.gz", padded)] {
+        let p = d.path().join(name);
+        write(&p, &data);
+        let r = scan_json([&p]);
+        let s = r.summary();
+        assert_clean_run(&r, &s);
+        assert_eq!(count(&s, "lines"), 65, "both members counted: {s}");
+        assert_eq!(count(&s, "parsed"), 65, "{s}");
+    }
 }
 
 /// 2000 combined lines, gzipped.
@@ -190,19 +195,53 @@ fn corrupt_gzip_keeps_the_lines_before_the_damage() {
     assert_damaged_gzip_reported("flipped.log.gz", &gz);
 }
 
+/// Also one named like a pattern that is none (`old[2024.log`): a missing
+/// file, not a bad glob that stops the run.
 #[test]
 fn missing_input_is_reported_and_the_others_are_still_read() {
     let d = tmp();
     let ok = d.path().join("ok.log");
     write(&ok, combined_lines(12, 0).as_bytes());
-    let missing = d.path().join("missing.log");
-    let r = scan_json([&missing, &ok]);
-    assert_no_panic(&r);
-    assert_eq!(r.code, 3, "stderr:\n{}", r.stderr_str());
-    assert!(r.stderr_str().contains("missing.log"), "{}", r.stderr_str());
-    let s = r.summary();
-    assert_eq!(count(&s, "parsed"), 12, "{s}");
-    assert_eq!(format_inputs(&s), vec![path_str(&ok)]);
+    for name in ["missing.log", "old[2024.log"] {
+        let missing = d.path().join(name);
+        let r = scan_json([&missing, &ok]);
+        assert_no_panic(&r);
+        assert_eq!(r.code, 3, "stderr:\n{}", r.stderr_str());
+        assert!(r.stderr_str().contains(name), "{}", r.stderr_str());
+        let s = r.summary();
+        assert_eq!(count(&s, "parsed"), 12, "{s}");
+        assert_eq!(format_inputs(&s), vec![path_str(&ok)]);
+    }
+}
+
+/// An xz, bzip2, zstd or zip file is not taken for an unknown log format:
+/// the run says what it is and how to feed it, and reads the other inputs.
+#[test]
+fn other_compressions_are_named_with_how_to_read_them() {
+    let d = tmp();
+    let ok = d.path().join("ok.log");
+    write(&ok, combined_lines(12, 0).as_bytes());
+    let magic: [(&str, &[u8], &str); 4] = [
+        ("a.log.xz", b"\xfd7zXZ\x00\x00\x04", "xz -dc"),
+        ("a.log.bz2", b"BZh91AY&SY", "bzip2 -dc"),
+        ("a.log.zst", b"\x28\xb5\x2f\xfd\x24\x05", "zstd -dc"),
+        ("a.zip", b"PK\x03\x04\x14\x00", "unzip -p"),
+    ];
+    for (name, head, cmd) in magic {
+        let p = d.path().join(name);
+        write(&p, head);
+        let r = scan_json([&p, &ok]);
+        assert_no_panic(&r);
+        assert_eq!(r.code, 3, "stderr:\n{}", r.stderr_str());
+        let err = r.stderr_str();
+        assert!(err.contains(cmd) && !err.contains("recognise"), "{err}");
+        assert_eq!(count(&r.summary(), "parsed"), 12);
+    }
+    // Text that merely starts like one is read as text.
+    let p = d.path().join("bz.log");
+    write(&p, format!("BZh{}", combined_lines(1, 0)).as_bytes());
+    let r = scan_json([&p]);
+    assert!(!r.stderr_str().contains("bzip2"), "{}", r.stderr_str());
 }
 
 // ------------------------------------------------------------------ rotated sets

@@ -242,7 +242,9 @@ fn check_json_prints_the_alerts() {
 }
 
 /// Output that cannot be written fails the run (UNKNOWN) before the state
-/// moves on: the next run says the same alerts instead of losing them.
+/// moves on: the next run says the same alerts instead of losing them. A
+/// first run saves where it started (with no engine state), so that the
+/// next, without `--from-start`, does not start from the files' ends.
 #[test]
 fn check_that_cannot_print_its_alerts_keeps_them_for_the_next_run() {
     let d = tempfile::tempdir().unwrap();
@@ -261,14 +263,17 @@ fn check_that_cannot_print_its_alerts_keeps_them_for_the_next_run() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{o:?}");
-    assert!(
-        !state.exists(),
-        "no state saved for a run that said nothing"
-    );
-    let o = check(&state, &[&log], &["--from-start", "-o", "json"]);
+    assert!(state.exists(), "where the run started is saved");
+    append(&log, benign(2, 7600, 20).as_bytes());
+    let o = check(&state, &[&log], &["-o", "json"]);
     assert!(matches!(o.code, 1 | 2), "exit {}: {}", o.code, o.stderr);
     let alerts = crate::json_lines(o.stdout.as_bytes());
-    assert!(alerts.iter().any(|a| a["event"] == "opened"), "{alerts:?}");
+    assert!(
+        alerts.iter().any(|a| a["event"] == "opened"
+            && a["detector"] == "enumeration"
+            && a["actor"][0] == "203.0.113.9"),
+        "{alerts:?}"
+    );
 }
 
 #[test]
@@ -494,6 +499,42 @@ fn check_unknown_on_corrupt_state_until_reset() {
     // And from then on the state is good.
     let o = check(&state, &[&log], &[]);
     assert_status(&o, 0, "OK");
+}
+
+/// A directory named as the state is UNKNOWN on one line, reset or not (it
+/// could not be written after the run); an empty file is no state yet.
+#[test]
+fn check_state_that_is_a_directory_or_empty() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    append(&log, benign(3, 3600, 20).as_bytes());
+    let dir = d.path().join("sdir");
+    std::fs::create_dir(&dir).unwrap();
+    for extra in [&[][..], &["--reset-state"][..]] {
+        let o = check(&dir, &[&log], extra);
+        assert_eq!(o.code, 3, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+        assert_eq!(o.stdout.lines().count(), 1, "one status line: {}", o.stdout);
+        let l = o.line();
+        assert!(
+            l.starts_with("APIWATCH UNKNOWN - ") && l.contains("is a directory"),
+            "{l}"
+        );
+        assert!(!l.contains("--reset-state"), "{l}");
+    }
+    let state = d.path().join("empty.state");
+    std::fs::write(&state, b"").unwrap();
+    let o = check(&state, &[&log], &[]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(
+        o.perf("lines"),
+        0,
+        "a first run starts at the end: {}",
+        o.line()
+    );
+    assert!(
+        std::fs::metadata(&state).unwrap().len() > 0,
+        "the state is written"
+    );
 }
 
 #[test]
