@@ -253,7 +253,8 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             }
             js.flush()?;
         } else {
-            writeln!(out, "{}", nagios_line(status, &pump, &sink))?;
+            let skipped = first_run && !a.from_start;
+            writeln!(out, "{}", nagios_line(status, &pump, &sink, skipped))?;
         }
         Ok(out.flush()?)
     })();
@@ -462,7 +463,9 @@ fn incidents(n: usize) -> String {
 }
 
 /// `APIWATCH WARNING - 1 incident: enumeration 45.1.2.3 on GET /x/{int} | lines=… `
-fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
+/// `skipped`: a first run, which started at the end of the logs (said when
+/// there is nothing else to say: a `lines=0` would puzzle).
+fn nagios_line(status: Status, pump: &Pump, sink: &VecSink, skipped: bool) -> String {
     let mut seen = HashSet::new();
     let mut parts = Vec::new();
     for a in sink.0.iter().rev() {
@@ -499,6 +502,10 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink) -> String {
     } else if parts.is_empty() {
         if active > 0 {
             format!("{} still open", incidents(active))
+        } else if skipped {
+            "no incidents (first run: the logs are read from their end on; \
+             --from-start reads them whole)"
+                .to_owned()
         } else {
             "no incidents".to_owned()
         }

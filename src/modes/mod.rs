@@ -26,6 +26,9 @@ use crate::stats::Stats;
 
 /// Non-blank lines read to recognise a format.
 pub(crate) const DETECT_LINES: usize = 40;
+/// Non-blank lines read at most to recognise a format when none of the
+/// first [`DETECT_LINES`] is in one (1,280: doubled from 40).
+const MAX_DETECT_LINES: usize = DETECT_LINES << 5;
 /// Lines (blank or not) buffered at most while looking for them.
 pub(crate) const MAX_HEAD_LINES: usize = 100_000;
 
@@ -230,26 +233,42 @@ impl Pump {
             let mut too_long: Vec<(u64, Vec<u8>, u64)> = Vec::new();
             let mut err = None;
             let mut useful = 0;
+            let mut want = DETECT_LINES;
+            let mut ended = false;
             // Blank lines don't count towards the sample (a file may start
             // with many); the buffer is still bounded.
-            while useful < DETECT_LINES && head.len() < MAX_HEAD_LINES {
-                match lines.next_line() {
-                    Ok(Some(Line::Data(d) | Line::Binary(d))) => {
-                        if !d.iter().all(u8::is_ascii_whitespace) {
-                            useful += 1;
+            loop {
+                while useful < want && head.len() < MAX_HEAD_LINES && !ended {
+                    match lines.next_line() {
+                        Ok(Some(Line::Data(d) | Line::Binary(d))) => {
+                            if !d.iter().all(u8::is_ascii_whitespace) {
+                                useful += 1;
+                            }
+                            head.push(d.to_vec());
                         }
-                        head.push(d.to_vec());
-                    }
-                    Ok(Some(Line::TooLong { head: h, len })) => {
-                        too_long.push((head.len() as u64, h.to_vec(), len));
-                        head.push(Vec::new());
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        err = Some(e);
-                        break;
+                        Ok(Some(Line::TooLong { head: h, len })) => {
+                            too_long.push((head.len() as u64, h.to_vec(), len));
+                            head.push(Vec::new());
+                        }
+                        Ok(None) => ended = true,
+                        Err(e) => {
+                            err = Some(e);
+                            ended = true;
+                        }
                     }
                 }
+                // A log may open with lines of another kind (an error
+                // log's, a banner): look further, twice as far each time,
+                // until some line is in a known format.
+                let far = want >= MAX_DETECT_LINES || head.len() >= MAX_HEAD_LINES;
+                if ended || far || !matches!(self.cfg.format, FormatChoice::Auto) {
+                    break;
+                }
+                let samples: Vec<&[u8]> = head.iter().map(|v| v.as_slice()).collect();
+                if detect(&samples, &self.cfg.format_opts).is_some() {
+                    break;
+                }
+                want *= 2;
             }
             let samples: Vec<&[u8]> = head.iter().map(|v| v.as_slice()).collect();
             // Nothing but blank or over-long lines (or nothing at all): no

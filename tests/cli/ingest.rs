@@ -508,6 +508,28 @@ fn leading_blank_lines_do_not_hide_the_rest_of_the_file() {
     );
 }
 
+/// A file that opens with more lines of another kind (an nginx error log's)
+/// than detection samples: the format is still recognised, further on,
+/// and those lines are counted as malformed.
+#[test]
+fn a_head_of_other_lines_does_not_hide_the_format() {
+    let d = tmp();
+    let p = d.path().join("mixed.log");
+    let mut body = String::new();
+    for i in 0..100 {
+        body.push_str(&format!(
+            "2021/12/01 13:53:33 [error] 31#31: *46 open() \"/x{i}\" failed (2: No such file or directory), client: 172.17.0.1\n"
+        ));
+    }
+    body.push_str(&combined_lines(30, 0));
+    write(&p, body.as_bytes());
+    let r = scan_json([&p]);
+    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr_str());
+    let s = r.summary();
+    assert_eq!(count(&s, "parsed"), 30, "{s}");
+    assert_eq!(count(&s, "malformed"), 100, "{s}");
+}
+
 // ------------------------------------------------------------------ format choice
 
 #[test]

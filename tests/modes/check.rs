@@ -292,6 +292,7 @@ fn check_first_run_starts_at_end_unless_from_start() {
     let o = check(&s1, &[&log], &[]);
     assert_status(&o, 0, "OK");
     assert_eq!(o.perf("lines"), 0, "{}", o.line());
+    assert!(o.line().contains("--from-start"), "says why: {}", o.line());
     assert!(s1.exists(), "the first run writes its state");
     // What comes after it is read.
     let attack = enumeration("203.0.113.6", 4000, 70_000, 300);
