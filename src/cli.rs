@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Replay archived logs (plain, gzip, rotated sets, `-` for stdin) and
     /// report incidents.
+    ///
+    /// Exit 0 when every input was read in full, 3 when one could not be
+    /// (missing, unrecognised, damaged gzip), 2 for bad arguments.
     Scan {
         #[command(flatten)]
         common: CommonArgs,
@@ -37,6 +40,10 @@ pub enum Command {
         inputs: Vec<String>,
     },
     /// Follow live logs through rotation and truncation, alerting as lines arrive.
+    ///
+    /// Exit 0 when stopped by SIGINT/SIGTERM (3 if a followed file was in no
+    /// known format), 2 for bad arguments (stdin, a directory, a compressed
+    /// file).
     Tail {
         #[command(flatten)]
         common: CommonArgs,

@@ -26,7 +26,10 @@
 //! read is also judged by the time the ids beside it were read (see
 //! [`beside`]). For the same reason one address's walk through ids that
 //! customers had read first can show few lookups per address; it is told
-//! from a crowd by [`one_walker`].
+//! from a crowd by [`one_walker`]. And an address's reads beyond its 64th
+//! on the route in a day ([`HEAVY_READS`]: a walker's, a partner's sync,
+//! a carrier NAT address) fill no bucket, so that they do not stand in
+//! for the first reads of a crowd that comes after.
 
 use serde::{Deserialize, Serialize};
 
