@@ -26,10 +26,7 @@
 //! read is also judged by the time the ids beside it were read (see
 //! [`beside`]). For the same reason one address's walk through ids that
 //! customers had read first can show few lookups per address; it is told
-//! from a crowd by [`one_walker`]. And an address's reads beyond its 64th
-//! on the route in a day ([`HEAVY_READS`]: a walker's, a partner's sync,
-//! a carrier NAT address) fill no bucket, so that they do not stand in
-//! for the first reads of a crowd that comes after.
+//! from a crowd by [`one_walker`].
 
 use serde::{Deserialize, Serialize};
 
@@ -142,8 +139,8 @@ impl ReadCounts {
         h as usize & (self.pairs.len() - 1)
     }
 
-    /// Count one lookup at `now`; the count so far.
-    fn add(&mut self, route: RouteId, addr: u128, now: i64, window: i64) -> u32 {
+    /// Count one lookup at `now`.
+    fn add(&mut self, route: RouteId, addr: u128, now: i64, window: i64) {
         let i = self.pair_of(route, addr);
         let pair = &mut self.pairs[i].0;
         let j =
@@ -173,7 +170,6 @@ impl ReadCounts {
             (s.lookups, s.start) = (0, now);
         }
         s.lookups = s.lookups.saturating_add(1);
-        s.lookups
     }
 
     /// Lookups counted for `(route, addr)` (0 when not held).
@@ -1110,16 +1106,6 @@ fn quiet_from(last_emit: i64, quiet: i64) -> i64 {
 /// Steps between ids shorter than this are counted in [`run_id_stats`].
 const SMALL_STEPS: usize = 64;
 
-/// An address with more lookups on the route than this in the window (a
-/// bucket's worth) is no crowd's: a walker, a partner's sync, a carrier NAT
-/// address. Its further reads are left to the per-actor detectors and fill
-/// no bucket: a bucket keeps an id's first reader only, so a crowd
-/// sweeping ids that a sync (not allowlisted) had just read left no trace,
-/// and a walk through ids customers had read made runs that had to be told
-/// from a crowd's (see [`one_walker`]). A crowd's address makes a few
-/// (more than [`Config::max_per_address`] on average is one actor's walk).
-const HEAVY_READS: u32 = 64;
-
 /// Entry lists at most this long are reused from evicted buckets.
 const REUSE_ENTRIES: usize = 8;
 
@@ -1146,9 +1132,7 @@ impl Detector for Distributed {
         let key = obj.value / WIDTH;
         let bit = 1u64 << (obj.value % WIDTH);
         let addr = crate::actors::addr_key(ip);
-        if self.readers.add(ev.route, addr, now, self.cfg.window_secs) > HEAVY_READS {
-            return;
-        }
+        self.readers.add(ev.route, addr, now, self.cfg.window_secs);
         let (b, mut victim) = self.buckets.touch(&(ev.route, key), || Bucket {
             first: now,
             ..Default::default()
@@ -1539,37 +1523,6 @@ mod tests {
         assert!(named.is_some_and(|n| n >= 400), "sweep reported: {named:?}");
     }
 
-    /// A partner's sync (two addresses, 70% of 6,000 ids, three a second)
-    /// reads ids that a crowd of 400 addresses (one to five lookups each,
-    /// 1,200 ids in 40 minutes) sweeps five minutes after: a bucket kept
-    /// only the sync's reads of those ids, and the crowd went unseen. The
-    /// crowd is named, the sync is not.
-    #[test]
-    fn a_crowd_sweeping_ids_a_sync_just_read_is_reported() {
-        let base = 64 * 1000;
-        let mut rng = crate::test_rng::Rng::new(29);
-        let mut evs = Vec::new();
-        let synced: Vec<u64> = (0..6_000).filter(|_| rng.below(10) < 7).collect();
-        for (i, &id) in synced.iter().enumerate() {
-            evs.push((1_000 + i as i64 / 3, 7 + (i % 2) as u16, base + id));
-        }
-        let end = 1_000 + synced.len() as i64 / 3;
-        let mut reqs: Vec<(i64, u16)> = Vec::new();
-        for a in 0..400u16 {
-            let mut t = end + 300 + rng.below(2_400) as i64;
-            for _ in 0..1 + rng.below(5) {
-                reqs.push((t, 1_000 + a));
-                t += 1 + rng.below(12) as i64;
-            }
-        }
-        reqs.sort();
-        evs.extend((reqs.iter().zip(2_000..)).map(|(&(t, a), id)| (t, a, base + id)));
-        let (_, out) = run(evs.into_iter());
-        let (crowd, others) = crowd_named(&out, 1_000..1_400);
-        assert!(crowd >= 360, "{crowd} of the crowd's 400 named");
-        assert_eq!(others, 0, "the sync is named");
-    }
-
     /// The id statistics are those of the ids fetched, not of the buckets
     /// they fall in: 60 consecutive ids from 1,000 are 1000..1059, all
     /// fetched, in steps of one. (Two seconds apart, so that the last look,
@@ -1705,18 +1658,18 @@ mod tests {
         assert!(skipped > 6_000, "ticks skipped: {skipped}");
     }
 
-    /// One fast walker is not a sweep: its first bucket's worth of reads is
-    /// set aside as one address's walk after a look, and the rest (it is a
-    /// heavy reader by then) fills no bucket.
+    /// One fast walker is set aside after a look, and is not a sweep.
     #[test]
     fn one_walker_is_set_aside_and_not_a_sweep() {
         let (d, out) = run((0..2_000u64).map(|i| (1_000 + (i / 100) as i64, 7, 64_000 + i)));
         assert!(out.is_empty());
         let st = d.routes.get(&0).expect("route state");
+        // One entry that followed the walk to its last bucket, so the run
+        // was not gathered again at every new bucket.
         assert_eq!(st.set_aside.len(), 1, "the walk was set aside once");
-        assert!(d.gathers <= 2, "{} gathers", d.gathers);
-        // Its first 64 reads are bucket 1,000's; it is heavy from the 65th.
-        assert_eq!(d.buckets.len(), 1, "buckets held");
+        let s = &st.set_aside[0];
+        assert!(s.lo <= 64_000 / WIDTH + 1 && s.hi >= (64_000 + 1_999) / WIDTH - 1);
+        assert!(s.looks > 0);
     }
 
     /// The addresses a finding names, over all findings.

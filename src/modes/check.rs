@@ -99,8 +99,6 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     let _lock = checkpoint::lock(a.state)?;
     let previous = match checkpoint::read_state(a.state) {
         Ok(s) => s,
-        // Not to be reset: the state could not be written there.
-        Err(e) if a.state.is_dir() => return Err(e),
         Err(e) if a.reset_state => {
             tracing::warn!(error = %format!("{e:#}"), "Discarding the state file (--reset-state).");
             None

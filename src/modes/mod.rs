@@ -29,6 +29,9 @@ pub(crate) const DETECT_LINES: usize = 40;
 /// Non-blank lines read at most to recognise a format when none of the
 /// first [`DETECT_LINES`] is in one (1,280: doubled from 40).
 const MAX_DETECT_LINES: usize = DETECT_LINES << 5;
+/// Line bytes beyond which detection does not read further (the lines
+/// held count against the memory ceiling's smallest setting).
+const MAX_DETECT_BYTES: usize = 2 << 20;
 /// Lines (blank or not) buffered at most while looking for them.
 pub(crate) const MAX_HEAD_LINES: usize = 100_000;
 
@@ -235,6 +238,7 @@ impl Pump {
             let mut useful = 0;
             let mut want = DETECT_LINES;
             let mut ended = false;
+            let mut head_bytes = 0;
             // Blank lines don't count towards the sample (a file may start
             // with many); the buffer is still bounded.
             loop {
@@ -244,6 +248,7 @@ impl Pump {
                             if !d.iter().all(u8::is_ascii_whitespace) {
                                 useful += 1;
                             }
+                            head_bytes += d.len();
                             head.push(d.to_vec());
                         }
                         Ok(Some(Line::TooLong { head: h, len })) => {
@@ -260,7 +265,9 @@ impl Pump {
                 // A log may open with lines of another kind (an error
                 // log's, a banner): look further, twice as far each time,
                 // until some line is in a known format.
-                let far = want >= MAX_DETECT_LINES || head.len() >= MAX_HEAD_LINES;
+                let far = want >= MAX_DETECT_LINES
+                    || head.len() >= MAX_HEAD_LINES
+                    || head_bytes >= MAX_DETECT_BYTES;
                 if ended || far || !matches!(self.cfg.format, FormatChoice::Auto) {
                     break;
                 }

@@ -177,17 +177,11 @@ fn corrupt(path: &Path, e: serde_json::Error) -> anyhow::Error {
 /// (first run). The engine state is read from the stream afterwards, so a
 /// large state is never held whole in memory.
 pub fn read_state(path: &Path) -> anyhow::Result<Option<StateFile>> {
-    // Said before anything is read: the state could not be written after.
-    if path.is_dir() {
-        bail!(
-            "state file {} is a directory; name a file in it",
-            crate::alerts::escape::path(path)
-        );
-    }
     let file = match File::open(path) {
         // An empty file (created beforehand, say by configuration
-        // management) holds no state yet: a first run.
-        Ok(f) if f.metadata().is_ok_and(|m| m.len() == 0) => return Ok(None),
+        // management) holds no state yet: a first run. (Not a device such
+        // as /dev/null, which reads empty too.)
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) => return Ok(None),
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -292,6 +286,21 @@ pub struct Lock {
 }
 
 pub fn lock(state: &Path) -> anyhow::Result<Lock> {
+    // Said before the lock beside it is made (`dir/.lock`, or a lock in a
+    // directory the check may not write): no state could be written there,
+    // and a device such as /dev/null must not be renamed over.
+    if let Ok(m) = fs::metadata(state)
+        && !m.is_file()
+    {
+        let what = match m.is_dir() {
+            true => "a directory",
+            false => "not a regular file",
+        };
+        bail!(
+            "state file {} is {what}; name a file (it need not exist yet)",
+            crate::alerts::escape::path(state)
+        );
+    }
     let mut p = state.as_os_str().to_owned();
     p.push(".lock");
     let path = PathBuf::from(p);

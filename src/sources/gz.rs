@@ -48,7 +48,12 @@ impl<R: BufRead> Read for Members<R> {
 fn padding_to_end(r: &mut impl BufRead) -> io::Result<bool> {
     let mut zeros = false;
     loop {
-        let buf = r.fill_buf()?;
+        // Retried here: an error would lose the member's reader.
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if buf.is_empty() {
             return Ok(true);
         }

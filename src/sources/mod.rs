@@ -166,7 +166,7 @@ fn refuse_other_compression(head: &[u8], name: &str) -> anyhow::Result<()> {
     match other_compression(head) {
         Some((what, cmd)) => anyhow::bail!(
             "{name} is {what}-compressed, which apiwatch does not read (only gzip); \
-             decompress it first, e.g. `{cmd} FILE | apiwatch scan -`"
+             decompress it first, e.g. `{cmd} FILE > FILE.log` (or `| apiwatch scan -`)"
         ),
         None => Ok(()),
     }

@@ -502,8 +502,9 @@ fn check_unknown_on_corrupt_state_until_reset() {
     assert_status(&o, 0, "OK");
 }
 
-/// A directory named as the state is UNKNOWN on one line, reset or not (it
-/// could not be written after the run); an empty file is no state yet.
+/// A directory (or a device) named as the state is UNKNOWN on one line,
+/// reset or not (it could not be written after the run); an empty file is
+/// no state yet.
 #[test]
 fn check_state_that_is_a_directory_or_empty() {
     let d = tempfile::tempdir().unwrap();
@@ -522,6 +523,14 @@ fn check_state_that_is_a_directory_or_empty() {
         );
         assert!(!l.contains("--reset-state"), "{l}");
     }
+    // Nor a device or socket (/dev/null reads empty), which would be
+    // renamed over when the state is saved.
+    let sock = d.path().join("s.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let o = check(&sock, &[&log], &["--reset-state"]);
+    assert_eq!(o.code, 3, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    assert!(o.line().contains("not a regular file"), "{}", o.line());
+    assert!(!sock.metadata().unwrap().is_file(), "left alone");
     let state = d.path().join("empty.state");
     std::fs::write(&state, b"").unwrap();
     let o = check(&state, &[&log], &[]);
