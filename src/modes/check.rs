@@ -105,17 +105,10 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         }
         Err(e) => return Err(anyhow::anyhow!("{e:#}; use --reset-state to start afresh")),
     };
-    let first_run = previous.is_none();
+    let mut first_run = previous.is_none();
     let (inputs, problems) = sources::expand(a.inputs)?;
     let mut pump = Pump::new(cfg);
     let mut status = Status::Ok;
-    // A glob that matches nothing is a check watching nothing: UNKNOWN.
-    for p in problems {
-        tracing::error!("{p}");
-        pump.stats.input_errors.push(p);
-        status = Status::Unknown;
-    }
-    let mut first_run = first_run;
     let old_files = match previous {
         Some(st) => match load(&mut pump.engine, st, a.state) {
             Ok(files) => files,
@@ -129,6 +122,14 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
         },
         None => Vec::new(),
     };
+    // A glob that matches nothing is a check watching nothing: UNKNOWN.
+    // (Recorded after the state is loaded: a discarded one starts a new
+    // pump.)
+    for p in problems {
+        tracing::error!("{p}");
+        pump.stats.input_errors.push(p);
+        status = Status::Unknown;
+    }
     // A named log that is not there, or cannot be read, is a problem to
     // report, not an OK.
     for i in &inputs {

@@ -572,6 +572,31 @@ fn check_unknown_on_incompatible_state_version() {
     assert_status(&o, 0, "OK");
 }
 
+/// A state whose engine part cannot be loaded, discarded by
+/// `--reset-state`, does not take the run's other problems with it: a glob
+/// that matches nothing still makes the check UNKNOWN and says so.
+#[test]
+fn check_reset_of_a_bad_engine_state_keeps_the_other_problems() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let state = d.path().join("s.state");
+    append(&log, benign(4, 3600, 20).as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let v = apiwatch::sources::checkpoint::STATE_VERSION;
+    gz.write_all(
+        format!(r#"{{"format":"apiwatch-state","version":{v},"files":[],"engine":{{"x":1}}}}"#)
+            .as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(&state, gz.finish().unwrap()).unwrap();
+    let o = check(&state, &[&log], &[]);
+    assert_eq!(o.code, 3, "the engine state is bad: {}", o.line());
+    let nothing = d.path().join("other-*.log");
+    let o = check(&state, &[&log, &nothing], &["--reset-state"]);
+    assert_eq!(o.code, 3, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    assert!(o.line().contains("no file matches"), "{}", o.line());
+}
+
 fn lock_path(state: &Path) -> PathBuf {
     let mut p = state.as_os_str().to_owned();
     p.push(".lock");
