@@ -62,7 +62,22 @@ pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Op
             Set::new(files.iter().map(|(i, _)| i.clone()).collect())
         };
         let mut errors = Vec::new();
-        let sample = set.head(DETECT_LINES, MAX_HEAD_LINES, cfg.max_line, &mut errors);
+        let mut want = DETECT_LINES;
+        let mut sample = set.head(want, MAX_HEAD_LINES, cfg.max_line, &mut errors);
+        loop {
+            let refs: Vec<&[u8]> = sample.iter().map(|v| v.as_slice()).collect();
+            let blank = refs.iter().all(|l| l.iter().all(u8::is_ascii_whitespace));
+            if blank || !super::look_further(cfg, want, &refs) {
+                break;
+            }
+            // Read again from the lines held, and as far again.
+            want *= 2;
+            let more = set.head(want, MAX_HEAD_LINES, cfg.max_line, &mut errors);
+            if more.len() == sample.len() {
+                break;
+            }
+            sample = more;
+        }
         let refs: Vec<&[u8]> = sample.iter().map(|v| v.as_slice()).collect();
         let found = match &cfg.format {
             FormatChoice::Fixed(spec) => {

@@ -32,6 +32,18 @@ const MAX_DETECT_LINES: usize = DETECT_LINES << 5;
 /// Line bytes beyond which detection does not read further (the lines
 /// held count against the memory ceiling's smallest setting).
 const MAX_DETECT_BYTES: usize = 2 << 20;
+
+/// Whether to read twice as far as `want` non-blank lines to recognise the
+/// format: a log may open with lines of another kind (an error log's, a
+/// banner). Only when detecting, while none of `samples` is in a known
+/// format, and within [`MAX_DETECT_LINES`] and [`MAX_DETECT_BYTES`].
+pub(crate) fn look_further(cfg: &Config, want: usize, samples: &[&[u8]]) -> bool {
+    let bytes: usize = samples.iter().map(|l| l.len()).sum();
+    matches!(cfg.format, FormatChoice::Auto)
+        && want < MAX_DETECT_LINES
+        && bytes < MAX_DETECT_BYTES
+        && detect(samples, &cfg.format_opts).is_none()
+}
 /// Lines (blank or not) buffered at most while looking for them.
 pub(crate) const MAX_HEAD_LINES: usize = 100_000;
 
@@ -238,7 +250,6 @@ impl Pump {
             let mut useful = 0;
             let mut want = DETECT_LINES;
             let mut ended = false;
-            let mut head_bytes = 0;
             // Blank lines don't count towards the sample (a file may start
             // with many); the buffer is still bounded.
             loop {
@@ -248,7 +259,6 @@ impl Pump {
                             if !d.iter().all(u8::is_ascii_whitespace) {
                                 useful += 1;
                             }
-                            head_bytes += d.len();
                             head.push(d.to_vec());
                         }
                         Ok(Some(Line::TooLong { head: h, len })) => {
@@ -262,17 +272,9 @@ impl Pump {
                         }
                     }
                 }
-                // A log may open with lines of another kind (an error
-                // log's, a banner): look further, twice as far each time,
-                // until some line is in a known format.
-                let far = want >= MAX_DETECT_LINES
-                    || head.len() >= MAX_HEAD_LINES
-                    || head_bytes >= MAX_DETECT_BYTES;
-                if ended || far || !matches!(self.cfg.format, FormatChoice::Auto) {
-                    break;
-                }
                 let samples: Vec<&[u8]> = head.iter().map(|v| v.as_slice()).collect();
-                if detect(&samples, &self.cfg.format_opts).is_some() {
+                if ended || head.len() >= MAX_HEAD_LINES || !look_further(&self.cfg, want, &samples)
+                {
                     break;
                 }
                 want *= 2;

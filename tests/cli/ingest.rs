@@ -528,6 +528,18 @@ fn a_head_of_other_lines_does_not_hide_the_format() {
     let s = r.summary();
     assert_eq!(count(&s, "parsed"), 30, "{s}");
     assert_eq!(count(&s, "malformed"), 100, "{s}");
+    // Also as one of two nodes merged in time order.
+    let other = d.path().join("node2.log");
+    write(&other, combined_lines(20, 5).as_bytes());
+    let r = scan_json([&p, &other]);
+    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr_str());
+    assert!(
+        !r.stderr_str().contains("not recognised"),
+        "{}",
+        r.stderr_str()
+    );
+    let s = r.summary();
+    assert_eq!(count(&s, "parsed"), 50, "{s}");
 }
 
 // ------------------------------------------------------------------ format choice
