@@ -57,7 +57,7 @@ fn check_inputs(inputs: &[String]) -> anyhow::Result<()> {
             anyhow::bail!("tail follows files, not stdin; to read a stream, use `apiwatch scan -`");
         }
         let p = std::path::Path::new(i);
-        if !i.contains(['*', '?', '[']) && crate::sources::is_gzip(p).unwrap_or(false) {
+        if !i.contains(['*', '?', '[']) && crate::sources::is_compressed(p).unwrap_or(false) {
             anyhow::bail!(
                 "{} is compressed: tail follows live logs; read archives with `apiwatch scan`",
                 escape(i.as_bytes(), 300)
@@ -79,7 +79,7 @@ fn check_inputs(inputs: &[String]) -> anyhow::Result<()> {
 /// following it too would read them twice).
 fn not_live(p: &std::path::Path) -> Option<&'static str> {
     let base = rotated::base(p);
-    if crate::sources::is_gzip(p).unwrap_or(false) {
+    if crate::sources::is_compressed(p).unwrap_or(false) {
         Some("it is compressed (scan reads archives)")
     } else if base != p.to_string_lossy() && std::path::Path::new(&base).exists() {
         // Only beside its live file: cronolog's `access_log.20260315` and

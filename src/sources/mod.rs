@@ -159,6 +159,12 @@ pub fn is_gzip(path: &Path) -> io::Result<bool> {
     Ok(m[..n].starts_with(&GZIP_MAGIC))
 }
 
+/// Is this file compressed (gzip, or a compression apiwatch does not read)?
+pub fn is_compressed(path: &Path) -> io::Result<bool> {
+    let (m, n) = head(path)?;
+    Ok(m[..n].starts_with(&GZIP_MAGIC) || other_compression(&m[..n]).is_some())
+}
+
 /// Refuse data compressed in a way apiwatch does not read, saying how to
 /// feed it instead (its bytes would otherwise be reported as an unknown
 /// log format).

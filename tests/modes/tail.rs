@@ -165,10 +165,13 @@ fn tail_glob_skips_rotated_and_compressed_copies() {
     assert_eq!(t.err_count("Following."), 1, "{}", t.stderr_text());
 
     let gz = d.path().join("z.log.2.gz");
+    let xz = d.path().join("old.log.xz");
+    std::fs::write(&xz, b"\xfd7zXZ\x00\x00\x04").unwrap();
     for (arg, says) in [
         ("-", "not stdin"),
         (d.path().to_str().unwrap(), "is a directory"),
         (gz.to_str().unwrap(), "is compressed"),
+        (xz.to_str().unwrap(), "is compressed"),
     ] {
         let mut t = Running::spawn(&["tail", arg]);
         let (code, _) = t.wait(Duration::from_secs(10));
