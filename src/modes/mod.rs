@@ -32,6 +32,8 @@ const MAX_DETECT_LINES: usize = DETECT_LINES << 5;
 /// Line bytes beyond which detection does not read further (the lines
 /// held count against the memory ceiling's smallest setting).
 const MAX_DETECT_BYTES: usize = 2 << 20;
+/// Lines (blank or not) buffered at most while looking for them.
+pub(crate) const MAX_HEAD_LINES: usize = 100_000;
 
 /// Whether to read twice as far as `want` non-blank lines to recognise the
 /// format: a log may open with lines of another kind (an error log's, a
@@ -44,8 +46,6 @@ pub(crate) fn look_further(cfg: &Config, want: usize, samples: &[&[u8]]) -> bool
         && bytes < MAX_DETECT_BYTES
         && detect(samples, &cfg.format_opts).is_none()
 }
-/// Lines (blank or not) buffered at most while looking for them.
-pub(crate) const MAX_HEAD_LINES: usize = 100_000;
 
 /// What [`Pump::pump`] leaves: the parser (for `tail` to keep using, and
 /// for draining the worker threads), and a reader failure part-way, if any

@@ -224,7 +224,7 @@ pub fn open_with(
     };
     match input {
         Input::Stdin => {
-            // Stdin may be gzip too: peek at the first two bytes.
+            // Stdin may be compressed too: peek at its first bytes.
             let mut stdin = BufReader::with_capacity(1 << 16, io::stdin());
             let head = io::BufRead::fill_buf(&mut stdin).context("reading stdin")?;
             refuse_other_compression(head, "stdin")?;
