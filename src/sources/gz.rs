@@ -106,4 +106,53 @@ mod tests {
         assert!(read(&[a.clone(), b"garbage".to_vec()].concat()).is_err());
         assert!(read(&a[..a.len() - 3]).is_err(), "truncated");
     }
+
+    /// Input that is interrupted once, where the first member ends.
+    struct Hiccup<'a> {
+        data: &'a [u8],
+        pos: usize,
+        at: usize,
+        interrupted: bool,
+    }
+
+    impl Read for Hiccup<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let b = self.fill_buf()?;
+            let n = b.len().min(buf.len());
+            buf[..n].copy_from_slice(&b[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Hiccup<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            if self.pos == self.at && !self.interrupted {
+                self.interrupted = true;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let end = if self.pos < self.at { self.at } else { self.data.len() };
+            Ok(&self.data[self.pos..end])
+        }
+        fn consume(&mut self, n: usize) {
+            self.pos += n;
+        }
+    }
+
+    /// An interrupted read where a member ends loses nothing: the next
+    /// member is still read (without the retry, all after it was lost).
+    #[test]
+    fn an_interrupted_read_between_members_loses_nothing() {
+        let (a, b) = (gz(b"one\n"), gz(b"two\n"));
+        let both = [a.clone(), b].concat();
+        let input = Hiccup {
+            data: &both,
+            pos: 0,
+            at: a.len(),
+            interrupted: false,
+        };
+        let mut out = Vec::new();
+        Members::new(input).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"one\ntwo\n");
+    }
 }
