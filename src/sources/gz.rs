@@ -131,7 +131,11 @@ mod tests {
                 self.interrupted = true;
                 return Err(io::ErrorKind::Interrupted.into());
             }
-            let end = if self.pos < self.at { self.at } else { self.data.len() };
+            let end = if self.pos < self.at {
+                self.at
+            } else {
+                self.data.len()
+            };
             Ok(&self.data[self.pos..end])
         }
         fn consume(&mut self, n: usize) {
