@@ -590,8 +590,8 @@ impl RouteState {
 /// reads (typos, stale links, a flood of them) make buckets of one hit
 /// that would add their time and nothing else. A reported sweep's buckets
 /// (marked on each look that finds its run a crowd's) leave it: a crowd
-/// sweeping most of the customers' buckets would raise
-/// what is expected of every bucket until none could be dense. Where
+/// sweeping most of the customers' buckets would raise what is expected
+/// of every bucket until none could be dense. Where
 /// customers read more than about 36 of a bucket's 64 ids, no bucket is
 /// dense: density then tells nothing.
 #[derive(Clone, Copy)]
@@ -745,11 +745,12 @@ fn beside(
 /// ids in it read them at any hour. Keep the tightest span holding 80% of
 /// the entries, or only the `excess` over what customers are expected to
 /// have read (see [`Density::excess`]) where that is fewer (at least four;
-/// of equally tight spans, the latest), widened by half its width: where customers read a bucket's ids all day, a walk that
-/// has just passed is a few minutes of it. True when the entries kept span
-/// more than four times the tightest span of five eighths of them (half
-/// the bucket's when 80% are kept) plus [`BESIDE_SECS`]: the wave reached
-/// reads far from the bulk's, which [`beside`] is to judge.
+/// of equally tight spans, the latest), widened by half its width: where
+/// customers read a bucket's ids all day, a walk that has just passed is a
+/// few minutes of it. True when the entries kept span more than four times
+/// the tightest span of five eighths of them (half the bucket's when 80%
+/// are kept) plus [`BESIDE_SECS`]: the wave reached reads far from the
+/// bulk's, which [`beside`] is to judge.
 fn wave(b: &Bucket, excess: usize, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
     ts.clear();
     ts.extend(b.entries.iter().map(|e| e.ts));
