@@ -150,9 +150,10 @@ fn later_time(line: &[u8], from: usize) -> Option<(usize, usize, super::Timestam
 /// The first `[` of a line and, when what precedes it has the common shape
 /// that [`simple_prefix`] reads (`address ident user `: three single spaces,
 /// the last just before the `[`, no quote, comma or tab), where its first two
-/// spaces are. Found in one pass, eight bytes at a time: the prefix is a few
-/// dozen bytes, and a search for the `[` followed by a byte loop over the
-/// prefix cost 1.8% more of a combined line's instructions (callgrind).
+/// spaces are. Found in one pass, sixteen bytes at a time (SSE2), then
+/// eight: the prefix is a few dozen bytes, and a search for the `[`
+/// followed by a byte loop over the prefix cost 1.8% more of a combined
+/// line's instructions than eight at a time (callgrind).
 struct Head {
     open: usize,
     simple: Option<(usize, usize)>,
@@ -166,7 +167,37 @@ impl Head {
         let mut odd = false;
         let mut at = 0;
         let mut open = None;
-        while let Some(chunk) = line.get(at..at + 8) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        while let Some(chunk) = line.get(at..at + 16) {
+            use std::arch::x86_64::*;
+            // SAFETY: the cfg above guarantees SSE2 on the target; the load
+            // reads the 16 bytes of `chunk`, unaligned. Bit i is byte i.
+            let [bracket, odd_bytes, sp] = unsafe {
+                let v = _mm_loadu_si128(chunk.as_ptr().cast());
+                let is = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+                let odd_bytes = _mm_or_si128(_mm_or_si128(is(b'"'), is(b',')), is(b'\t'));
+                [is(b'['), odd_bytes, is(b' ')].map(|m| _mm_movemask_epi8(m) as u32)
+            };
+            // The bytes before the first `[` (all of them without one).
+            let before = (bracket & bracket.wrapping_neg()).wrapping_sub(1);
+            odd |= odd_bytes & before != 0;
+            let mut sp = sp & before;
+            while sp != 0 {
+                if n < 3 {
+                    spaces[n] = at + sp.trailing_zeros() as usize;
+                }
+                n += 1;
+                sp &= sp - 1;
+            }
+            if bracket != 0 {
+                open = Some(at + bracket.trailing_zeros() as usize);
+                break;
+            }
+            at += 16;
+        }
+        while open.is_none()
+            && let Some(chunk) = line.get(at..at + 8)
+        {
             let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
             let bracket = eq(w, b'[');
             // The bytes before the first `[` (all of them without one).

@@ -71,7 +71,7 @@ impl<'a> Cursor<'a> {
         let body = self.rest.strip_prefix(b"\"")?;
         let mut i = 0;
         loop {
-            let j = memchr::memchr2(b'"', b'\\', &body[i..])? + i;
+            let j = find_either(&body[i..], b'"', b'\\')? + i;
             if body[j] == b'\\' {
                 i = j + 2;
                 if i > body.len() {
@@ -104,15 +104,40 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The first space or tab in `b`. Eight bytes at a time: tokens run from a
-/// status code to an ARN of a hundred bytes, too short for a call into
-/// `memchr` to pay off and too long for a byte loop.
+/// The first space or tab in `b`.
 pub fn find_blank(b: &[u8]) -> Option<usize> {
+    find_either(b, b' ', b'\t')
+}
+
+/// The first byte of `b` that is `x` or `y`. Sixteen bytes at a time
+/// (SSE2), then eight, then one: fields run from a status code to a user
+/// agent of a few hundred bytes, mostly too short for a call into `memchr`
+/// to pay off. With the same for the prefix (`clf.rs`), a combined line
+/// took 4% fewer instructions than with `memchr2` and eight bytes at a
+/// time (callgrind, 100 k lines of the bench log).
+#[inline]
+pub fn find_either(b: &[u8], x: u8, y: u8) -> Option<usize> {
+    let mut at = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    while let Some(chunk) = b.get(at..at + 16) {
+        use std::arch::x86_64::*;
+        // SAFETY: the cfg above guarantees SSE2 on the target; the load
+        // reads the 16 bytes of `chunk`, unaligned.
+        let hits = unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast());
+            let is = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+            _mm_movemask_epi8(_mm_or_si128(is(x), is(y))) as u32
+        };
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize);
+        }
+        at += 16;
+    }
     find_by_word(
         b,
-        0,
-        |w| equal_bytes(w, b' ') | equal_bytes(w, b'\t'),
-        |c| c == b' ' || c == b'\t',
+        at,
+        |w| equal_bytes(w, x) | equal_bytes(w, y),
+        |c| c == x || c == y,
     )
 }
 
@@ -765,7 +790,7 @@ mod tests {
         assert!(valid > 100_000, "{valid} valid addresses tried");
     }
 
-    /// The eight-at-a-time search against a byte loop, on strings of bytes
+    /// The block-at-a-time search against a byte loop, on strings of bytes
     /// next to a space or tab in value (0x00, 0x01, 0x08, 0x0a, 0x1f, 0x21,
     /// 0x80, 0xa0, 0xff) as well as blanks, at every length and alignment.
     #[test]
@@ -774,7 +799,7 @@ mod tests {
         let mut rng = crate::test_rng::Rng::new(0x9e37_79b9_7f4a_7c15);
         for _ in 0..50_000 {
             let x = rng.next();
-            let len = (x % 40) as usize;
+            let len = (x % 72) as usize;
             // Blanks are rare in most strings, so that long runs are tried.
             let v: Vec<u8> = (0..len)
                 .map(|i| {
