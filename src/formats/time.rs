@@ -288,6 +288,9 @@ pub fn parse_clf(b: &[u8]) -> Option<Timestamp> {
 /// calendar arithmetic.
 pub struct TimeMemo {
     parse: fn(&[u8]) -> Option<Timestamp>,
+    /// Where the parsed texts hold their two digits of seconds, if the
+    /// parse function is linear in them (see [`TimeMemo::parse`]).
+    seconds_at: Option<usize>,
     key: [u8; 32],
     /// The remembered text's length; none before a text has parsed (an
     /// empty text must not match an empty key).
@@ -300,15 +303,19 @@ impl TimeMemo {
     pub fn new(parse: fn(&[u8]) -> Option<Timestamp>) -> Self {
         TimeMemo {
             parse,
+            seconds_at: None,
             key: [0; 32],
             len: None,
             ts: Timestamp::default(),
         }
     }
 
-    /// A memo of [`parse_clf`].
+    /// A memo of [`parse_clf`], whose seconds are bytes 18 and 19.
     pub fn clf() -> Self {
-        TimeMemo::new(parse_clf)
+        TimeMemo {
+            seconds_at: Some(18),
+            ..TimeMemo::new(parse_clf)
+        }
     }
 
     /// When `text` opens with the remembered time and then `]`: the time's
@@ -320,11 +327,42 @@ impl TimeMemo {
         (text.len() > n && text[n] == b']' && text[..n] == self.key[..n]).then_some((n, self.ts))
     }
 
+    /// The value of `b` (as long as the remembered text) when it differs
+    /// from that text in its seconds only, remembering it. A line of a
+    /// quiet log rarely shares its second with the one before but mostly
+    /// its minute: on 1 M lines of the bench log a fifth of the lines
+    /// missed the memo, and this cut 0.8% of the instructions (callgrind).
+    /// [`checked`] is linear in the seconds and takes 0 to 60.
+    fn next_second(&mut self, b: &[u8]) -> Option<Timestamp> {
+        let at = self.seconds_at?;
+        let (head, tail) = (b.get(..at)?, b.get(at + 2..)?);
+        if head != &self.key[..at] || tail != &self.key[at + 2..b.len()] {
+            return None;
+        }
+        let secs = |d: &[u8]| match d {
+            [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Some(i64::from((a - b'0') * 10 + (c - b'0'))),
+            _ => None,
+        };
+        let (new, old) = (secs(&b[at..at + 2])?, secs(&self.key[at..at + 2])?);
+        if new > 60 {
+            return None;
+        }
+        let t = Timestamp(self.ts.0 + (new - old) * Timestamp::MICROS);
+        self.key[at..at + 2].copy_from_slice(&b[at..at + 2]);
+        self.ts = t;
+        Some(t)
+    }
+
     /// The parse function's value for `b`, remembering the last text that
     /// parsed.
     pub fn parse(&mut self, b: &[u8]) -> Option<Timestamp> {
-        if self.len.is_some_and(|n| usize::from(n) == b.len()) && b == &self.key[..b.len()] {
-            return Some(self.ts);
+        if self.len.is_some_and(|n| usize::from(n) == b.len()) {
+            if b == &self.key[..b.len()] {
+                return Some(self.ts);
+            }
+            if let Some(t) = self.next_second(b) {
+                return Some(t);
+            }
         }
         let t = (self.parse)(b)?;
         if b.len() <= self.key.len() {
@@ -510,6 +548,39 @@ mod tests {
         ] {
             assert_eq!(m.recall(other), None);
         }
+    }
+
+    /// Texts differing from the one before in their seconds only (any two
+    /// digits, or not digits) get the value `parse_clf` gives them, with
+    /// and without a fraction, and across a change of minute or zone.
+    #[test]
+    fn memo_steps_seconds_as_parse_clf_does() {
+        let mut m = TimeMemo::clf();
+        let mut rng = crate::test_rng::Rng::new(7);
+        let forms = [
+            "02/Mar/2026:10:59:{} +0100",
+            "31/Dec/2025:23:59:{}.250 -0030",
+        ];
+        let mut seen = 0;
+        for _ in 0..20_000 {
+            let x = rng.next();
+            let form = forms[x.is_multiple_of(7) as usize];
+            let form = if x.is_multiple_of(101) {
+                &form.replace(":59:", ":58:")
+            } else {
+                form
+            };
+            let sec = match x % 13 {
+                0 => "6x".to_owned(),
+                1 => " 5".to_owned(),
+                _ => format!("{:02}", (x >> 8) % 100),
+            };
+            let t = form.replace("{}", &sec);
+            let want = parse_clf(t.as_bytes());
+            seen += want.is_some() as u32;
+            assert_eq!(m.parse(t.as_bytes()), want, "{t}");
+        }
+        assert!(seen > 10_000, "{seen} valid texts");
     }
 
     fn filed(stamps: &[i64]) -> (Vec<i64>, i64) {
