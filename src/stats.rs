@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::alerts::escape::{escape, escape_with_len};
 use crate::formats::{Malformed, MalformedKind};
+use crate::sources::merge::Origin;
 
 const SAMPLES_PER_KIND: usize = 3;
 const SAMPLE_BYTES: usize = 200;
@@ -35,6 +36,19 @@ pub struct Stats {
     pub allowlisted: u64,
     #[serde(skip)]
     started: Instant,
+    /// Samples of lines of a merged stream, by reason and position, to be
+    /// named after their file once the stream is read.
+    #[serde(skip)]
+    unnamed: Vec<(&'static str, usize, Origin)>,
+}
+
+/// Where a line is, for a malformed-line sample.
+#[derive(Clone, Copy, Debug)]
+pub enum At<'a> {
+    /// Line `n` of the input called so.
+    Line(&'a str, u64),
+    /// A line of a merged stream, named by [`Stats::name_merged`].
+    Merged(Origin),
 }
 
 impl Default for Stats {
@@ -50,36 +64,54 @@ impl Default for Stats {
             input_errors: Vec::new(),
             allowlisted: 0,
             started: Instant::now(),
+            unnamed: Vec::new(),
         }
     }
 }
 
 impl Stats {
-    pub fn malformed(&mut self, m: Malformed, input: &str, line_no: u64, line: &[u8]) {
+    pub fn malformed(&mut self, m: Malformed, at: At<'_>, line: &[u8]) {
+        self.count(m.kind, at, || {
+            format!("{}: {}", m.why, escape(line, SAMPLE_BYTES))
+        });
+    }
+
+    pub fn too_long(&mut self, at: At<'_>, head: &[u8], len: u64) {
+        self.count(MalformedKind::TooLong, at, || {
+            format!(
+                "line longer than the limit: {}",
+                escape_with_len(head, 80, len)
+            )
+        });
+    }
+
+    /// One more malformed line of `kind`, kept as a sample (`input:line:
+    /// text`) while there are few of that kind.
+    fn count(&mut self, kind: MalformedKind, at: At<'_>, text: impl FnOnce() -> String) {
         self.malformed += 1;
-        let e = self.malformed_by_reason.entry(m.kind.as_str()).or_default();
+        let e = self.malformed_by_reason.entry(kind.as_str()).or_default();
         e.count += 1;
-        if e.samples.len() < SAMPLES_PER_KIND {
-            e.samples.push(format!(
-                "{input}:{line_no}: {}: {}",
-                m.why,
-                escape(line, SAMPLE_BYTES)
-            ));
+        if e.samples.len() >= SAMPLES_PER_KIND {
+            return;
+        }
+        match at {
+            At::Line(input, n) => e.samples.push(format!("{input}:{n}: {}", text())),
+            At::Merged(o) => {
+                self.unnamed.push((kind.as_str(), e.samples.len(), o));
+                e.samples.push(text());
+            }
         }
     }
 
-    pub fn too_long(&mut self, input: &str, line_no: u64, head: &[u8], len: u64) {
-        self.malformed += 1;
-        let e = self
-            .malformed_by_reason
-            .entry(MalformedKind::TooLong.as_str())
-            .or_default();
-        e.count += 1;
-        if e.samples.len() < SAMPLES_PER_KIND {
-            e.samples.push(format!(
-                "{input}:{line_no}: line longer than the limit: {}",
-                escape_with_len(head, 80, len)
-            ));
+    /// Name the samples of a merged stream's lines after their files
+    /// (`file_of`), now that it is read.
+    pub fn name_merged(&mut self, file_of: impl Fn(Origin) -> String) {
+        for (kind, i, o) in self.unnamed.drain(..) {
+            if let Some(s) =
+                (self.malformed_by_reason.get_mut(kind)).and_then(|e| e.samples.get_mut(i))
+            {
+                *s = format!("{}:{}: {s}", file_of(o), o.line);
+            }
         }
     }
 

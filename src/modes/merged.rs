@@ -13,7 +13,7 @@ use super::{DETECT_LINES, MAX_HEAD_LINES, Pump};
 
 /// Sets merged into one stream.
 pub struct Merge {
-    /// What malformed-line samples call the stream.
+    /// What messages call the stream.
     pub name: String,
     pub stream: Merged,
     /// Files left to read one by one after it (another format, or not
@@ -174,8 +174,8 @@ pub fn merged(pump: &Pump, groups: Vec<Vec<(Input, u64)>>, resuming: bool) -> Op
             "{set_apart}: read after the others, not merged in time order (another format, or not recognised)."
         ));
     }
-    // Malformed-line samples name this and number lines in the merged
-    // stream (the sample's text finds the line).
+    // What messages call the stream (malformed-line samples name each
+    // line's own file and line: see `Stats::name_merged`).
     let name = if names.len() <= 4 {
         format!("{} (merged by time)", names.join(" + "))
     } else {

@@ -21,8 +21,9 @@ use crate::engine::parallel::Parallel;
 use crate::formats::detect::detect;
 use crate::formats::pool::{self, Outcome, ParsePool, Recipe, Screen};
 use crate::formats::{FormatSpec, LineParser, Record};
+use crate::sources::merge::Origin;
 use crate::sources::{Input, Line, LineSource};
-use crate::stats::Stats;
+use crate::stats::{At, Stats};
 
 /// Non-blank lines read to recognise a format.
 pub(crate) const DETECT_LINES: usize = 40;
@@ -83,6 +84,11 @@ pub struct Pump {
     /// Incidents opened before this run (`check`'s earlier runs): the
     /// report counts this run's.
     pub opened_before: u64,
+    /// Where the line being read came from, in a merged stream.
+    from: Option<Origin>,
+    /// Where each line queued for the parse workers came from, in a merged
+    /// stream (in the order queued, as they come back).
+    queued_from: std::collections::VecDeque<Origin>,
 }
 
 const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
@@ -113,6 +119,17 @@ impl Pump {
             pool: None,
             seen_before: false,
             opened_before: 0,
+            from: None,
+            queued_from: Default::default(),
+        }
+    }
+
+    /// Where line `line_no` of the input called `name` is, for a sample:
+    /// in a merged stream, where the line read came from.
+    fn at<'a>(&self, name: &'a str, line_no: u64) -> At<'a> {
+        match self.from {
+            Some(o) => At::Merged(o),
+            None => At::Line(name, line_no),
         }
     }
 
@@ -245,6 +262,7 @@ impl Pump {
         if parser.is_none() {
             // Buffer the first lines (once per input) to recognise the format.
             let mut head: Vec<Vec<u8>> = Vec::new();
+            let mut head_from: Vec<Option<Origin>> = Vec::new();
             let mut too_long: Vec<(u64, Vec<u8>, u64)> = Vec::new();
             let mut err = None;
             let mut useful = 0;
@@ -254,16 +272,19 @@ impl Pump {
             // with many); the buffer is still bounded.
             loop {
                 while useful < want && head.len() < MAX_HEAD_LINES && !ended {
-                    match lines.next_line() {
+                    let mut from = None;
+                    match lines.next_line_from(&mut from) {
                         Ok(Some(Line::Data(d) | Line::Binary(d))) => {
                             if !d.iter().all(u8::is_ascii_whitespace) {
                                 useful += 1;
                             }
                             head.push(d.to_vec());
+                            head_from.push(from);
                         }
                         Ok(Some(Line::TooLong { head: h, len })) => {
                             too_long.push((head.len() as u64, h.to_vec(), len));
                             head.push(Vec::new());
+                            head_from.push(from);
                         }
                         Ok(None) => ended = true,
                         Err(e) => {
@@ -300,27 +321,31 @@ impl Pump {
             let Some(mut p) = detected else {
                 for (i, l) in head.iter().enumerate() {
                     line_no += 1;
+                    self.from = head_from[i];
                     match too_long.iter().find(|t| t.0 == i as u64) {
                         Some((_, h, len)) => {
                             self.stats.lines += 1;
-                            self.stats.too_long(name, line_no, h, *len);
+                            self.stats.too_long(self.at(name, line_no), h, *len);
                         }
                         None => self.unrecognised(name, line_no, l),
                     }
                 }
+                self.from = None;
                 return Ok((None, err));
             };
             self.engine.prime_clock(p.as_mut(), samples.iter().copied());
             for (i, l) in head.iter().enumerate() {
                 line_no += 1;
+                self.from = head_from[i];
                 if let Some((_, h, len)) = too_long.iter().find(|t| t.0 == i as u64) {
                     self.settle(name, p.as_mut(), sink, true)?;
                     self.stats.lines += 1;
-                    self.stats.too_long(name, line_no, h, *len);
+                    self.stats.too_long(self.at(name, line_no), h, *len);
                     continue;
                 }
                 self.one(name, line_no, l, pool::has_nul(l), p.as_mut(), sink)?;
             }
+            self.from = None;
             if let Some(e) = err {
                 self.settle(name, p.as_mut(), sink, true)?;
                 return Ok((Some(p), Some(e)));
@@ -328,8 +353,11 @@ impl Pump {
             parser = Some(p);
         }
         let mut p = parser.expect("set above");
+        let mut from = None;
         loop {
-            match lines.next_line() {
+            let got = lines.next_line_from(&mut from);
+            self.from = from;
+            match got {
                 Ok(Some(Line::Data(d))) => {
                     line_no += 1;
                     self.one(name, line_no, d, false, p.as_mut(), sink)?;
@@ -343,13 +371,15 @@ impl Pump {
                     // Reported in line order, after the lines before it.
                     self.settle(name, p.as_mut(), sink, true)?;
                     self.stats.lines += 1;
-                    self.stats.too_long(name, line_no, head, len);
+                    self.stats.too_long(self.at(name, line_no), head, len);
                 }
                 Ok(None) => {
+                    self.from = None;
                     self.settle(name, p.as_mut(), sink, true)?;
                     return Ok((Some(p), None));
                 }
                 Err(e) => {
+                    self.from = None;
                     self.settle(name, p.as_mut(), sink, true)?;
                     return Ok((Some(p), Some(e)));
                 }
@@ -364,7 +394,8 @@ impl Pump {
         if line.iter().all(u8::is_ascii_whitespace) {
             self.stats.blank += 1;
         } else {
-            self.stats.malformed(UNRECOGNISED, name, line_no, line);
+            self.stats
+                .malformed(UNRECOGNISED, self.at(name, line_no), line);
         }
     }
 
@@ -383,9 +414,13 @@ impl Pump {
         parser: &mut dyn LineParser,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<()> {
+        let at = self.at(name, line_no);
         let st = &mut self.stats;
         st.lines += 1;
         if let Some(pool) = self.pool.as_mut().filter(|p| p.taking()) {
+            if let Some(o) = self.from {
+                self.queued_from.push_back(o);
+            }
             if pool.push(line_no, line) {
                 pool.send()?;
                 self.settle(name, parser, sink, false)?;
@@ -394,7 +429,7 @@ impl Pump {
         }
         match pool::screen_known(line, has_nul) {
             Screen::Blank => st.blank += 1,
-            Screen::Binary => st.malformed(pool::BINARY, name, line_no, line),
+            Screen::Binary => st.malformed(pool::BINARY, at, line),
             Screen::Text => match parser.parse(line) {
                 Ok(rec) => {
                     st.parsed += 1;
@@ -402,7 +437,7 @@ impl Pump {
                         self.send_batch(parser, sink)?;
                     }
                 }
-                Err(m) => st.malformed(m, name, line_no, line),
+                Err(m) => st.malformed(m, at, line),
             },
         }
         Ok(())
@@ -441,11 +476,15 @@ impl Pump {
             for (i, o) in b.outcomes.iter().enumerate() {
                 b.prefetch(i + 4);
                 let line = b.line(i);
+                // Lines of a merged stream were queued with where they came
+                // from; no others were.
+                let at = match self.queued_from.pop_front() {
+                    Some(o) => At::Merged(o),
+                    None => At::Line(name, b.first_no + i as u64),
+                };
                 match o {
                     Outcome::Blank => self.stats.blank += 1,
-                    Outcome::Malformed(m) => {
-                        self.stats.malformed(*m, name, b.first_no + i as u64, line)
-                    }
+                    Outcome::Malformed(m) => self.stats.malformed(*m, at, line),
                     Outcome::Parsed(p) => {
                         self.stats.parsed += 1;
                         let rec = b.record(p);
@@ -476,6 +515,8 @@ impl Pump {
     /// After reading a merged stream called `name`: one format line per
     /// file in `--stats`, as when read one by one.
     pub fn name_merged_files(&mut self, name: &str, m: &crate::sources::merge::Merged) {
+        self.stats
+            .name_merged(|o| m.file_of(o).map_or_else(|| name.to_owned(), Input::display));
         let formats = &mut self.stats.formats;
         if let Some(i) = formats.iter().position(|(n, _)| n == name) {
             let (_, f) = formats.remove(i);

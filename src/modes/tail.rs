@@ -270,7 +270,8 @@ fn poll_one(
         fw.line_no += 1;
         if let Some(n) = long {
             pump.stats.lines += 1;
-            pump.stats.too_long(&name, fw.line_no, line, n);
+            pump.stats
+                .too_long(crate::stats::At::Line(&name, fw.line_no), line, n);
             continue;
         }
         match fw.parser.as_mut() {

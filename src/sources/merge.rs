@@ -29,6 +29,13 @@ use crate::formats::time::Clock;
 pub trait LineSource {
     fn next_line(&mut self) -> io::Result<Option<Line<'_>>>;
 
+    /// [`LineSource::next_line`], and where the line came from when that
+    /// is not simply the next line of one input (a merged stream).
+    fn next_line_from(&mut self, from: &mut Option<Origin>) -> io::Result<Option<Line<'_>>> {
+        *from = None;
+        self.next_line()
+    }
+
     /// Bytes of the lines handed out so far, exactly (line ends as
     /// written, a byte-order mark, an unterminated last line).
     fn bytes_read(&self) -> u64;
@@ -43,6 +50,19 @@ impl<R: io::Read> LineSource for LineReader<R> {
         LineReader::bytes_read(self)
     }
 }
+
+/// Where a line of a merged stream came from: its set, the file of the
+/// set (in the order opened) and its line number there (from where reading
+/// started in it). Malformed-line samples name the file and line from it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub set: u32,
+    pub file: u32,
+    pub line: u64,
+}
+
+/// A line's file (of its set, in the order opened) and line number there.
+type FileLine = (u32, u64);
 
 /// A line held by the merge (copied out of its reader, which moves on).
 enum Held {
@@ -69,11 +89,11 @@ pub struct Set {
     rest: VecDeque<(Input, u64)>,
     current: Option<(Input, Opened, u64)>,
     /// Lines read ahead (to recognise the format) and not yet handed out,
-    /// with the bytes each took in its file.
-    ahead: VecDeque<(Held, u64)>,
-    /// The line this set offers next, its bytes, and its time (event-time
-    /// micros).
-    next: Option<(Held, u64, i64)>,
+    /// with the bytes each took in its file and where it is.
+    ahead: VecDeque<(Held, u64, FileLine)>,
+    /// The line this set offers next, its bytes, its time (event-time
+    /// micros) and where it is.
+    next: Option<(Held, u64, i64, FileLine)>,
     last_ts: i64,
     /// The set's own event time: a stray line stamped far ahead is merged
     /// where it stands, not held back until every other set has caught up.
@@ -114,16 +134,16 @@ impl Set {
         }
     }
 
-    /// The next raw line of the set and the bytes it took, opening its next
-    /// file as needed, copied into `spare` (the previous line's buffer: no
-    /// allocation per line). Files that cannot be opened or read are
-    /// recorded in `errors`.
+    /// The next raw line of the set, the bytes it took and where it is,
+    /// opening its next file as needed, copied into `spare` (the previous
+    /// line's buffer: no allocation per line). Files that cannot be opened
+    /// or read are recorded in `errors`.
     fn pull(
         &mut self,
         max_line: usize,
         errors: &mut Vec<InputError>,
         mut spare: Vec<u8>,
-    ) -> Option<(Held, u64)> {
+    ) -> Option<(Held, u64, FileLine)> {
         if let Some(h) = self.ahead.pop_front() {
             return Some(h);
         }
@@ -190,7 +210,9 @@ impl Set {
                 }
             };
             *n += 1;
-            return Some((held, o.lines.consumed() - before));
+            // The file being read is the one opened last.
+            let at = ((self.opened.len() - 1) as u32, *n);
+            return Some((held, o.lines.consumed() - before, at));
         }
     }
 
@@ -209,7 +231,7 @@ impl Set {
             let Some(h) = self.pull(max_line, errors, Vec::new()) else {
                 break;
             };
-            if let (Held::Data(d), _) = &h
+            if let (Held::Data(d), ..) = &h
                 && !d.iter().all(u8::is_ascii_whitespace)
             {
                 useful += 1;
@@ -218,7 +240,7 @@ impl Set {
         }
         let sample = pulled
             .iter()
-            .filter_map(|(h, _)| match h {
+            .filter_map(|(h, ..)| match h {
                 Held::Data(d) => Some(d.clone()),
                 Held::TooLong(..) => None,
             })
@@ -230,7 +252,7 @@ impl Set {
     /// The parser that reads this set's timestamps; the lines read ahead
     /// prime its clock (see [`Clock::prime`]).
     pub fn set_parser(&mut self, mut p: Box<dyn LineParser>) {
-        let ahead = self.ahead.iter().filter_map(|(h, _)| match h {
+        let ahead = self.ahead.iter().filter_map(|(h, ..)| match h {
             Held::Data(d) => Some(d.as_slice()),
             Held::TooLong(..) => None,
         });
@@ -241,17 +263,17 @@ impl Set {
     /// Take the set's next line and its time.
     fn advance(&mut self, max_line: usize, errors: &mut Vec<InputError>) {
         let spare = match self.next.take() {
-            Some((Held::Data(v) | Held::TooLong(v, _), _, _)) => v,
+            Some((Held::Data(v) | Held::TooLong(v, _), ..)) => v,
             None => Vec::new(),
         };
-        self.next = self.pull(max_line, errors, spare).map(|(h, bytes)| {
+        self.next = self.pull(max_line, errors, spare).map(|(h, bytes, at)| {
             if let (Held::Data(d), Some(p)) = (&h, self.parser.as_mut())
                 && let Ok(rec) = p.parse(d)
             {
                 self.last_ts = self.clock.file(rec.ts).0;
             }
             let ts = self.last_ts;
-            (h, bytes, ts)
+            (h, bytes, ts, at)
         });
     }
 }
@@ -294,6 +316,11 @@ impl Merged {
     pub fn reached(&self) -> impl Iterator<Item = &(Input, u64)> {
         self.sets.iter().flat_map(|s| s.reached.iter())
     }
+
+    /// The file a line came from.
+    pub fn file_of(&self, o: Origin) -> Option<&Input> {
+        self.sets.get(o.set as usize)?.opened.get(o.file as usize)
+    }
 }
 
 impl LineSource for Merged {
@@ -302,6 +329,10 @@ impl LineSource for Merged {
     }
 
     fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.next_line_from(&mut None)
+    }
+
+    fn next_line_from(&mut self, from: &mut Option<Origin>) -> io::Result<Option<Line<'_>>> {
         if !self.started {
             self.started = true;
             for s in self.sets.iter_mut() {
@@ -313,7 +344,7 @@ impl LineSource for Merged {
         // Few sets: a scan beats a heap. Ties go to the set named first.
         let mut best: Option<(usize, i64)> = None;
         for (i, s) in self.sets.iter().enumerate() {
-            if let Some((_, _, ts)) = &s.next
+            if let Some((_, _, ts, _)) = &s.next
                 && best.is_none_or(|(_, b)| *ts < b)
             {
                 best = Some((i, *ts));
@@ -324,10 +355,15 @@ impl LineSource for Merged {
             return Ok(None);
         };
         self.last = Some(i);
-        let Some((held, bytes, _)) = &self.sets[i].next else {
+        let Some((held, bytes, _, (file, line))) = &self.sets[i].next else {
             unreachable!("the set chosen has a line");
         };
         self.handed += bytes;
+        *from = Some(Origin {
+            set: i as u32,
+            file: *file,
+            line: *line,
+        });
         Ok(Some(match held {
             // Held lines are copies: looked at again for NUL bytes.
             Held::Data(d) if memchr::memchr(0, d).is_some() => Line::Binary(d),

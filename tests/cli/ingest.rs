@@ -767,3 +767,87 @@ fn an_odd_input_does_not_stop_the_others_being_merged() {
     assert_eq!(count(&s, "parsed"), 50, "{s}");
     assert_eq!(format_inputs(&s), vec![path_str(&a), path_str(&b)], "{s}");
 }
+
+/// Malformed-line samples of two nodes' logs merged in time order name the
+/// file and its line, not a line of the merged stream: for CLF, parsed on
+/// the reading thread, and for API Gateway JSON, parsed on worker threads
+/// (`--threads 2`) and read ahead to recognise the format.
+#[test]
+fn merged_inputs_name_the_file_and_line_of_a_malformed_sample() {
+    let d = tmp();
+    let (a, b) = (d.path().join("node1.log"), d.path().join("node2.log"));
+    let cut = |text: String, at: usize, bad: &str| {
+        let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
+        v.insert(at - 1, bad.to_owned());
+        v.join("\n") + "\n"
+    };
+    write(
+        &a,
+        cut(combined_lines(60, 0), 45, "junk from node one").as_bytes(),
+    );
+    write(
+        &b,
+        cut(combined_lines(30, 5), 7, "junk from node two").as_bytes(),
+    );
+    let json = |i: usize, secs: u64| {
+        format!(
+            r#"{{"requestId":"r{i}","ip":"198.51.100.{}","requestTime":"{}","httpMethod":"GET","path":"/v1/items/{i}","status":"200","responseLength":"10","userAgent":"curl/8"}}"#,
+            i % 200 + 1,
+            clf_time(secs)
+        )
+    };
+    let (ja, jb) = (d.path().join("gw1.log"), d.path().join("gw2.log"));
+    let lines = |n: usize, start: u64| (0..n).map(|i| json(i, start + i as u64) + "\n").collect();
+    write(
+        &ja,
+        cut(lines(3000, 0), 2500, "{\"broken\": json").as_bytes(),
+    );
+    write(&jb, cut(lines(100, 0), 3, "not json at all").as_bytes());
+    for threads in ["1", "2"] {
+        // The samples of a scan of two files, sorted.
+        let samples = |x: &std::path::Path, y: &std::path::Path| {
+            let r = scan_json([
+                x.as_os_str(),
+                y.as_os_str(),
+                "--threads".as_ref(),
+                threads.as_ref(),
+            ]);
+            assert!(
+                r.stderr_str().contains("merged in time order"),
+                "{}",
+                r.stderr_str()
+            );
+            let s = r.summary();
+            let mut v: Vec<String> = (s["malformed_by_reason"].as_object().expect("reasons"))
+                .values()
+                .flat_map(|k| k["samples"].as_array().expect("samples").clone())
+                .map(|x| x.as_str().expect("text").to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            samples(&a, &b),
+            [
+                format!(
+                    "{}:45: missing or misplaced field: junk from node one",
+                    path_str(&a)
+                ),
+                format!(
+                    "{}:7: missing or misplaced field: junk from node two",
+                    path_str(&b)
+                ),
+            ],
+        );
+        let got = samples(&ja, &jb);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with(&format!("{}:2500: ", path_str(&ja))),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with(&format!("{}:3: ", path_str(&jb))),
+            "{got:?}"
+        );
+    }
+}
