@@ -109,7 +109,13 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
     let mut known: Vec<PathBuf> = Vec::new();
     let mut last_scan = Instant::now() - RESCAN;
     let mut first = true;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Both listened for from the start: a signal that comes while the
+    // backlog is read (the first pass) is acted on once it is read, not
+    // left to its default action (killed, no summary) or, where the shell
+    // started us with SIGINT ignored, lost.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     loop {
         if last_scan.elapsed() >= RESCAN {
             last_scan = Instant::now();
@@ -164,7 +170,7 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
         }
         sink.flush()?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = term.recv() => break,
             _ = wake.recv() => {
                 // Coalesce a burst of notifications into one pass.

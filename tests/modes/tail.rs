@@ -319,6 +319,36 @@ fn tail_reads_what_is_there_on_sigterm() {
     );
 }
 
+/// SIGINT while the backlog is still being read (`--from-start` over a
+/// large file) stops the run as it does later: the backlog is read, the
+/// summary printed, exit 0. It was left to its default action (killed, no
+/// summary) until the first pass was over.
+#[test]
+fn tail_stops_cleanly_on_sigint_while_reading_its_backlog() {
+    let _g = serial();
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let day = benign(3, 3600, 2000);
+    let mut lines = 0;
+    while lines < 400_000 {
+        append(&log, day.as_bytes());
+        lines += day.lines().count();
+    }
+    let mut t = Running::spawn(&[
+        "tail",
+        "--from-start",
+        "--stats",
+        "-o",
+        "json",
+        "--poll",
+        log.to_str().unwrap(),
+    ]);
+    t.wait_err("Following.", 1, Duration::from_secs(10));
+    stop(&mut t, "INT");
+    let (_, s) = summary(&t);
+    assert_eq!(s["lines"], lines, "the backlog is read in full: {s}");
+}
+
 /// utime + stime of a process, in seconds.
 fn cpu_secs(pid: u32) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
