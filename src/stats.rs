@@ -103,6 +103,15 @@ impl Stats {
         }
     }
 
+    /// Malformed lines but for over-long ones: lines that were read and
+    /// are in no format this run reads.
+    pub fn unreadable(&self) -> u64 {
+        let long = self
+            .malformed_by_reason
+            .get(MalformedKind::TooLong.as_str());
+        self.malformed - long.map_or(0, |e| e.count)
+    }
+
     /// Name the samples of a merged stream's lines after their files
     /// (`file_of`), now that it is read.
     pub fn name_merged(&mut self, file_of: impl Fn(Origin) -> String) {

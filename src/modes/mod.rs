@@ -237,11 +237,29 @@ impl Pump {
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<Pumped> {
+        let (parsed, unreadable) = (self.stats.parsed, self.stats.unreadable());
         let pumped = self.pump_lines(name, lines, parser, sink);
         // Bytes as the source counts them: line ends as written, a
         // byte-order mark, an unterminated last line.
         self.stats.bytes += lines.bytes_read();
-        pumped
+        let pumped = pumped?;
+        // Lines, and not one of them in the format named or found: the
+        // wrong `--format`, or a log that changed format. Not a clean run.
+        // (A few junk lines appended to a log `check` knows are only
+        // malformed lines, and read past.)
+        let bad = self.stats.unreadable() - unreadable;
+        let enough = !self.seen_before || bad >= DETECT_LINES as u64;
+        if bad > 0 && enough && self.stats.parsed == parsed && pumped.1.is_none() {
+            let what = match &self.cfg.format {
+                FormatChoice::Fixed(spec) => format!("as {} (is --format right?)", spec.name()),
+                FormatChoice::Auto => "in the format recognised".to_owned(),
+            };
+            return Err(Unrecognised(format!(
+                "none of the {bad} lines of {name} parsed {what}: all were malformed (--stats shows samples)"
+            ))
+            .into());
+        }
+        Ok(pumped)
     }
 
     fn pump_lines<S: LineSource>(
@@ -259,7 +277,12 @@ impl Pump {
             // Not made by parser_for: parse on this thread.
             pool.end();
         }
-        if parser.is_none() {
+        // An input known from before (`check`) whose new lines open with
+        // lines of no known format: those are counted as malformed and the
+        // lines after them looked at, window by window, so that what comes
+        // after (an attack) is read in this run.
+        let mut warned = false;
+        while parser.is_none() {
             // Buffer the first lines (once per input) to recognise the format.
             let mut head: Vec<Vec<u8>> = Vec::new();
             let mut head_from: Vec<Option<Origin>> = Vec::new();
@@ -312,7 +335,9 @@ impl Pump {
                     Ok(p) => Some(p),
                     Err(_) if err.is_some() => None,
                     Err(e) if self.seen_before => {
-                        tracing::warn!("{e:#}; counting these lines as malformed");
+                        if !std::mem::replace(&mut warned, true) {
+                            tracing::warn!("{e:#}; counting these lines as malformed");
+                        }
                         None
                     }
                     Err(e) => return Err(e),
@@ -331,7 +356,10 @@ impl Pump {
                     }
                 }
                 self.from = None;
-                return Ok((None, err));
+                if ended || !self.seen_before || useful == 0 {
+                    return Ok((None, err));
+                }
+                continue;
             };
             self.engine.prime_clock(p.as_mut(), samples.iter().copied());
             for (i, l) in head.iter().enumerate() {

@@ -576,6 +576,9 @@ fn unrecognised_format_names_the_file_and_escapes_its_first_line() {
     );
 }
 
+/// A forced format no line is in: every line counted as malformed, and the
+/// run is not a clean one (exit 3, the input named in the errors), as for
+/// a format that cannot be recognised.
 #[test]
 fn forced_wrong_format_counts_every_line_malformed() {
     let d = tmp();
@@ -585,7 +588,14 @@ fn forced_wrong_format_counts_every_line_malformed() {
         .args(["scan", "--stats", "-o", "json", "--format", "alb"])
         .arg(&p));
     let s = r.summary();
-    assert_clean_run(&r, &s);
+    assert_no_panic(&r);
+    assert_eq!(r.code, 3, "{}", r.stderr_str());
+    let want = format!("none of the 21 lines of {} parsed as alb", path_str(&p));
+    assert!(r.stderr_str().contains(&want), "{}", r.stderr_str());
+    assert!(
+        s["input_errors"][0].as_str().unwrap().contains(&want),
+        "{s}"
+    );
     assert_eq!(count(&s, "lines"), 21, "{s}");
     assert_eq!(count(&s, "parsed"), 0, "{s}");
     assert_eq!(count(&s, "malformed"), 21, "{s}");
