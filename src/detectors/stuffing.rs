@@ -280,7 +280,8 @@ impl RouteState {
     /// first failure is recent and that failed only once or twice (see
     /// [`NAME_AFTER_SECS`]); `pending_at` says when the first of these can
     /// be named. `None` when fewer than `min` addresses take part.
-    fn name(&mut self, start: i64, now: i64, min: usize) -> Option<Vec<u128>> {
+    /// The addresses to name now, and how many take part in the burst.
+    fn name(&mut self, start: i64, now: i64, min: usize) -> Option<(Vec<u128>, usize)> {
         // The successes are looked up in the burst's addresses, not the
         // other way round: a busy login route holds thousands of successes
         // in its window, and sorting those every few seconds was most of
@@ -318,14 +319,16 @@ impl RouteState {
         if addrs.is_empty() && self.severity.is_none() {
             // A burst that crossed the threshold within a minute of its
             // start: an alert naming no one would be no use.
-            return Some(taking_part.iter().map(|c| c.addr).collect());
+            let all: Vec<u128> = taking_part.iter().map(|c| c.addr).collect();
+            let n = all.len();
+            return Some((all, n));
         }
         self.pending_at = taking_part
             .iter()
             .filter(|c| !ripe(c))
             .map(|c| c.first.saturating_add(hold))
             .min();
-        Some(addrs)
+        Some((addrs, taking_part.len()))
     }
 
     /// Failed logins held and their share of the logins in the window.
@@ -349,22 +352,30 @@ impl RouteState {
 const NAME_AFTER_SECS: i64 = 60;
 const NAME_AT_FAILURES: u32 = 3;
 
-/// The finding for the addresses `addrs` of a burst on `route`.
+/// The finding for the addresses `addrs` of a burst on `route`, in which
+/// `taking_part` addresses take part.
 fn finding(
     cfg: &Config,
     route: RouteId,
     ts: Timestamp,
     sev: Severity,
-    addrs: Vec<u128>,
+    (addrs, taking_part): (Vec<u128>, usize),
     st: &RouteState,
     thr: u64,
 ) -> Finding {
     let (fails, ratio) = st.failing();
     let first = st.failures.front().map_or(ts.secs(), |f| f.0);
+    // Addresses whose first failure is recent are named later (see
+    // `NAME_AFTER_SECS`): the count says how many take part all the same.
+    let named = match addrs.len() {
+        n if n < taking_part => format!(
+            "{taking_part} addresses ({n} named; the others once their first failure is {NAME_AFTER_SECS} s old)"
+        ),
+        n => format!("{n} addresses"),
+    };
     let why = format!(
-        "{fails} failed logins in {} s from {} addresses, {:.0}% of logins failing (threshold {thr})",
+        "{fails} failed logins in {} s from {named}, {:.0}% of logins failing (threshold {thr})",
         cfg.window_secs,
-        addrs.len(),
         ratio * 100.0
     );
     Finding {
@@ -483,7 +494,7 @@ impl Detector for Stuffing {
         self.acts_at = self
             .acts_at
             .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
-        let Some(addrs) = addrs.filter(|a| !a.is_empty()) else {
+        let Some((addrs, taking_part)) = addrs.filter(|a| !a.0.is_empty()) else {
             return;
         };
         let named = fingerprint(&addrs);
@@ -503,7 +514,15 @@ impl Detector for Stuffing {
         self.acts_at = self
             .acts_at
             .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
-        out.push(finding(cfg, ev.route, ev.ts, sev, addrs, st, thr));
+        out.push(finding(
+            cfg,
+            ev.route,
+            ev.ts,
+            sev,
+            (addrs, taking_part),
+            st,
+            thr,
+        ));
     }
 
     fn tick(&mut self, now: Timestamp, _routes: &dyn Routes, _out: &mut Vec<Finding>) {
@@ -742,6 +761,35 @@ mod tests {
             .filter(|&i| !named.contains(&addr(0x0707_0000 + i)))
             .count();
         assert_eq!(missing, 0, "of the first 700");
+    }
+
+    /// A burst of one-try addresses at five a second: the first finding
+    /// names the few whose first failure is old enough, and its reason
+    /// gives how many take part, not how many are named.
+    #[test]
+    fn the_reason_counts_the_addresses_taking_part_not_those_named() {
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let mut d = Stuffing::new(Config::default(), &baseline::Config::default());
+        let mut out = Vec::new();
+        for i in 0..600u32 {
+            let e = login(&mut router, 1_000 + i as i64 / 5, 0x0808_0000 + i, 401);
+            d.observe(&e, 0, &router, &mut out);
+            if !out.is_empty() {
+                break;
+            }
+        }
+        let f = out.first().expect("a finding");
+        let ActorRef::Addresses(named) = &f.actor else {
+            panic!("addresses");
+        };
+        // Each address failed once: as many take part as failures.
+        let taking_part = f.evidence.requests as usize;
+        assert!(named.len() < taking_part, "{} {}", named.len(), taking_part);
+        let want = format!(
+            "from {taking_part} addresses ({} named; the others once",
+            named.len()
+        );
+        assert!(f.evidence.reason.contains(&want), "{}", f.evidence.reason);
     }
 
     /// A customer who mistypes a password during a reported burst and gets
