@@ -238,10 +238,19 @@ impl Pump {
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<Pumped> {
         let (parsed, unreadable) = (self.stats.parsed, self.stats.unreadable());
+        let (read, malformed) = (self.stats.lines, self.stats.malformed);
         let pumped = self.pump_lines(name, lines, parser, sink);
         // Bytes as the source counts them: line ends as written, a
         // byte-order mark, an unterminated last line.
         self.stats.bytes += lines.bytes_read();
+        tracing::debug!(
+            input = %name,
+            lines = self.stats.lines - read,
+            parsed = self.stats.parsed - parsed,
+            malformed = self.stats.malformed - malformed,
+            bytes = lines.bytes_read(),
+            "Read."
+        );
         let pumped = pumped?;
         // Lines, and not one of them in the format named or found: the
         // wrong `--format`, or a log that changed format. Not a clean run.

@@ -170,6 +170,10 @@ pub fn is_compressed(path: &Path) -> io::Result<bool> {
 /// log format).
 fn refuse_other_compression(head: &[u8], name: &str) -> anyhow::Result<()> {
     match other_compression(head) {
+        Some((what, cmd)) if name == "stdin" => anyhow::bail!(
+            "{name} is {what}-compressed, which apiwatch does not read (only gzip); \
+             decompress it on the way in, e.g. `{cmd} FILE | apiwatch scan -`"
+        ),
         Some((what, cmd)) => anyhow::bail!(
             "{name} is {what}-compressed, which apiwatch does not read (only gzip); \
              decompress it first, e.g. `{cmd} FILE > FILE.log` (or `| apiwatch scan -`)"
