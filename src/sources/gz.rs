@@ -63,7 +63,18 @@ fn padding_to_end(r: &mut impl BufRead) -> io::Result<bool> {
                 r.consume(n);
                 zeros = true;
             }
-            Some(0) if !zeros => return Ok(false),
+            // Another member, or (without gzip's magic bytes) something
+            // else: named as such, where the decoder would say only
+            // "unexpected end of file" or "invalid gzip header".
+            Some(0) if !zeros && (buf == [0x1f] || buf.starts_with(&[0x1f, 0x8b])) => {
+                return Ok(false);
+            }
+            Some(0) if !zeros => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "data after the last gzip member that is not gzip (trailing garbage)",
+                ));
+            }
             Some(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -103,7 +114,8 @@ mod tests {
         assert_eq!(read(&padded).unwrap(), b"one\ntwo\n");
         assert_eq!(read(&[a.clone(), vec![0; 3]].concat()).unwrap(), b"one\n");
         assert!(read(&[padded.clone(), b"x".to_vec()].concat()).is_err());
-        assert!(read(&[a.clone(), b"garbage".to_vec()].concat()).is_err());
+        let e = read(&[a.clone(), b"garbage".to_vec()].concat()).unwrap_err();
+        assert!(e.to_string().contains("trailing garbage"), "{e}");
         assert!(read(&a[..a.len() - 3]).is_err(), "truncated");
     }
 
