@@ -103,13 +103,13 @@ impl Stats {
         }
     }
 
-    /// Malformed lines but for over-long ones: lines that were read and
-    /// are in no format this run reads.
+    /// Malformed lines but for over-long ones and those the format knows
+    /// are not requests (a proxy's notices): lines in no format this run
+    /// reads.
     pub fn unreadable(&self) -> u64 {
-        let long = self
-            .malformed_by_reason
-            .get(MalformedKind::TooLong.as_str());
-        self.malformed - long.map_or(0, |e| e.count)
+        let of =
+            |k: MalformedKind| (self.malformed_by_reason.get(k.as_str())).map_or(0, |e| e.count);
+        self.malformed - of(MalformedKind::TooLong) - of(MalformedKind::NotAccess)
     }
 
     /// Name the samples of a merged stream's lines after their files

@@ -369,7 +369,7 @@ fn finding(
     // `NAME_AFTER_SECS`): the count says how many take part all the same.
     let named = match addrs.len() {
         n if n < taking_part => format!(
-            "{taking_part} addresses ({n} named; the others once their first failure is {NAME_AFTER_SECS} s old)"
+            "{taking_part} addresses ({n} named; the others once their first failure is a minute old, sooner in a fast burst)"
         ),
         n => format!("{n} addresses"),
     };

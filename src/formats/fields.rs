@@ -117,6 +117,10 @@ pub fn find_blank(b: &[u8]) -> Option<usize> {
 /// time (callgrind, 100 k lines of the bench log).
 #[inline]
 pub fn find_either(b: &[u8], x: u8, y: u8) -> Option<usize> {
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", target_feature = "sse2")),
+        allow(unused_mut)
+    )]
     let mut at = 0;
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     while let Some(chunk) = b.get(at..at + 16) {

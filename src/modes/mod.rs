@@ -237,8 +237,7 @@ impl Pump {
         parser: Option<Box<dyn LineParser>>,
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<Pumped> {
-        let (parsed, unreadable) = (self.stats.parsed, self.stats.unreadable());
-        let (read, malformed) = (self.stats.lines, self.stats.malformed);
+        let (read, parsed, malformed) = (self.stats.lines, self.stats.parsed, self.stats.malformed);
         let pumped = self.pump_lines(name, lines, parser, sink);
         // Bytes as the source counts them: line ends as written, a
         // byte-order mark, an unterminated last line.
@@ -251,24 +250,7 @@ impl Pump {
             bytes = lines.bytes_read(),
             "Read."
         );
-        let pumped = pumped?;
-        // Lines, and not one of them in the format named or found: the
-        // wrong `--format`, or a log that changed format. Not a clean run.
-        // (A few junk lines appended to a log `check` knows are only
-        // malformed lines, and read past.)
-        let bad = self.stats.unreadable() - unreadable;
-        let enough = !self.seen_before || bad >= DETECT_LINES as u64;
-        if bad > 0 && enough && self.stats.parsed == parsed && pumped.1.is_none() {
-            let what = match &self.cfg.format {
-                FormatChoice::Fixed(spec) => format!("as {} (is --format right?)", spec.name()),
-                FormatChoice::Auto => "in the format recognised".to_owned(),
-            };
-            return Err(Unrecognised(format!(
-                "none of the {bad} lines of {name} parsed {what}: all were malformed (--stats shows samples)"
-            ))
-            .into());
-        }
-        Ok(pumped)
+        pumped
     }
 
     fn pump_lines<S: LineSource>(

@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use crate::alerts::AlertSink;
-use crate::config::Config;
+use crate::config::{Config, FormatChoice};
 use crate::exit::Status;
 use crate::sources::merge::InputError;
 use crate::sources::{self, Input};
@@ -102,6 +102,7 @@ fn read<S: sources::LineSource>(
     sink: &mut dyn AlertSink,
     status: &mut Status,
 ) -> anyhow::Result<Option<std::io::Error>> {
+    let (parsed, unreadable) = (pump.stats.parsed, pump.stats.unreadable());
     let (parser, err) = match pump.pump(name, lines, None, sink) {
         Ok(x) => x,
         Err(e) if e.downcast_ref::<super::Unrecognised>().is_some() => {
@@ -114,6 +115,25 @@ fn read<S: sources::LineSource>(
     };
     if let Some(mut p) = parser {
         pump.drain(p.as_mut(), sink)?;
+    }
+    // Lines, and not one of them in the format named with `--format`: the
+    // wrong format, surely, not a clean run. (Auto-detection already
+    // refuses a log none of whose first lines it can read; lines a format
+    // knows are not requests, such as a proxy's notices, are the format's.)
+    let bad = pump.stats.unreadable() - unreadable;
+    if let FormatChoice::Fixed(spec) = &pump.cfg.format
+        && bad > 0
+        && pump.stats.parsed == parsed
+        && err.is_none()
+    {
+        let lines = if bad == 1 { "line" } else { "lines" };
+        let e = format!(
+            "not one line of {name} parsed as {} ({bad} {lines} malformed; is --format right?)",
+            spec.name()
+        );
+        tracing::error!("{e}");
+        pump.stats.input_errors.push(e);
+        *status = Status::Unknown;
     }
     Ok(err)
 }

@@ -168,9 +168,9 @@ pub fn is_compressed(path: &Path) -> io::Result<bool> {
 /// Refuse data compressed in a way apiwatch does not read, saying how to
 /// feed it instead (its bytes would otherwise be reported as an unknown
 /// log format).
-fn refuse_other_compression(head: &[u8], name: &str) -> anyhow::Result<()> {
+fn refuse_other_compression(head: &[u8], name: &str, stdin: bool) -> anyhow::Result<()> {
     match other_compression(head) {
-        Some((what, cmd)) if name == "stdin" => anyhow::bail!(
+        Some((what, cmd)) if stdin => anyhow::bail!(
             "{name} is {what}-compressed, which apiwatch does not read (only gzip); \
              decompress it on the way in, e.g. `{cmd} FILE | apiwatch scan -`"
         ),
@@ -231,7 +231,7 @@ pub fn open_with(
             // Stdin may be compressed too: peek at its first bytes.
             let mut stdin = BufReader::with_capacity(1 << 16, io::stdin());
             let head = io::BufRead::fill_buf(&mut stdin).context("reading stdin")?;
-            refuse_other_compression(head, "stdin")?;
+            refuse_other_compression(head, "stdin", true)?;
             let gzip = head.starts_with(&GZIP_MAGIC);
             let counted = Counting {
                 inner: stdin,
@@ -251,7 +251,7 @@ pub fn open_with(
         Input::File(p) => {
             let name = crate::alerts::escape::path(p);
             let (m, n) = head(p).with_context(|| format!("cannot open {name}"))?;
-            refuse_other_compression(&m[..n], &name)?;
+            refuse_other_compression(&m[..n], &name, false)?;
             let gzip = m[..n].starts_with(&GZIP_MAGIC);
             let mut f = File::open(p).with_context(|| format!("cannot open {name}"))?;
             let start = if gzip { 0 } else { offset };

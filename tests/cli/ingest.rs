@@ -590,7 +590,10 @@ fn forced_wrong_format_counts_every_line_malformed() {
     let s = r.summary();
     assert_no_panic(&r);
     assert_eq!(r.code, 3, "{}", r.stderr_str());
-    let want = format!("none of the 21 lines of {} parsed as alb", path_str(&p));
+    let want = format!(
+        "not one line of {} parsed as alb (21 lines malformed; is --format right?)",
+        path_str(&p)
+    );
     assert!(r.stderr_str().contains(&want), "{}", r.stderr_str());
     assert!(
         s["input_errors"][0].as_str().unwrap().contains(&want),
