@@ -248,7 +248,7 @@ impl Pump {
             parsed = self.stats.parsed - parsed,
             malformed = self.stats.malformed - malformed,
             bytes = lines.bytes_read(),
-            "Read."
+            "Lines read."
         );
         pumped
     }
