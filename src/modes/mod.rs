@@ -239,6 +239,8 @@ impl Pump {
     ) -> anyhow::Result<Pumped> {
         let (read, parsed, malformed) = (self.stats.lines, self.stats.parsed, self.stats.malformed);
         let pumped = self.pump_lines(name, lines, parser, sink);
+        // However reading ended, the next input is not a merged stream's.
+        self.from = None;
         // Bytes as the source counts them: line ends as written, a
         // byte-order mark, an unterminated last line.
         self.stats.bytes += lines.bytes_read();
@@ -274,7 +276,8 @@ impl Pump {
         // after (an attack) is read in this run.
         let mut warned = false;
         while parser.is_none() {
-            // Buffer the first lines (once per input) to recognise the format.
+            // Buffer the first lines (again for each window of lines of no
+            // known format, above) to recognise the format.
             let mut head: Vec<Vec<u8>> = Vec::new();
             let mut head_from: Vec<Option<Origin>> = Vec::new();
             let mut too_long: Vec<(u64, Vec<u8>, u64)> = Vec::new();
@@ -346,7 +349,6 @@ impl Pump {
                         None => self.unrecognised(name, line_no, l),
                     }
                 }
-                self.from = None;
                 if ended || !self.seen_before || useful == 0 {
                     return Ok((None, err));
                 }
@@ -364,7 +366,6 @@ impl Pump {
                 }
                 self.one(name, line_no, l, pool::has_nul(l), p.as_mut(), sink)?;
             }
-            self.from = None;
             if let Some(e) = err {
                 self.settle(name, p.as_mut(), sink, true)?;
                 return Ok((Some(p), Some(e)));
@@ -393,12 +394,10 @@ impl Pump {
                     self.stats.too_long(self.at(name, line_no), head, len);
                 }
                 Ok(None) => {
-                    self.from = None;
                     self.settle(name, p.as_mut(), sink, true)?;
                     return Ok((Some(p), None));
                 }
                 Err(e) => {
-                    self.from = None;
                     self.settle(name, p.as_mut(), sink, true)?;
                     return Ok((Some(p), Some(e)));
                 }
