@@ -382,7 +382,10 @@ pub struct JsonParser {
 }
 
 const BAD_JSON: Malformed = Malformed::new(MalformedKind::Json, "invalid JSON");
-const NOT_JSON: Malformed = Malformed::new(MalformedKind::NotAccess, "not a JSON object line");
+/// A line that is not JSON at all is JSON that does not parse, not an entry
+/// the format knows is no request: a log none of whose lines is JSON is the
+/// wrong format (see `scan`'s "is --format right?").
+const NOT_JSON: Malformed = Malformed::new(MalformedKind::Json, "not a JSON object line");
 const NOT_ACCESS: Malformed = Malformed::new(
     MalformedKind::NotAccess,
     "JSON entry without a request (not an access entry)",

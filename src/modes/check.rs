@@ -527,6 +527,20 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink, skipped: bool) -> St
         format!("{}: {}{quiet}", incidents(n), shown.join("; "))
     };
     let s = &pump.stats;
+    // As `scan` exits 3 for it; the status stays what the incidents make it
+    // (an UNKNOWN would hide them, and a log that only got a junk line
+    // this run is not broken), but the line says it.
+    let mut head = head;
+    if let crate::config::FormatChoice::Fixed(spec) = &pump.cfg.format
+        && s.parsed == 0
+        && s.unreadable() > 0
+    {
+        let bad = s.unreadable();
+        head.push_str(&format!(
+            "; not one line read this run parsed as {} ({bad} malformed; is --format right?)",
+            spec.name()
+        ));
+    }
     let head = head.replace('|', "/");
     format!(
         "APIWATCH {} - {head} | lines={} parsed={} malformed={} incidents={active} opened={opened} closed={closed} allowlisted={} input_errors={}",

@@ -578,38 +578,41 @@ fn unrecognised_format_names_the_file_and_escapes_its_first_line() {
 
 /// A forced format no line is in: every line counted as malformed, and the
 /// run is not a clean one (exit 3, the input named in the errors), as for
-/// a format that cannot be recognised.
+/// a format that cannot be recognised. For a JSON format too, whose
+/// non-JSON lines in a JSON log are skipped like other malformed lines.
 #[test]
 fn forced_wrong_format_counts_every_line_malformed() {
     let d = tmp();
     let p = d.path().join("combined.log");
     write(&p, combined_lines(21, 0).as_bytes());
-    let r = run(apiwatch()
-        .args(["scan", "--stats", "-o", "json", "--format", "alb"])
-        .arg(&p));
-    let s = r.summary();
-    assert_no_panic(&r);
-    assert_eq!(r.code, 3, "{}", r.stderr_str());
-    let want = format!(
-        "not one line of {} parsed as alb (21 lines malformed; is --format right?)",
-        path_str(&p)
-    );
-    assert!(r.stderr_str().contains(&want), "{}", r.stderr_str());
-    assert!(
-        s["input_errors"][0].as_str().unwrap().contains(&want),
-        "{s}"
-    );
-    assert_eq!(count(&s, "lines"), 21, "{s}");
-    assert_eq!(count(&s, "parsed"), 0, "{s}");
-    assert_eq!(count(&s, "malformed"), 21, "{s}");
-    let by_reason: u64 = s["malformed_by_reason"]
-        .as_object()
-        .expect("malformed_by_reason")
-        .values()
-        .map(|v| v["count"].as_u64().unwrap())
-        .sum();
-    assert_eq!(by_reason, 21, "reasons add up: {s}");
-    assert_eq!(s["formats"][0][1], "alb", "{s}");
+    for format in ["alb", "json", "caddy-json"] {
+        let r = run(apiwatch()
+            .args(["scan", "--stats", "-o", "json", "--format", format])
+            .arg(&p));
+        let s = r.summary();
+        assert_no_panic(&r);
+        assert_eq!(r.code, 3, "{format}: {}", r.stderr_str());
+        let want = format!(
+            "not one line of {} parsed as {format} (21 lines malformed; is --format right?)",
+            path_str(&p)
+        );
+        assert!(r.stderr_str().contains(&want), "{}", r.stderr_str());
+        assert!(
+            s["input_errors"][0].as_str().unwrap().contains(&want),
+            "{s}"
+        );
+        assert_eq!(count(&s, "lines"), 21, "{s}");
+        assert_eq!(count(&s, "parsed"), 0, "{s}");
+        assert_eq!(count(&s, "malformed"), 21, "{s}");
+        let by_reason: u64 = s["malformed_by_reason"]
+            .as_object()
+            .expect("malformed_by_reason")
+            .values()
+            .map(|v| v["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(by_reason, 21, "reasons add up: {s}");
+        assert_eq!(s["formats"][0][1], format, "{s}");
+    }
 }
 
 #[test]

@@ -805,12 +805,41 @@ fn check_counts_appended_junk_as_malformed() {
     let o = check(&state, &[&log], &[]);
     assert_status(&o, 0, "OK");
     assert_eq!(o.perf("malformed"), 3, "{}", o.line());
+    assert!(!o.line().contains("--format"), "{}", o.line());
     let b = benign(22, 7200, 20);
     append(&log, b.as_bytes());
     let o = check(&state, &[&log], &[]);
     assert_status(&o, 0, "OK");
     assert_eq!(o.perf("lines"), nlines(&b), "{}", o.line());
     assert_eq!(o.perf("malformed"), 0, "{}", o.line());
+}
+
+/// A format named with `--format` that no line read this run is in: the
+/// status stays OK (nothing was detected; an UNKNOWN would hide incidents
+/// and stick while a log only gets junk) but the line says so, as `scan`
+/// exits 3 for it. Right format, no such note.
+#[test]
+fn check_says_when_no_line_parsed_in_the_forced_format() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    let a = benign(24, 3600, 60);
+    append(&log, a.as_bytes());
+    for (format, note) in [("alb", true), ("combined", false)] {
+        let state = d.path().join(format!("{format}.state"));
+        let o = check(&state, &[&log], &["--from-start", "--format", format]);
+        assert_status(&o, 0, "OK");
+        let want = format!(
+            "not one line read this run parsed as {format} ({} malformed; is --format right?)",
+            nlines(&a)
+        );
+        assert_eq!(o.line().contains(&want), note, "{}", o.line());
+        assert_eq!(
+            o.perf("parsed"),
+            if note { 0 } else { nlines(&a) },
+            "{}",
+            o.line()
+        );
+    }
 }
 
 /// New lines of a log read before that open with more lines of another
