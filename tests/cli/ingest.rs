@@ -237,6 +237,18 @@ fn other_compressions_are_named_with_how_to_read_them() {
         assert!(err.contains(cmd) && !err.contains("recognise"), "{err}");
         assert_eq!(count(&r.summary(), "parsed"), 12);
     }
+    // On stdin the hint is to decompress on the way in.
+    let r = run(apiwatch()
+        .args(["scan", "--stats", "-o", "json", "-"])
+        .write_stdin(&b"\x28\xb5\x2f\xfd\x24\x05"[..]));
+    assert_no_panic(&r);
+    assert_eq!(r.code, 3, "stderr:\n{}", r.stderr_str());
+    let err = r.stderr_str();
+    assert!(
+        err.contains("stdin is zstd-compressed")
+            && err.contains("`zstd -dc FILE | apiwatch scan -`"),
+        "{err}"
+    );
     // Text that merely starts like one is read as text.
     let p = d.path().join("bz.log");
     write(&p, format!("BZh{}", combined_lines(1, 0)).as_bytes());
@@ -348,6 +360,48 @@ fn stdin_plain_and_gzip() {
         assert_eq!(count(&s, "parsed"), 33, "{what}: {s}");
         assert_eq!(format_inputs(&s), vec!["<stdin>".to_string()], "{what}");
     }
+}
+
+/// `-v` gives a line per input read on stderr (per merged stream, for two
+/// nodes' logs), with its counts; stdout stays the alerts' alone.
+#[test]
+fn verbose_says_what_each_input_gave() {
+    let d = tmp();
+    let a = d.path().join("a.log");
+    let b = d.path().join("b.log.gz");
+    write(&a, format!("{}junk\n", combined_lines(7, 0)).as_bytes());
+    write(&b, &gzip(combined_lines(5, 0).as_bytes()));
+    let said = |r: &Run| {
+        assert_no_panic(r);
+        assert!(!r.stdout_str().contains("Lines read"), "{}", r.stdout_str());
+        let err = r.stderr_str();
+        let read: Vec<String> = (err.lines())
+            .filter(|l| l.contains("Lines read."))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(read.len(), 1, "{err}");
+        read[0].clone()
+    };
+    let one = said(&run(apiwatch().args(["scan", "-v", "-o", "json"]).arg(&a)));
+    assert!(
+        one.contains(&path_str(&a)) && one.contains("lines=8 parsed=7 malformed=1"),
+        "{one}"
+    );
+    let both = said(&run(apiwatch()
+        .args(["scan", "-v", "-o", "json"])
+        .arg(&a)
+        .arg(&b)));
+    assert!(
+        both.contains(&format!(
+            "{} + {} (merged by time)",
+            path_str(&a),
+            path_str(&b)
+        )) && both.contains("lines=13 parsed=12 malformed=1"),
+        "{both}"
+    );
+    // Without -v, no such line.
+    let r = run(apiwatch().args(["scan", "-o", "json"]).arg(&a));
+    assert!(!r.stderr_str().contains("Lines read"), "{}", r.stderr_str());
 }
 
 // ------------------------------------------------------------------ hostile bytes
