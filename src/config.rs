@@ -211,6 +211,15 @@ impl Config {
                 bail!("unknown field {k:?} in [format.json_fields]");
             }
         }
+        if matches!(format, FormatChoice::Fixed(FormatSpec::Json))
+            && format_opts.json_fields.is_empty()
+        {
+            bail!(
+                "format json reads the fields named in the config file's [format.json_fields] \
+                 (time, client, method, uri, status, ...) and none are named; name them, or use \
+                 a gateway's JSON format (apigw-json, caddy-json, traefik-json, envoy-json)"
+            );
+        }
         // Validate the directive now, so a typo fails before reading input.
         if let FormatChoice::Fixed(spec) = &format {
             spec.build(&format_opts)?;

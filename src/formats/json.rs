@@ -391,6 +391,15 @@ const NOT_ACCESS: Malformed = Malformed::new(
     "JSON entry without a request (not an access entry)",
 );
 const NO_TIME: Malformed = Malformed::new(MalformedKind::Timestamp, "no parseable time field");
+/// An entry without a request and without the format's time field:
+/// another gateway's JSON, or the wrong preset. Not a record the format
+/// knows to be no request (a Caddy start-up notice has Caddy's `ts`; an API
+/// Gateway WebSocket record its `requestTime`), so a log of nothing else is
+/// the wrong format (see `scan`'s "is --format right?").
+const FOREIGN: Malformed = Malformed::new(
+    MalformedKind::Json,
+    "JSON entry without this format's time field or a request",
+);
 
 impl JsonParser {
     pub fn new(p: Preset, opts: &FormatOptions) -> Self {
@@ -546,8 +555,15 @@ fn build<'a>(
             Slot::Empty => None,
         }
     };
+    // Every format's entries carry its time field (`ts`, `requestTime`,
+    // `start_time`, ...), its own name for it: without it, an entry that
+    // is no request is not one of the format's.
+    let timeless = [Target::Time, Target::TimeMillis]
+        .iter()
+        .all(|&t| matches!(slots[t as usize].0, Slot::Empty));
+    let not_access = || if timeless { FOREIGN } else { NOT_ACCESS };
     if needs_logger && !bytes(Target::Logger).starts_with(b"http.log.access") {
-        return Err(NOT_ACCESS);
+        return Err(not_access());
     }
     let mut rec = Record::default();
     let uri = bytes(Target::Uri);
@@ -557,7 +573,7 @@ fn build<'a>(
     } else if !reqline.is_empty() {
         rec.set_request_line(reqline);
     } else if bytes(Target::Method).is_empty() {
-        return Err(NOT_ACCESS);
+        return Err(not_access());
     }
     if !bytes(Target::Method).is_empty() {
         rec.method = bytes(Target::Method);
@@ -879,6 +895,19 @@ mod tests {
             parse(Preset::Caddy, &FormatOptions::default(), other).unwrap_err(),
             NOT_ACCESS
         );
+        // Another gateway's entry: not Caddy's (no `ts`), nor Traefik's
+        // (no `time`), and said to be neither; Envoy finds its `path` and
+        // no `start_time`. Never a known non-request.
+        let apigw = r#"{"ip":"1.2.3.4","requestTime":"08/Mar/2026:02:49:08 +0000","httpMethod":"GET","path":"/p","status":"200"}"#;
+        for (p, want) in [
+            (Preset::Caddy, FOREIGN),
+            (Preset::Traefik, FOREIGN),
+            (Preset::Envoy, NO_TIME),
+        ] {
+            let e = parse(p, &FormatOptions::default(), apigw).unwrap_err();
+            assert_eq!(e, want, "{p:?}");
+            assert_ne!(e.kind, MalformedKind::NotAccess, "{p:?}");
+        }
     }
 
     #[test]

@@ -244,6 +244,9 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     // and says it then (a state saved first would lose the alerts). A
     // first run saves where it started, with no engine state: the next
     // run would otherwise start again from the files' ends, past them.
+    if let Some(note) = wrong_format(&pump) {
+        tracing::warn!("{note}");
+    }
     let said = (|| -> anyhow::Result<()> {
         if a.json {
             let mut js = crate::alerts::JsonSink::new(&mut *out, false);
@@ -456,6 +459,24 @@ fn read_one(
     }
 }
 
+/// Not one line read this run in the format named with `--format`, as
+/// `scan` exits 3 for. The status stays what the incidents make it (an
+/// UNKNOWN would hide them, and a log that only got a junk line this run is
+/// not broken); the status line and stderr say it.
+fn wrong_format(pump: &Pump) -> Option<String> {
+    let s = &pump.stats;
+    match &pump.cfg.format {
+        crate::config::FormatChoice::Fixed(spec) if s.parsed == 0 && s.unreadable() > 0 => {
+            Some(format!(
+                "not one line read this run parsed as {} ({} malformed; is --format right?)",
+                spec.name(),
+                s.unreadable()
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// "1 incident", "2 incidents".
 fn incidents(n: usize) -> String {
     format!("{n} incident{}", if n == 1 { "" } else { "s" })
@@ -527,19 +548,9 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink, skipped: bool) -> St
         format!("{}: {}{quiet}", incidents(n), shown.join("; "))
     };
     let s = &pump.stats;
-    // As `scan` exits 3 for it; the status stays what the incidents make it
-    // (an UNKNOWN would hide them, and a log that only got a junk line
-    // this run is not broken), but the line says it.
     let mut head = head;
-    if let crate::config::FormatChoice::Fixed(spec) = &pump.cfg.format
-        && s.parsed == 0
-        && s.unreadable() > 0
-    {
-        let bad = s.unreadable();
-        head.push_str(&format!(
-            "; not one line read this run parsed as {} ({bad} malformed; is --format right?)",
-            spec.name()
-        ));
+    if let Some(note) = wrong_format(pump) {
+        head.push_str(&format!("; {note}"));
     }
     let head = head.replace('|', "/");
     format!(

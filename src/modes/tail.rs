@@ -340,6 +340,7 @@ fn flush_head(
     };
     pump.engine
         .prime_clock(parser.as_mut(), samples.iter().copied());
+    let (parsed, unreadable) = (pump.stats.parsed, pump.stats.unreadable());
     let head = std::mem::take(&mut fw.head);
     let first_no = fw.line_no - head.len() as u64;
     for (i, l) in head.iter().enumerate() {
@@ -351,6 +352,19 @@ fn flush_head(
             parser.as_mut(),
             sink,
         )?;
+    }
+    // Not one of the first lines in the format named with `--format` (as
+    // `scan` exits 3 for): said, but followed all the same.
+    let bad = pump.stats.unreadable() - unreadable;
+    if let crate::config::FormatChoice::Fixed(spec) = &pump.cfg.format
+        && bad > 0
+        && pump.stats.parsed == parsed
+    {
+        tracing::warn!(
+            input = %name,
+            "Not one of its first {bad} lines parsed as {}; is --format right?",
+            spec.name()
+        );
     }
     fw.parser = Some(parser);
     Ok(())

@@ -176,7 +176,7 @@ fn refuse_other_compression(head: &[u8], name: &str, stdin: bool) -> anyhow::Res
         ),
         Some((what, cmd)) => anyhow::bail!(
             "{name} is {what}-compressed, which apiwatch does not read (only gzip); \
-             decompress it first, e.g. `{cmd} FILE > FILE.log` (or `| apiwatch scan -`)"
+             decompress it first, e.g. `{cmd} FILE > FILE.log`"
         ),
         None => Ok(()),
     }

@@ -639,7 +639,13 @@ fn forced_wrong_format_counts_every_line_malformed() {
     let d = tmp();
     let p = d.path().join("combined.log");
     write(&p, combined_lines(21, 0).as_bytes());
-    for format in ["alb", "json", "caddy-json"] {
+    for format in [
+        "alb",
+        "caddy-json",
+        "apigw-json",
+        "traefik-json",
+        "envoy-json",
+    ] {
         let r = run(apiwatch()
             .args(["scan", "--stats", "-o", "json", "--format", format])
             .arg(&p));
@@ -667,6 +673,62 @@ fn forced_wrong_format_counts_every_line_malformed() {
         assert_eq!(by_reason, 21, "reasons add up: {s}");
         assert_eq!(s["formats"][0][1], format, "{s}");
     }
+}
+
+/// One gateway's JSON read as another's: no entry has any of the named
+/// format's fields, so the run is not a clean one either, while entries
+/// of the right gateway that are no request (Caddy's start-up notices)
+/// leave it clean. The generic `json` format with no fields named is
+/// refused before reading.
+#[test]
+fn forced_wrong_json_gateway_is_not_a_clean_run() {
+    let d = tmp();
+    let apigw = d.path().join("apigw.log");
+    let lines: String = (0..12)
+        .map(|i| {
+            format!(
+                "{{\"requestId\":\"r{i}\",\"ip\":\"203.0.113.{i}\",\"requestTime\":\"08/Mar/2026:02:49:{i:02} +0000\",\"httpMethod\":\"GET\",\"path\":\"/api/v1/customers/{i}\",\"status\":\"200\"}}\n"
+            )
+        })
+        .collect();
+    write(&apigw, lines.as_bytes());
+    let r = run(apiwatch()
+        .args(["scan", "--stats", "-o", "json", "--format", "caddy-json"])
+        .arg(&apigw));
+    assert_no_panic(&r);
+    assert_eq!(r.code, 3, "{}", r.stderr_str());
+    assert!(
+        r.stderr_str().contains("is --format right?"),
+        "{}",
+        r.stderr_str()
+    );
+    assert_eq!(malformed_kind(&r.summary(), "json"), 12);
+    let r = run(apiwatch()
+        .args(["scan", "--stats", "-o", "json", "--format", "apigw-json"])
+        .arg(&apigw));
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+    assert_eq!(count(&r.summary(), "parsed"), 12);
+    // Caddy's own notices only (a restart, no request yet): clean.
+    let caddy = d.path().join("caddy.log");
+    write(
+        &caddy,
+        b"{\"level\":\"info\",\"ts\":1646861401.5,\"msg\":\"maxprocs: Leaving GOMAXPROCS=2\"}\n\
+          {\"level\":\"info\",\"ts\":1646861401.6,\"logger\":\"admin\",\"msg\":\"admin endpoint started\"}\n",
+    );
+    let r = run(apiwatch()
+        .args(["scan", "--stats", "-o", "json", "--format", "caddy-json"])
+        .arg(&caddy));
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+    assert_eq!(malformed_kind(&r.summary(), "not_access"), 2);
+    let r = run(apiwatch()
+        .args(["scan", "-o", "json", "--format", "json"])
+        .arg(&apigw));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
+    assert!(
+        r.stderr_str().contains("[format.json_fields]"),
+        "{}",
+        r.stderr_str()
+    );
 }
 
 #[test]

@@ -826,6 +826,20 @@ fn check_says_when_no_line_parsed_in_the_forced_format() {
     append(&log, a.as_bytes());
     for (format, note) in [("alb", true), ("combined", false)] {
         let state = d.path().join(format!("{format}.state"));
+        // With `-o json` there is no status line: stderr says it.
+        let o = check(
+            &state,
+            &[&log],
+            &["--from-start", "-o", "json", "--format", format],
+        );
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert_eq!(
+            o.stderr.contains("is --format right?"),
+            note,
+            "{}",
+            o.stderr
+        );
+        std::fs::remove_file(&state).unwrap();
         let o = check(&state, &[&log], &["--from-start", "--format", format]);
         assert_status(&o, 0, "OK");
         let want = format!(
@@ -833,6 +847,7 @@ fn check_says_when_no_line_parsed_in_the_forced_format() {
             nlines(&a)
         );
         assert_eq!(o.line().contains(&want), note, "{}", o.line());
+        assert_eq!(o.stderr.contains(&want), note, "{}", o.stderr);
         assert_eq!(
             o.perf("parsed"),
             if note { 0 } else { nlines(&a) },

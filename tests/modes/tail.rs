@@ -216,6 +216,42 @@ fn tail_says_once_that_a_file_is_not_recognised() {
     assert_eq!(v["input_errors"].as_array().map(Vec::len), Some(1));
 }
 
+/// A format named with `--format` that the file's first lines are not in:
+/// said once, and the file still followed (exit 0 on SIGTERM, as its lines
+/// may yet parse); with the right format, nothing said.
+#[test]
+fn tail_says_when_the_forced_format_parses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("access.log");
+    append(&log, benign(31, 3600, 30).as_bytes());
+    for (format, said) in [("alb", 1), ("combined", 0)] {
+        let args = [
+            "tail",
+            "--from-start",
+            "--stats",
+            "-o",
+            "json",
+            "--format",
+            format,
+        ];
+        let mut t = Running::spawn(&[&args[..], &[log.to_str().unwrap()]].concat());
+        if said > 0 {
+            t.wait_err("is --format right?", 1, Duration::from_secs(10));
+        } else {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        stop(&mut t, "TERM");
+        assert_eq!(
+            t.err_count("is --format right?"),
+            said,
+            "{}",
+            t.stderr_text()
+        );
+        let (summary, v) = summary(&t);
+        assert_eq!(v["parsed"].as_u64() == Some(0), said > 0, "{summary}");
+    }
+}
+
 /// Rename rotation (the rest of the old file is read first), then delete and
 /// recreate, with notifications (no --poll): every line counted once.
 #[test]
