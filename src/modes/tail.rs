@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::exit::Status;
 use crate::formats::{LineParser, pool};
 use crate::sources::rotated;
-use crate::sources::tail::{Follower, Tailed, expand_pattern};
+use crate::sources::tail::{Follower, Pos, Tailed, expand_pattern};
 
 use super::{Pump, sink};
 
@@ -33,9 +33,8 @@ const RESCAN: Duration = Duration::from_secs(2);
 struct Followed {
     f: Follower,
     parser: Option<Box<dyn LineParser>>,
-    /// First lines, kept until the format is recognised.
-    head: Vec<Vec<u8>>,
-    line_no: u64,
+    /// First lines, kept until the format is recognised, with where each is.
+    head: Vec<(Vec<u8>, Pos)>,
     /// Reading failed at the last poll (said once, not every second).
     failing: bool,
     /// Its format was not recognised (said once: it is tried again on
@@ -149,7 +148,6 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
                             f: Follower::new(p, from_end, pump.cfg.max_line),
                             parser: None,
                             head: Vec::new(),
-                            line_no: 0,
                             failing: false,
                             unrecognised: false,
                         });
@@ -238,17 +236,17 @@ fn poll_one(
 ) -> anyhow::Result<bool> {
     let name = crate::alerts::escape::path(&fw.f.path);
     let mut batch: Vec<u8> = Vec::new();
-    let mut ends: Vec<(usize, Option<u64>)> = Vec::new();
+    let mut ends: Vec<(usize, Option<u64>, Pos)> = Vec::new();
     // Collect this poll's lines (one buffer, no per-line allocation).
     let read_before = fw.f.bytes_read();
     let res = fw.f.poll(&mut |t| match t {
-        Tailed::Line(l) => {
+        Tailed::Line(l, pos) => {
             batch.extend_from_slice(l);
-            ends.push((batch.len(), None));
+            ends.push((batch.len(), None, pos));
         }
-        Tailed::TooLong(h, n) => {
+        Tailed::TooLong(h, n, pos) => {
             batch.extend_from_slice(h);
-            ends.push((batch.len(), Some(n)));
+            ends.push((batch.len(), Some(n), pos));
         }
         Tailed::Note(n) => tracing::info!("{}", escape(n.as_bytes(), 500)),
     });
@@ -270,27 +268,28 @@ fn poll_one(
         }
     };
     let mut start = 0;
-    for (end, long) in ends {
+    for (end, long, pos) in ends {
         let line = &batch[start..end];
         start = end;
-        fw.line_no += 1;
+        let file = file_name(&name, pos);
+        let file = file.as_ref();
         if let Some(n) = long {
             pump.stats.lines += 1;
             pump.stats
-                .too_long(crate::stats::At::Line(&name, fw.line_no), line, n);
+                .too_long(crate::stats::At::Line(file, pos.line), line, n);
             continue;
         }
         match fw.parser.as_mut() {
             Some(p) => {
                 let nul = pool::has_nul(line);
-                pump.one(&name, fw.line_no, line, nul, p.as_mut(), sink)?
+                pump.one(file, pos.line, line, nul, p.as_mut(), sink)?
             }
             None => {
-                fw.head.push(line.to_vec());
+                fw.head.push((line.to_vec(), pos));
                 let useful = fw
                     .head
                     .iter()
-                    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                    .filter(|(l, _)| !l.iter().all(u8::is_ascii_whitespace))
                     .count();
                 if useful >= DETECT_LINES {
                     flush_head(pump, fw, sink)?;
@@ -303,11 +302,21 @@ fn poll_one(
         && fw
             .head
             .iter()
-            .any(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .any(|(l, _)| !l.iter().all(u8::is_ascii_whitespace))
     {
         flush_head(pump, fw, sink)?;
     }
     Ok(readable)
+}
+
+/// The name for a line at `pos` of the file followed as `name`, in
+/// samples. A file rotated away from the path is named as such: its line
+/// numbers are its own, not those of the new file at the path.
+fn file_name(name: &str, pos: Pos) -> std::borrow::Cow<'_, str> {
+    match pos.rotated {
+        false => name.into(),
+        true => format!("{name} (rotated away)").into(),
+    }
 }
 
 /// Recognise the format from the held lines and process them.
@@ -320,7 +329,7 @@ fn flush_head(
         return Ok(());
     }
     let name = crate::alerts::escape::path(&fw.f.path);
-    let samples: Vec<&[u8]> = fw.head.iter().map(|l| l.as_slice()).collect();
+    let samples: Vec<&[u8]> = fw.head.iter().map(|(l, _)| l.as_slice()).collect();
     let mut parser = match pump.parser_for(&name, &samples) {
         Ok(p) => p,
         Err(e) => {
@@ -331,9 +340,8 @@ fn flush_head(
                 tracing::error!("{e:#}; counting its lines as malformed until one is recognised");
                 pump.stats.input_errors.push(format!("{e:#}"));
             }
-            let first_no = fw.line_no - fw.head.len() as u64;
-            for (i, l) in std::mem::take(&mut fw.head).iter().enumerate() {
-                pump.unrecognised(&name, first_no + i as u64 + 1, l);
+            for (l, pos) in std::mem::take(&mut fw.head) {
+                pump.unrecognised(&file_name(&name, pos), pos.line, &l);
             }
             return Ok(());
         }
@@ -341,14 +349,12 @@ fn flush_head(
     pump.engine
         .prime_clock(parser.as_mut(), samples.iter().copied());
     let (parsed, unreadable) = (pump.stats.parsed, pump.stats.unreadable());
-    let head = std::mem::take(&mut fw.head);
-    let first_no = fw.line_no - head.len() as u64;
-    for (i, l) in head.iter().enumerate() {
+    for (l, pos) in std::mem::take(&mut fw.head) {
         pump.one(
-            &name,
-            first_no + i as u64 + 1,
-            l,
-            pool::has_nul(l),
+            &file_name(&name, pos),
+            pos.line,
+            &l,
+            pool::has_nul(&l),
             parser.as_mut(),
             sink,
         )?;

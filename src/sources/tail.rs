@@ -20,11 +20,20 @@ const CHUNK: usize = 64 * 1024;
 
 /// What a poll delivers.
 pub enum Tailed<'a> {
-    Line(&'a [u8]),
+    Line(&'a [u8], Pos),
     /// A line over the length cap: its first bytes and its length.
-    TooLong(&'a [u8], u64),
+    TooLong(&'a [u8], u64, Pos),
     /// Something the operator should know (rotation, truncation).
     Note(String),
+}
+
+/// Where a line is: its number in its file (counted from where following
+/// it began, and from 1 again after a truncation), and whether that file
+/// has been rotated away from the path followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pos {
+    pub line: u64,
+    pub rotated: bool,
 }
 
 /// How long a rotated-away file is still read after the path moved on:
@@ -45,6 +54,9 @@ struct Handle {
     skipping: Option<u64>,
     /// Last time it grew (for rotated-away files).
     grew: Instant,
+    /// Lines handed out (see [`Pos`]).
+    lines: u64,
+    rotated: bool,
 }
 
 pub struct Follower {
@@ -144,7 +156,7 @@ impl Follower {
                     self.path.display()
                 )));
                 h.file.seek(SeekFrom::Start(0))?;
-                h.offset = 0;
+                (h.offset, h.lines) = (0, 0);
                 h.partial.clear();
                 h.skipping = None;
             }
@@ -153,6 +165,7 @@ impl Follower {
         // Renamed or deleted: finish the old file through our handle and
         // keep reading it for a while, then take the new one from its start.
         let mut old = self.cur.take().expect("checked above");
+        old.rotated = true;
         old.drain(max, chunk, read, emit)?;
         old.grew = Instant::now();
         self.old.push(old);
@@ -181,15 +194,28 @@ impl Handle {
             partial: Vec::new(),
             skipping: None,
             grew: Instant::now(),
+            lines: 0,
+            rotated: false,
+        }
+    }
+
+    /// The position of the next line handed out.
+    fn next_pos(&mut self) -> Pos {
+        self.lines += 1;
+        Pos {
+            line: self.lines,
+            rotated: self.rotated,
         }
     }
 
     /// A rotated-away file's last line may lack its newline: deliver it.
     fn flush_partial(&mut self, emit: &mut dyn FnMut(Tailed<'_>)) {
         if let Some(n) = self.skipping.take() {
-            emit(Tailed::TooLong(&self.partial, n));
+            let pos = self.next_pos();
+            emit(Tailed::TooLong(&self.partial, n, pos));
         } else if !self.partial.is_empty() {
-            emit(Tailed::Line(&self.partial));
+            let pos = self.next_pos();
+            emit(Tailed::Line(&self.partial, pos));
         }
         self.partial.clear();
     }
@@ -226,8 +252,13 @@ impl Handle {
             while let Some(nl) = memchr::memchr(b'\n', data) {
                 let piece = &data[..nl];
                 data = &data[nl + 1..];
+                let pos = self.next_pos();
                 if let Some(skipped) = self.skipping.take() {
-                    emit(Tailed::TooLong(&self.partial, skipped + piece.len() as u64));
+                    emit(Tailed::TooLong(
+                        &self.partial,
+                        skipped + piece.len() as u64,
+                        pos,
+                    ));
                     self.partial.clear();
                     continue;
                 }
@@ -239,9 +270,9 @@ impl Handle {
                 };
                 let l = l.strip_suffix(b"\r").unwrap_or(l);
                 if l.len() > max_line {
-                    emit(Tailed::TooLong(&l[..160.min(l.len())], l.len() as u64));
+                    emit(Tailed::TooLong(&l[..160.min(l.len())], l.len() as u64, pos));
                 } else {
-                    emit(Tailed::Line(l));
+                    emit(Tailed::Line(l, pos));
                 }
                 self.partial.clear();
             }
@@ -283,8 +314,8 @@ mod tests {
     fn lines(f: &mut Follower) -> Vec<String> {
         let mut v = Vec::new();
         f.poll(&mut |t| match t {
-            Tailed::Line(l) => v.push(String::from_utf8_lossy(l).into_owned()),
-            Tailed::TooLong(_, n) => v.push(format!("LONG{n}")),
+            Tailed::Line(l, _) => v.push(String::from_utf8_lossy(l).into_owned()),
+            Tailed::TooLong(_, n, _) => v.push(format!("LONG{n}")),
             Tailed::Note(_) => {}
         })
         .unwrap();
@@ -350,6 +381,44 @@ mod tests {
         assert_eq!(lines(&mut f), vec!["2", "3", "4"]);
         append(&p, "5\n");
         assert_eq!(lines(&mut f), vec!["5"]);
+    }
+
+    /// Lines with their numbers, `r` marking a rotated-away file's.
+    fn numbered(f: &mut Follower) -> Vec<String> {
+        let mut v = Vec::new();
+        let mut put = |l: &[u8], p: Pos| {
+            let r = if p.rotated { "r" } else { "" };
+            v.push(format!("{}@{}{r}", String::from_utf8_lossy(l), p.line))
+        };
+        f.poll(&mut |t| match t {
+            Tailed::Line(l, p) => put(l, p),
+            Tailed::TooLong(_, n, p) => put(format!("LONG{n}").as_bytes(), p),
+            Tailed::Note(_) => {}
+        })
+        .unwrap();
+        v
+    }
+
+    /// Each file's lines are numbered on their own: a rotated-away file
+    /// goes on from where it was (and says it was rotated), the new file
+    /// starts from 1, and so does a file truncated in place.
+    #[test]
+    fn lines_are_numbered_per_file_through_rotation_and_truncation() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        append(&p, "1\n2\n");
+        let mut f = Follower::new(p.clone(), false, 10);
+        assert_eq!(numbered(&mut f), vec!["1@1", "2@2"]);
+        fs::rename(&p, d.path().join("a.log.1")).unwrap();
+        append(&d.path().join("a.log.1"), "3\n");
+        append(&p, "new\n");
+        assert_eq!(numbered(&mut f), vec!["3@3r", "new@1"]);
+        append(&d.path().join("a.log.1"), &format!("{}\n", "x".repeat(20)));
+        append(&p, "new2\n");
+        assert_eq!(numbered(&mut f), vec!["LONG20@4r", "new2@2"]);
+        fs::write(&p, b"").unwrap();
+        append(&p, "again\n");
+        assert_eq!(numbered(&mut f), vec!["again@1"]);
     }
 
     #[test]
