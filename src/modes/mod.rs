@@ -89,6 +89,26 @@ pub struct Pump {
     /// Where each line queued for the parse workers came from, in a merged
     /// stream (in the order queued, as they come back).
     queued_from: std::collections::VecDeque<Origin>,
+    /// Lines read and parsed per file of a merged stream (by set, then
+    /// file), to say which file parsed nothing (see [`Pump::name_merged_files`]).
+    merged_counts: Vec<Vec<(u64, u64)>>,
+}
+
+/// Count a line of a merged stream's file at `o`, parsed or not.
+fn count_merged(counts: &mut Vec<Vec<(u64, u64)>>, o: Origin, parsed: bool) {
+    let (set, file) = (o.set as usize, o.file as usize);
+    if counts.len() <= set {
+        counts.resize_with(set + 1, Vec::new);
+    }
+    let files = &mut counts[set];
+    if files.len() <= file {
+        files.resize(file + 1, (0, 0));
+    }
+    let c = &mut files[file];
+    match parsed {
+        false => c.0 += 1,
+        true => c.1 += 1,
+    }
 }
 
 const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
@@ -121,6 +141,7 @@ impl Pump {
             opened_before: 0,
             from: None,
             queued_from: Default::default(),
+            merged_counts: Vec::new(),
         }
     }
 
@@ -433,6 +454,9 @@ impl Pump {
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<()> {
         let at = self.at(name, line_no);
+        if let Some(o) = self.from {
+            count_merged(&mut self.merged_counts, o, false);
+        }
         let st = &mut self.stats;
         st.lines += 1;
         if let Some(pool) = self.pool.as_mut().filter(|p| p.taking()) {
@@ -451,6 +475,9 @@ impl Pump {
             Screen::Text => match parser.parse(line) {
                 Ok(rec) => {
                     st.parsed += 1;
+                    if let Some(o) = self.from {
+                        count_merged(&mut self.merged_counts, o, true);
+                    }
                     if feed(&mut self.engine, &mut self.parallel, &rec, line, sink)? {
                         self.send_batch(parser, sink)?;
                     }
@@ -505,6 +532,9 @@ impl Pump {
                     Outcome::Malformed(m) => self.stats.malformed(*m, at, line),
                     Outcome::Parsed(p) => {
                         self.stats.parsed += 1;
+                        if let At::Merged(o) = at {
+                            count_merged(&mut self.merged_counts, o, true);
+                        }
                         let rec = b.record(p);
                         if feed(&mut self.engine, &mut self.parallel, &rec, line, sink)? {
                             self.send_batch(parser, sink)?;
@@ -535,6 +565,31 @@ impl Pump {
     pub fn name_merged_files(&mut self, name: &str, m: &crate::sources::merge::Merged) {
         self.stats
             .name_merged(|o| m.file_of(o).map_or_else(|| name.to_owned(), Input::display));
+        // A file of several none of whose lines parse in the format named
+        // with `--format` is said (the run's exit code goes by the merged
+        // stream as a whole, as `scan` of one file goes by that file).
+        let counts = std::mem::take(&mut self.merged_counts);
+        let files = counts.iter().flatten().filter(|c| c.0 > 0).count();
+        if let FormatChoice::Fixed(spec) = &self.cfg.format
+            && files > 1
+        {
+            for (set, per_file) in counts.iter().enumerate() {
+                for (file, &(lines, parsed)) in per_file.iter().enumerate() {
+                    let o = Origin {
+                        set: set as u32,
+                        file: file as u32,
+                        line: 0,
+                    };
+                    if let (true, Some(input)) = (lines > 0 && parsed == 0, m.file_of(o)) {
+                        tracing::warn!(
+                            input = %input.display(),
+                            "Not one of its {lines} lines parsed as {}; is --format right?",
+                            spec.name()
+                        );
+                    }
+                }
+            }
+        }
         let formats = &mut self.stats.formats;
         if let Some(i) = formats.iter().position(|(n, _)| n == name) {
             let (_, f) = formats.remove(i);

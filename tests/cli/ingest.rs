@@ -675,6 +675,46 @@ fn forced_wrong_format_counts_every_line_malformed() {
     }
 }
 
+/// Two nodes' logs merged under a format named with `--format`, one of
+/// them in another format: that file is named on stderr, the other is
+/// not, and the run is clean (it goes by the merged stream as a whole).
+#[test]
+fn forced_format_names_the_merged_file_that_parses_nothing() {
+    let d = tmp();
+    let clf = combined_lines(30, 0);
+    let alb: String = (0..30)
+        .map(|i| format!("http 2026-03-02T00:00:{i:02}.681538Z app/alb/50dc 203.0.113.9:36078 10.0.2.28:8080 0.001 0.000 0.000 200 200 163 245 \"GET https://api.example.com:443/health HTTP/1.1\" \"curl/8\" - - arn:aws:tg \"Root=1-1\" \"-\" \"-\" 0 2026-03-02T00:00:03.680000Z \"forward\" \"-\" \"-\" \"10.0.2.28:8080\" \"200\" \"-\" \"-\"\n"))
+        .collect();
+    // ALB is parsed on the parse workers with two threads; combined is not.
+    for (format, good, bad) in [("combined", &clf, &alb), ("alb", &alb, &clf)] {
+        let good_p = d.path().join(format!("{format}-node-a.log"));
+        let bad_p = d.path().join(format!("{format}-node-b.log"));
+        write(&good_p, good.as_bytes());
+        let bad_lines: String = bad.lines().take(7).map(|l| format!("{l}\n")).collect();
+        write(&bad_p, bad_lines.as_bytes());
+        for threads in ["1", "2"] {
+            let r = run(apiwatch()
+                .args(["scan", "--stats", "-o", "json", "--format", format])
+                .args(["--threads", threads])
+                .arg(&good_p)
+                .arg(&bad_p));
+            assert_no_panic(&r);
+            assert_eq!(r.code, 0, "{}", r.stderr_str());
+            let err = r.stderr_str();
+            let said: Vec<&str> = (err.lines())
+                .filter(|l| l.contains("is --format right?"))
+                .collect();
+            assert_eq!(said.len(), 1, "{format} {threads}: {err}");
+            let want = format!("Not one of its 7 lines parsed as {format}");
+            assert!(
+                said[0].contains(&path_str(&bad_p)) && said[0].contains(&want),
+                "{err}"
+            );
+            assert_eq!(count(&r.summary(), "parsed"), 30);
+        }
+    }
+}
+
 /// One gateway's JSON read as another's: no entry has any of the named
 /// format's fields, so the run is not a clean one either, while entries
 /// of the right gateway that are no request (Caddy's start-up notices)
