@@ -220,6 +220,13 @@ impl Config {
                  a gateway's JSON format (apigw-json, caddy-json, traefik-json, envoy-json)"
             );
         }
+        if matches!(format, FormatChoice::Fixed(FormatSpec::Json))
+            && !(f.json_fields.keys()).any(|k| k == "time" || k == "time_ms")
+        {
+            bail!(
+                "[format.json_fields] names no time field (time or time_ms): no entry could be read"
+            );
+        }
         // Validate the directive now, so a typo fails before reading input.
         if let FormatChoice::Fixed(spec) = &format {
             spec.build(&format_opts)?;

@@ -107,9 +107,11 @@ impl Stats {
     /// are not requests (a proxy's notices): lines in no format this run
     /// reads.
     pub fn unreadable(&self) -> u64 {
-        let of =
-            |k: MalformedKind| (self.malformed_by_reason.get(k.as_str())).map_or(0, |e| e.count);
-        self.malformed - of(MalformedKind::TooLong) - of(MalformedKind::NotAccess)
+        (MalformedKind::ALL.iter())
+            .filter(|k| k.unreadable())
+            .filter_map(|k| self.malformed_by_reason.get(k.as_str()))
+            .map(|e| e.count)
+            .sum()
     }
 
     /// Name the samples of a merged stream's lines after their files

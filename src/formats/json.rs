@@ -558,10 +558,12 @@ fn build<'a>(
     // Every format's entries carry its time field (`ts`, `requestTime`,
     // `start_time`, ...), its own name for it: without it, an entry that
     // is no request is not one of the format's.
-    let timeless = [Target::Time, Target::TimeMillis]
-        .iter()
-        .all(|&t| matches!(slots[t as usize].0, Slot::Empty));
-    let not_access = || if timeless { FOREIGN } else { NOT_ACCESS };
+    let not_access = || {
+        let timeless = [Target::Time, Target::TimeMillis]
+            .iter()
+            .all(|&t| matches!(slots[t as usize].0, Slot::Empty));
+        if timeless { FOREIGN } else { NOT_ACCESS }
+    };
     if needs_logger && !bytes(Target::Logger).starts_with(b"http.log.access") {
         return Err(not_access());
     }

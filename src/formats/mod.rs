@@ -103,6 +103,13 @@ pub enum MalformedKind {
 }
 
 impl MalformedKind {
+    /// Not a line the format knows is no request, nor one only too long to
+    /// read: a log of nothing else is not in the format (see `scan`'s
+    /// "is --format right?").
+    pub fn unreadable(self) -> bool {
+        !matches!(self, MalformedKind::TooLong | MalformedKind::NotAccess)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MalformedKind::TooLong => "too_long",

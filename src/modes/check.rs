@@ -459,14 +459,18 @@ fn read_one(
     }
 }
 
-/// Not one line read this run in the format named with `--format`, as
-/// `scan` exits 3 for. The status stays what the incidents make it (an
-/// UNKNOWN would hide them, and a log that only got a junk line this run is
-/// not broken); the status line and stderr say it.
+/// Not one line read in the format named with `--format`, this run or any
+/// run before (no route was ever learned), as `scan` exits 3 for. The
+/// status stays what the incidents make it (an UNKNOWN would hide them);
+/// the status line and stderr say it. A log that parsed before and only
+/// got junk this run is not the wrong format.
 fn wrong_format(pump: &Pump) -> Option<String> {
     let s = &pump.stats;
+    let never = pump.engine.front.router.is_empty();
     match &pump.cfg.format {
-        crate::config::FormatChoice::Fixed(spec) if s.parsed == 0 && s.unreadable() > 0 => {
+        crate::config::FormatChoice::Fixed(spec)
+            if never && s.parsed == 0 && s.unreadable() > 0 =>
+        {
             Some(format!(
                 "not one line read this run parsed as {} ({} malformed; is --format right?)",
                 spec.name(),

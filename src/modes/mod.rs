@@ -89,26 +89,32 @@ pub struct Pump {
     /// Where each line queued for the parse workers came from, in a merged
     /// stream (in the order queued, as they come back).
     queued_from: std::collections::VecDeque<Origin>,
-    /// Lines read and parsed per file of a merged stream (by set, then
-    /// file), to say which file parsed nothing (see [`Pump::name_merged_files`]).
-    merged_counts: Vec<Vec<(u64, u64)>>,
+    /// Per file of a merged stream (by set, then file), to say which file
+    /// parsed nothing (see [`Pump::name_merged_files`]).
+    merged_counts: Vec<Vec<FileCounts>>,
 }
 
-/// Count a line of a merged stream's file at `o`, parsed or not.
-fn count_merged(counts: &mut Vec<Vec<(u64, u64)>>, o: Origin, parsed: bool) {
+/// Lines of one file of a merged stream that parsed, and that did not and
+/// are not of a kind the format knows is no request (see
+/// [`crate::formats::MalformedKind::unreadable`]): blank lines and a
+/// proxy's notices are neither.
+#[derive(Clone, Copy, Default)]
+struct FileCounts {
+    parsed: u64,
+    unreadable: u64,
+}
+
+/// The counts of the merged stream's file at `o`.
+fn file_counts(counts: &mut Vec<Vec<FileCounts>>, o: Origin) -> &mut FileCounts {
     let (set, file) = (o.set as usize, o.file as usize);
     if counts.len() <= set {
         counts.resize_with(set + 1, Vec::new);
     }
     let files = &mut counts[set];
     if files.len() <= file {
-        files.resize(file + 1, (0, 0));
+        files.resize(file + 1, FileCounts::default());
     }
-    let c = &mut files[file];
-    match parsed {
-        false => c.0 += 1,
-        true => c.1 += 1,
-    }
+    &mut files[file]
 }
 
 const UNRECOGNISED: crate::formats::Malformed = crate::formats::Malformed::new(
@@ -454,9 +460,6 @@ impl Pump {
         sink: &mut dyn AlertSink,
     ) -> anyhow::Result<()> {
         let at = self.at(name, line_no);
-        if let Some(o) = self.from {
-            count_merged(&mut self.merged_counts, o, false);
-        }
         let st = &mut self.stats;
         st.lines += 1;
         if let Some(pool) = self.pool.as_mut().filter(|p| p.taking()) {
@@ -469,21 +472,31 @@ impl Pump {
             }
             return Ok(());
         }
-        match pool::screen_known(line, has_nul) {
-            Screen::Blank => st.blank += 1,
-            Screen::Binary => st.malformed(pool::BINARY, at, line),
+        let mut parsed = false;
+        let bad = match pool::screen_known(line, has_nul) {
+            Screen::Blank => {
+                st.blank += 1;
+                None
+            }
+            Screen::Binary => Some(pool::BINARY),
             Screen::Text => match parser.parse(line) {
                 Ok(rec) => {
-                    st.parsed += 1;
-                    if let Some(o) = self.from {
-                        count_merged(&mut self.merged_counts, o, true);
-                    }
+                    (st.parsed, parsed) = (st.parsed + 1, true);
                     if feed(&mut self.engine, &mut self.parallel, &rec, line, sink)? {
                         self.send_batch(parser, sink)?;
                     }
+                    None
                 }
-                Err(m) => st.malformed(m, at, line),
+                Err(m) => Some(m),
             },
+        };
+        if let Some(m) = bad {
+            self.stats.malformed(m, at, line);
+        }
+        if let Some(o) = self.from {
+            let c = file_counts(&mut self.merged_counts, o);
+            c.parsed += parsed as u64;
+            c.unreadable += bad.is_some_and(|m| m.kind.unreadable()) as u64;
         }
         Ok(())
     }
@@ -527,14 +540,19 @@ impl Pump {
                     Some(o) => At::Merged(o),
                     None => At::Line(name, b.first_no + i as u64),
                 };
+                if let At::Merged(from) = at {
+                    let c = file_counts(&mut self.merged_counts, from);
+                    match o {
+                        Outcome::Parsed(_) => c.parsed += 1,
+                        Outcome::Malformed(m) => c.unreadable += m.kind.unreadable() as u64,
+                        Outcome::Blank => {}
+                    }
+                }
                 match o {
                     Outcome::Blank => self.stats.blank += 1,
                     Outcome::Malformed(m) => self.stats.malformed(*m, at, line),
                     Outcome::Parsed(p) => {
                         self.stats.parsed += 1;
-                        if let At::Merged(o) = at {
-                            count_merged(&mut self.merged_counts, o, true);
-                        }
                         let rec = b.record(p);
                         if feed(&mut self.engine, &mut self.parallel, &rec, line, sink)? {
                             self.send_batch(parser, sink)?;
@@ -568,23 +586,25 @@ impl Pump {
         // A file of several none of whose lines parse in the format named
         // with `--format` is said (the run's exit code goes by the merged
         // stream as a whole, as `scan` of one file goes by that file).
+        // When none of the stream parses, the stream is named instead.
         let counts = std::mem::take(&mut self.merged_counts);
-        let files = counts.iter().flatten().filter(|c| c.0 > 0).count();
+        let any_parsed = counts.iter().flatten().any(|c| c.parsed > 0);
         if let FormatChoice::Fixed(spec) = &self.cfg.format
-            && files > 1
+            && any_parsed
         {
             for (set, per_file) in counts.iter().enumerate() {
-                for (file, &(lines, parsed)) in per_file.iter().enumerate() {
+                for (file, c) in per_file.iter().enumerate() {
                     let o = Origin {
                         set: set as u32,
                         file: file as u32,
                         line: 0,
                     };
-                    if let (true, Some(input)) = (lines > 0 && parsed == 0, m.file_of(o)) {
+                    if let (true, Some(input)) = (c.parsed == 0 && c.unreadable > 0, m.file_of(o)) {
                         tracing::warn!(
                             input = %input.display(),
-                            "Not one of its {lines} lines parsed as {}; is --format right?",
-                            spec.name()
+                            "Not one of its lines parsed as {} ({} malformed); is --format right?",
+                            spec.name(),
+                            c.unreadable
                         );
                     }
                 }

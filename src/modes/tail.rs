@@ -40,6 +40,39 @@ struct Followed {
     /// Its format was not recognised (said once: it is tried again on
     /// every batch of new lines, which may yet be recognised).
     unrecognised: bool,
+    /// Lines of it in no format read, until one parses (see
+    /// [`Followed::judge_format`]); `None` once one has, or once said.
+    unparsed: Option<u64>,
+}
+
+impl Followed {
+    /// With a format named by `--format`: once [`DETECT_LINES`] of the
+    /// file's lines are in no format read and none has parsed, say so, once
+    /// (`scan` exits 3 for it); the file is still followed. Not at the first
+    /// stray line: following from the end may start with a junk line or
+    /// the rest of one being written. `parsed` and `unreadable` are the
+    /// run's counts before this file's lines of this poll.
+    fn judge_format(&mut self, pump: &Pump, parsed: u64, unreadable: u64, name: &str) {
+        let crate::config::FormatChoice::Fixed(spec) = &pump.cfg.format else {
+            return;
+        };
+        let Some(n) = self.unparsed.as_mut() else {
+            return;
+        };
+        if pump.stats.parsed > parsed {
+            self.unparsed = None;
+            return;
+        }
+        *n += pump.stats.unreadable() - unreadable;
+        if *n >= DETECT_LINES as u64 {
+            tracing::warn!(
+                input = %name,
+                "Not one of its first {n} lines parsed as {}; is --format right?",
+                spec.name()
+            );
+            self.unparsed = None;
+        }
+    }
 }
 
 pub fn run(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::Result<Status> {
@@ -150,6 +183,7 @@ async fn follow(cfg: Config, a: &TailArgs<'_>, out: &mut dyn Write) -> anyhow::R
                             head: Vec::new(),
                             failing: false,
                             unrecognised: false,
+                            unparsed: Some(0),
                         });
                     }
                 }
@@ -235,6 +269,7 @@ fn poll_one(
     sink: &mut dyn crate::alerts::AlertSink,
 ) -> anyhow::Result<bool> {
     let name = crate::alerts::escape::path(&fw.f.path);
+    let (parsed, unreadable) = (pump.stats.parsed, pump.stats.unreadable());
     let mut batch: Vec<u8> = Vec::new();
     let mut ends: Vec<(usize, Option<u64>, Pos)> = Vec::new();
     // Collect this poll's lines (one buffer, no per-line allocation).
@@ -267,12 +302,12 @@ fn poll_one(
             false
         }
     };
+    let rotated = rotated_name(&name);
     let mut start = 0;
     for (end, long, pos) in ends {
         let line = &batch[start..end];
         start = end;
-        let file = file_name(&name, pos);
-        let file = file.as_ref();
+        let file = file_name(&name, &rotated, pos);
         if let Some(n) = long {
             pump.stats.lines += 1;
             pump.stats
@@ -306,17 +341,20 @@ fn poll_one(
     {
         flush_head(pump, fw, sink)?;
     }
+    fw.judge_format(pump, parsed, unreadable, &name);
     Ok(readable)
 }
 
-/// The name for a line at `pos` of the file followed as `name`, in
-/// samples. A file rotated away from the path is named as such: its line
-/// numbers are its own, not those of the new file at the path.
-fn file_name(name: &str, pos: Pos) -> std::borrow::Cow<'_, str> {
-    match pos.rotated {
-        false => name.into(),
-        true => format!("{name} (rotated away)").into(),
-    }
+/// How samples name a file rotated away from the path followed as `name`
+/// (its line numbers are its own, not those of the new file at the path):
+/// made once per poll, not per line.
+fn rotated_name(name: &str) -> String {
+    format!("{name} (rotated away)")
+}
+
+/// The name for a line at `pos` of the file followed as `name`.
+fn file_name<'a>(name: &'a str, rotated: &'a str, pos: Pos) -> &'a str {
+    if pos.rotated { rotated } else { name }
 }
 
 /// Recognise the format from the held lines and process them.
@@ -340,37 +378,25 @@ fn flush_head(
                 tracing::error!("{e:#}; counting its lines as malformed until one is recognised");
                 pump.stats.input_errors.push(format!("{e:#}"));
             }
+            let rotated = rotated_name(&name);
             for (l, pos) in std::mem::take(&mut fw.head) {
-                pump.unrecognised(&file_name(&name, pos), pos.line, &l);
+                pump.unrecognised(file_name(&name, &rotated, pos), pos.line, &l);
             }
             return Ok(());
         }
     };
     pump.engine
         .prime_clock(parser.as_mut(), samples.iter().copied());
-    let (parsed, unreadable) = (pump.stats.parsed, pump.stats.unreadable());
+    let rotated = rotated_name(&name);
     for (l, pos) in std::mem::take(&mut fw.head) {
         pump.one(
-            &file_name(&name, pos),
+            file_name(&name, &rotated, pos),
             pos.line,
             &l,
             pool::has_nul(&l),
             parser.as_mut(),
             sink,
         )?;
-    }
-    // Not one of the first lines in the format named with `--format` (as
-    // `scan` exits 3 for): said, but followed all the same.
-    let bad = pump.stats.unreadable() - unreadable;
-    if let crate::config::FormatChoice::Fixed(spec) = &pump.cfg.format
-        && bad > 0
-        && pump.stats.parsed == parsed
-    {
-        tracing::warn!(
-            input = %name,
-            "Not one of its first {bad} lines parsed as {}; is --format right?",
-            spec.name()
-        );
     }
     fw.parser = Some(parser);
     Ok(())

@@ -705,7 +705,7 @@ fn forced_format_names_the_merged_file_that_parses_nothing() {
                 .filter(|l| l.contains("is --format right?"))
                 .collect();
             assert_eq!(said.len(), 1, "{format} {threads}: {err}");
-            let want = format!("Not one of its 7 lines parsed as {format}");
+            let want = format!("Not one of its lines parsed as {format} (7 malformed)");
             assert!(
                 said[0].contains(&path_str(&bad_p)) && said[0].contains(&want),
                 "{err}"
@@ -713,6 +713,25 @@ fn forced_format_names_the_merged_file_that_parses_nothing() {
             assert_eq!(count(&r.summary(), "parsed"), 30);
         }
     }
+    // A file of blank lines, or of lines the format knows are no request
+    // (nginx's error log beside its access log), is not named.
+    let quiet = d.path().join("quiet-node.log");
+    write(
+        &quiet,
+        b"\n   \n2026/03/02 01:00:00 [error] 1#1: *1 upstream timed out\n",
+    );
+    let good_p = d.path().join("combined-node-a.log");
+    let r = run(apiwatch()
+        .args(["scan", "--stats", "-o", "json", "--format", "combined"])
+        .arg(&good_p)
+        .arg(&quiet));
+    assert_eq!(r.code, 0, "{}", r.stderr_str());
+    assert!(
+        !r.stderr_str().contains("--format right"),
+        "{}",
+        r.stderr_str()
+    );
+    assert_eq!(malformed_kind(&r.summary(), "not_access"), 1);
 }
 
 /// One gateway's JSON read as another's: no entry has any of the named
@@ -769,6 +788,31 @@ fn forced_wrong_json_gateway_is_not_a_clean_run() {
         "{}",
         r.stderr_str()
     );
+    // A mapping must name a time field; with one, the entries parse.
+    let cfg = d.path().join("fields.toml");
+    let fields = "client = \"ip\"\nuri = \"path\"\nmethod = \"httpMethod\"\nstatus = \"status\"\n";
+    for (time, code) in [("", 2), ("time = \"requestTime\"\n", 0)] {
+        write(
+            &cfg,
+            format!("[format.json_fields]\n{time}{fields}").as_bytes(),
+        );
+        let r = run(apiwatch()
+            .args([
+                "scan", "--stats", "-o", "json", "--format", "json", "--config",
+            ])
+            .arg(&cfg)
+            .arg(&apigw));
+        assert_eq!(r.code, code, "{}", r.stderr_str());
+        if code == 0 {
+            assert_eq!(count(&r.summary(), "parsed"), 12);
+        } else {
+            assert!(
+                r.stderr_str().contains("names no time field"),
+                "{}",
+                r.stderr_str()
+            );
+        }
+    }
 }
 
 #[test]

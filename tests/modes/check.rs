@@ -805,7 +805,6 @@ fn check_counts_appended_junk_as_malformed() {
     let o = check(&state, &[&log], &[]);
     assert_status(&o, 0, "OK");
     assert_eq!(o.perf("malformed"), 3, "{}", o.line());
-    assert!(!o.line().contains("--format"), "{}", o.line());
     let b = benign(22, 7200, 20);
     append(&log, b.as_bytes());
     let o = check(&state, &[&log], &[]);
@@ -855,6 +854,15 @@ fn check_says_when_no_line_parsed_in_the_forced_format() {
             o.line()
         );
     }
+    // A log that parsed in an earlier run and only got junk in this one is
+    // not in the wrong format: no note.
+    let state = d.path().join("combined.state");
+    append(&log, b"garbage one\ngarbage two\n");
+    let o = check(&state, &[&log], &["--format", "combined"]);
+    assert_status(&o, 0, "OK");
+    assert_eq!(o.perf("malformed"), 2, "{}", o.line());
+    assert!(!o.line().contains("--format right"), "{}", o.line());
+    assert!(!o.stderr.contains("--format right"), "{}", o.stderr);
 }
 
 /// New lines of a log read before that open with more lines of another

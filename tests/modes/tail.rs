@@ -217,8 +217,9 @@ fn tail_says_once_that_a_file_is_not_recognised() {
 }
 
 /// A format named with `--format` that the file's first lines are not in:
-/// said once, and the file still followed (exit 0 on SIGTERM, as its lines
-/// may yet parse); with the right format, nothing said.
+/// said once (after forty of them), and the file still followed (exit 0 on
+/// SIGTERM, as its lines may yet parse); with the right format, nothing
+/// said, not even when following begins with a stray line.
 #[test]
 fn tail_says_when_the_forced_format_parses_nothing() {
     let d = tempfile::tempdir().unwrap();
@@ -250,6 +251,19 @@ fn tail_says_when_the_forced_format_parses_nothing() {
         let (summary, v) = summary(&t);
         assert_eq!(v["parsed"].as_u64() == Some(0), said > 0, "{summary}");
     }
+    // Following from the end, a stray line first (the rest of one being
+    // written, say), then lines in the format: nothing said.
+    let args = ["tail", "--stats", "-o", "json", "--format", "combined"];
+    let mut t = Running::spawn(&[&args[..], &[log.to_str().unwrap()]].concat());
+    t.wait_err("Following", 1, Duration::from_secs(10));
+    append(&log, b"junk A\n");
+    std::thread::sleep(Duration::from_millis(700));
+    append(&log, benign(32, 7200, 5).as_bytes());
+    std::thread::sleep(Duration::from_millis(1000));
+    stop(&mut t, "TERM");
+    assert_eq!(t.err_count("is --format right?"), 0, "{}", t.stderr_text());
+    let (summary, v) = summary(&t);
+    assert_eq!(v["malformed"].as_u64(), Some(1), "{summary}");
 }
 
 /// Rename rotation (the rest of the old file is read first), then delete and
