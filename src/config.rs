@@ -263,6 +263,17 @@ impl Config {
                 "{mm_name} must be at least 32M (fixed buffers alone take about 10 MB); got {max_memory} bytes"
             );
         }
+        // The tables are sized from the ceiling when the run starts: a G
+        // typed for an M must not take the host's memory.
+        if let Some(total) = physical_memory()
+            && max_memory > total
+        {
+            bail!(
+                "{mm_name} of {} MB is more than this machine's memory ({} MB); the tables are sized from it at start",
+                max_memory >> 20,
+                total >> 20
+            );
+        }
         file.detectors.validate()?;
         let silence_grace_secs = file
             .live
@@ -432,6 +443,21 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("size {s:?} is too large"))
 }
 
+/// The machine's memory in bytes (`MemTotal` of /proc/meminfo), where
+/// there is one to read.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,6 +507,48 @@ mod tests {
         for a in &f.allow {
             compile_allow(a).unwrap();
         }
+        f.detectors.validate().unwrap();
+    }
+
+    /// Settings that would switch a detector off, make its incidents flap
+    /// or outgrow the memory ceiling are refused, each naming its key.
+    #[test]
+    fn detector_settings_out_of_range_are_refused() {
+        for (toml_text, key) in [
+            ("[detectors.enumeration]\nring = 0", "ring"),
+            ("[detectors.bola]\nring = 100000000", "ring"),
+            ("[detectors.enumeration]\nquiet_secs = -100", "quiet_secs"),
+            (
+                "[detectors.enumeration]\nblock_floors = [30]",
+                "block_floors",
+            ),
+            (
+                "[detectors.enumeration]\nblock_floors = [0, 0]",
+                "block_floors",
+            ),
+            (
+                "[detectors.distributed_sweep]\nmin_addresses = 0",
+                "min_addresses",
+            ),
+            ("[detectors.distributed_sweep]\nmin_dense = 65", "min_dense"),
+            (
+                "[detectors.credential_stuffing]\nwindow_secs = 0",
+                "window_secs",
+            ),
+            (
+                "[detectors.pagination_harvest]\ndepth_floor = 0",
+                "depth_floor",
+            ),
+            (
+                "[detectors.slow_sweep]\nblock_window_secs = 0",
+                "block_window_secs",
+            ),
+        ] {
+            let f: FileConfig = toml::from_str(toml_text).unwrap();
+            let e = f.detectors.validate().expect_err(toml_text).to_string();
+            assert!(e.contains(key), "{toml_text}: {e}");
+        }
+        let f: FileConfig = toml::from_str("[detectors.enumeration]\nquiet_secs = 2").unwrap();
         f.detectors.validate().unwrap();
     }
 }

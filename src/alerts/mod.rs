@@ -223,6 +223,11 @@ impl Incidents {
         self.open.values().map(|i| i.id.as_str())
     }
 
+    /// The incidents still open.
+    pub fn open(&self) -> impl Iterator<Item = &Incident> {
+        self.open.values()
+    }
+
     /// Worst severity among incidents still open.
     pub fn active_worst(&self) -> Option<Severity> {
         self.open.values().map(|i| i.severity).max()

@@ -316,7 +316,181 @@ impl DetectConfig {
                 anyhow::bail!("[detectors.{name}] {key} must be a positive number, not {v}");
             }
         }
+        let e = &self.enumeration;
+        if e.block_floors.len() != e.windows.len() || e.block_floors.iter().any(|&f| f < 2) {
+            anyhow::bail!(
+                "[detectors.enumeration] block_floors needs one floor of at least 2 per window \
+                 ({} windows, floors {:?})",
+                e.windows.len(),
+                e.block_floors
+            );
+        }
+        for (name, key, v, lo, hi) in self.ranges() {
+            if !(lo..=hi).contains(&v) {
+                anyhow::bail!("[detectors.{name}] {key} must be {lo} to {hi}, not {v}");
+            }
+        }
         Ok(())
+    }
+
+    /// The integer settings and the values that make sense for them: 0 or
+    /// a negative time would switch a detector off or make its incidents
+    /// flap without a word, and the memory ceiling sizes the tables for
+    /// rings of at most 256 lookups.
+    fn ranges(&self) -> Vec<(&'static str, &'static str, i128, i128, i128)> {
+        const WEEK: i128 = 7 * 86_400;
+        const MANY: i128 = 1 << 32;
+        let (e, s, b) = (&self.enumeration, &self.slow_sweep, &self.bola);
+        let (p, c, d) = (
+            &self.pagination_harvest,
+            &self.credential_stuffing,
+            &self.distributed_sweep,
+        );
+        let i = |v: i64| v as i128;
+        let u = |v: u64| v as i128;
+        vec![
+            ("enumeration", "ring", u(e.ring as u64), 16, 256),
+            ("enumeration", "quiet_secs", i(e.quiet_secs), 1, WEEK),
+            (
+                "enumeration",
+                "ua_per_identity",
+                u(e.ua_per_identity),
+                1,
+                MANY,
+            ),
+            ("slow_sweep", "ring", u(s.ring as u64), 16, 256),
+            ("slow_sweep", "quiet_secs", i(s.quiet_secs), 1, WEEK),
+            (
+                "slow_sweep",
+                "block_window_secs",
+                i(s.block_window_secs),
+                60,
+                WEEK,
+            ),
+            ("slow_sweep", "block_floor", u(s.block_floor), 2, MANY),
+            ("slow_sweep", "min_span_secs", i(s.min_span_secs), 0, WEEK),
+            ("slow_sweep", "max_per_10min", u(s.max_per_10min), 1, MANY),
+            ("slow_sweep", "day_floor", u(s.day_floor), 2, MANY),
+            (
+                "slow_sweep",
+                "min_active_hours",
+                u(s.min_active_hours as u64),
+                1,
+                24,
+            ),
+            (
+                "slow_sweep",
+                "max_key_identities",
+                u(s.max_key_identities as u64),
+                1,
+                1024,
+            ),
+            ("bola", "ring", u(b.ring as u64), 16, 256),
+            ("bola", "quiet_secs", i(b.quiet_secs), 1, WEEK),
+            ("bola", "day_floor", u(b.day_floor), 2, MANY),
+            (
+                "bola",
+                "search_grace_secs",
+                i(b.search_grace_secs),
+                0,
+                86_400,
+            ),
+            (
+                "bola",
+                "max_key_identities",
+                u(b.max_key_identities as u64),
+                1,
+                1024,
+            ),
+            (
+                "pagination_harvest",
+                "window_secs",
+                i(p.window_secs),
+                10,
+                WEEK,
+            ),
+            (
+                "pagination_harvest",
+                "depth_floor",
+                u(p.depth_floor as u64),
+                2,
+                MANY,
+            ),
+            (
+                "pagination_harvest",
+                "min_pages",
+                u(p.min_pages as u64),
+                2,
+                MANY,
+            ),
+            ("pagination_harvest", "quiet_secs", i(p.quiet_secs), 1, WEEK),
+            (
+                "credential_stuffing",
+                "window_secs",
+                i(c.window_secs),
+                10,
+                86_400,
+            ),
+            (
+                "credential_stuffing",
+                "failure_floor",
+                u(c.failure_floor),
+                1,
+                MANY,
+            ),
+            (
+                "credential_stuffing",
+                "min_addresses",
+                u(c.min_addresses as u64),
+                2,
+                MANY,
+            ),
+            (
+                "credential_stuffing",
+                "max_failures",
+                u(c.max_failures as u64),
+                100,
+                1_000_000,
+            ),
+            (
+                "credential_stuffing",
+                "quiet_secs",
+                i(c.quiet_secs),
+                1,
+                WEEK,
+            ),
+            (
+                "distributed_sweep",
+                "window_secs",
+                i(d.window_secs),
+                60,
+                WEEK,
+            ),
+            // A bucket holds 64 ids: more could never be dense.
+            (
+                "distributed_sweep",
+                "min_dense",
+                u(d.min_dense as u64),
+                2,
+                64,
+            ),
+            ("distributed_sweep", "min_hits", u(d.min_hits), 2, MANY),
+            (
+                "distributed_sweep",
+                "min_addresses",
+                u(d.min_addresses as u64),
+                2,
+                MANY,
+            ),
+            (
+                "distributed_sweep",
+                "critical_addresses",
+                u(d.critical_addresses as u64),
+                2,
+                MANY,
+            ),
+            ("distributed_sweep", "quiet_secs", i(d.quiet_secs), 1, WEEK),
+        ]
     }
 
     /// Build the detector set of one shard. `budget` is the number of

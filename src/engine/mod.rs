@@ -496,6 +496,31 @@ impl Shown {
 }
 
 /// One transition of an incident as the alert printed on stdout.
+impl Engine {
+    /// The incidents still open, worst first (then in key order), as
+    /// `check`'s status line names them: detector, who (the actor, or how
+    /// many addresses) and route.
+    pub fn open_incidents(&self) -> Vec<String> {
+        let router = &self.front.router;
+        let mut v: Vec<(crate::alerts::Severity, String)> = (self.incidents.open())
+            .map(|inc| {
+                let f = &inc.finding;
+                let who = match &f.actor {
+                    ActorRef::One(_) => inc.label.clone(),
+                    ActorRef::Addresses(_) => format!("{} addresses", inc.crowd.len()),
+                };
+                let route = router.info(f.route).shown();
+                (
+                    inc.severity,
+                    format!("{} {who} on {route}", f.detector.as_str()),
+                )
+            })
+            .collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.0));
+        v.into_iter().map(|(_, s)| s).collect()
+    }
+}
+
 fn render(router: &Router, inc: &Incident, event: Transition, at: Timestamp) -> Alert {
     let f = &inc.finding;
     let e = &f.evidence;

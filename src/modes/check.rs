@@ -525,7 +525,18 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink, skipped: bool) -> St
         h
     } else if parts.is_empty() {
         if active > 0 {
-            format!("{} still open", incidents(active))
+            // Nagios shows the latest line only: name them, worst first.
+            let open = pump.engine.open_incidents();
+            let more = match open.len() {
+                n if n > 5 => format!("; {} more", n - 5),
+                _ => String::new(),
+            };
+            let shown: Vec<&str> = open.iter().take(5).map(String::as_str).collect();
+            format!(
+                "{} still open: {}{more}",
+                incidents(active),
+                shown.join("; ")
+            )
         } else if skipped {
             "no incidents (first run: the logs are read from their end on; \
              --from-start reads them whole)"

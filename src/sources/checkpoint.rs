@@ -301,6 +301,16 @@ pub fn lock(state: &Path) -> anyhow::Result<Lock> {
             crate::alerts::escape::path(state)
         );
     }
+    // The directory is not made here: a path mistyped in a crontab would
+    // otherwise leave state somewhere no later run looks.
+    if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "the state file's directory {} does not exist; create it (or name a state file in an existing directory)",
+            crate::alerts::escape::path(dir)
+        );
+    }
     let mut p = state.as_os_str().to_owned();
     p.push(".lock");
     let path = PathBuf::from(p);

@@ -143,6 +143,9 @@ fn usage_errors_exit_2() {
         ("enumeration", "probe_not_found_ratio = -3"),
         ("baseline", "percentile = 150.0"),
         ("baseline", "multiplier = -1.0"),
+        // Nor may a ring or a quiet period switch a detector off.
+        ("enumeration", "ring = 0"),
+        ("slow_sweep", "quiet_secs = -100"),
     ] {
         write(&cfg, format!("[detectors.{table}]\n{key}\n").as_bytes());
         let r = run(apiwatch()
@@ -153,6 +156,17 @@ fn usage_errors_exit_2() {
         let name = key.split(' ').next().unwrap();
         assert!(r.stderr_str().contains(name), "{}", r.stderr_str());
     }
+    // A ceiling above the machine's memory (a G typed for an M): the
+    // tables are sized from it at start.
+    let r = run(apiwatch()
+        .args(["scan", "--max-memory", "1000000G"])
+        .arg(sample()));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
+    assert!(
+        r.stderr_str().contains("more than this machine's memory"),
+        "{}",
+        r.stderr_str()
+    );
     let r = run(apiwatch()
         .args(["scan", "--max-line-bytes", "2000000000"])
         .arg(sample()));

@@ -152,6 +152,13 @@ fn check_ok_then_critical_then_still_open() {
     assert!(o.perf("incidents") >= 1, "{}", o.line());
     assert_eq!(o.code, first, "same status while open: {}", o.line());
     assert_alerting(&o);
+    // Nagios shows the latest line only: it names what is still open.
+    assert!(
+        o.line()
+            .contains("still open: enumeration 203.0.113.77 on GET /api/v1/customers/{int}"),
+        "{}",
+        o.line()
+    );
 
     // JSON output: the alerts instead of the line (none new here).
     let o = check(&state, &[&log], &["-o", "json"]);
@@ -531,6 +538,14 @@ fn check_state_that_is_a_directory_or_empty() {
     assert_eq!(o.code, 3, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
     assert!(o.line().contains("not a regular file"), "{}", o.line());
     assert!(!sock.metadata().unwrap().is_file(), "left alone");
+    // A state file in a directory that is not there: said so.
+    let o = check(&d.path().join("no/such/dir/s.state"), &[&log], &[]);
+    assert_eq!(o.code, 3, "stdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    assert!(
+        o.line().contains("no/such/dir does not exist"),
+        "{}",
+        o.line()
+    );
     let state = d.path().join("empty.state");
     std::fs::write(&state, b"").unwrap();
     let o = check(&state, &[&log], &[]);
