@@ -275,6 +275,14 @@ impl Config {
             );
         }
         file.detectors.validate()?;
+        // Templates are paths: a rule without the leading slash can never
+        // match one.
+        if let Some(r) = file.routes.iter().find(|r| !r.path.starts_with('/')) {
+            bail!(
+                "[[routes]] path {:?} must start with / (rules match templates such as /api/v1/customers/{{int}}, or a prefix ending in *)",
+                r.path
+            );
+        }
         let silence_grace_secs = file
             .live
             .silence_grace_secs

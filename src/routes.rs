@@ -337,6 +337,17 @@ impl Router {
     }
 }
 
+impl Router {
+    /// The paths of the rules that no route seen matched (a typo in the
+    /// configuration, most likely): for a warning at the end of a run.
+    pub fn unmatched_rules(&self) -> Vec<&str> {
+        (self.rules.iter())
+            .filter(|r| !self.routes.iter().any(|info| rule_matches(r, info)))
+            .map(|r| r.path.as_str())
+            .collect()
+    }
+}
+
 fn rule_matches(r: &RouteRule, info: &RouteInfo) -> bool {
     if let Some(m) = &r.method
         && !m.eq_ignore_ascii_case(&info.method)

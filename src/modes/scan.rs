@@ -87,6 +87,15 @@ pub fn run(
         }
         pump.finish(sink.as_mut())?;
     }
+    let router = &pump.engine.front.router;
+    if !router.is_empty() {
+        for path in router.unmatched_rules() {
+            tracing::warn!(
+                rule = %crate::alerts::escape::escape(path.as_bytes(), 200),
+                "No route seen matched this [[routes]] rule; is its path right?"
+            );
+        }
+    }
     pump.report(out)?;
     out.flush()?;
     Ok(status)

@@ -156,6 +156,39 @@ fn usage_errors_exit_2() {
         let name = key.split(' ').next().unwrap();
         assert!(r.stderr_str().contains(name), "{}", r.stderr_str());
     }
+    // A route rule that can never match a template, and one that matched
+    // no route seen (a typo): refused, and said.
+    write(
+        &cfg,
+        b"[[routes]]\npath = \"api/v1/internal/*\"\nlookup = false\n",
+    );
+    let r = run(apiwatch()
+        .args(["scan", "--config"])
+        .arg(&cfg)
+        .arg(sample()));
+    assert_eq!(r.code, 2, "{}", r.stderr_str());
+    assert!(
+        r.stderr_str().contains("must start with /"),
+        "{}",
+        r.stderr_str()
+    );
+    for (path, said) in [("/api/v1/custmers/*", true), ("/api/v1/customers/*", false)] {
+        write(
+            &cfg,
+            format!("[[routes]]\npath = \"{path}\"\nname = \"x\"\n").as_bytes(),
+        );
+        let r = run(apiwatch()
+            .args(["scan", "-o", "json", "--config"])
+            .arg(&cfg)
+            .arg(sample()));
+        assert_eq!(r.code, 0, "{}", r.stderr_str());
+        let err = r.stderr_str();
+        assert_eq!(
+            err.contains("No route seen matched") && err.contains(path),
+            said,
+            "{err}"
+        );
+    }
     // A ceiling above the machine's memory (a G typed for an M): the
     // tables are sized from it at start.
     let r = run(apiwatch()
