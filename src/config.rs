@@ -245,7 +245,11 @@ impl Config {
         let allow = file
             .allow
             .iter()
-            .map(compile_allow)
+            .enumerate()
+            .map(|(i, e)| {
+                compile_allow(e)
+                    .with_context(|| format!("[[allow]] entry {} (reason {:?})", i + 1, e.reason))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let output = a.output.unwrap_or(if std::io::stdout().is_terminal() {
             OutputKind::Text
@@ -350,6 +354,20 @@ fn load_file(p: &Path) -> anyhow::Result<FileConfig> {
 fn parse_net(s: &str) -> anyhow::Result<IpNet> {
     if let Ok(n) = s.parse::<IpNet>() {
         return Ok(n.trunc());
+    }
+    // An address with a prefix length the address family cannot have
+    // (10.0.0.0/33) is said as such, not as bad address syntax.
+    if let Some((addr, len)) = s.split_once('/')
+        && let (Ok(ip), Ok(len)) = (addr.parse::<IpAddr>(), len.parse::<u8>())
+    {
+        let (family, max) = if ip.is_ipv4() {
+            ("IPv4", 32)
+        } else {
+            ("IPv6", 128)
+        };
+        if len > max {
+            bail!("{s:?}: a prefix length of {len} is more than an {family} address has ({max})");
+        }
     }
     let ip: IpAddr = s
         .parse()
@@ -483,6 +501,23 @@ mod tests {
     }
 
     #[test]
+    fn prefix_lengths_beyond_the_family_are_named() {
+        assert_eq!(parse_net("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            parse_net("2001:db8::1").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
+        for (s, want) in [
+            ("10.0.0.0/33", "more than an IPv4 address has (32)"),
+            ("2001:db8::/129", "more than an IPv6 address has (128)"),
+            ("10.0.0.300", "not an address or CIDR"),
+        ] {
+            let e = format!("{:#}", parse_net(s).unwrap_err());
+            assert!(e.contains(want), "{s}: {e}");
+        }
+    }
+
+    #[test]
     fn allow_entries_need_one_matcher_and_a_reason() {
         let e = AllowEntry {
             address: None,
@@ -551,6 +586,7 @@ mod tests {
                 "[detectors.slow_sweep]\nblock_window_secs = 0",
                 "block_window_secs",
             ),
+            ("[detectors.bola]\nwindows = []", "at least one window"),
         ] {
             let f: FileConfig = toml::from_str(toml_text).unwrap();
             let e = f.detectors.validate().expect_err(toml_text).to_string();

@@ -239,9 +239,11 @@ impl DetectConfig {
             ("enumeration", &self.enumeration.windows),
             ("bola", &self.bola.windows),
         ] {
-            if w.is_empty()
-                || w.iter()
-                    .any(|w| w.secs < 10 || w.secs > 86_400 || w.distinct < 2)
+            if w.is_empty() {
+                anyhow::bail!("[detectors.{name}] windows needs at least one window");
+            }
+            if w.iter()
+                .any(|w| w.secs < 10 || w.secs > 86_400 || w.distinct < 2)
             {
                 anyhow::bail!("[detectors.{name}] windows must be 10 s .. 1 day with floors >= 2");
             }
