@@ -338,161 +338,66 @@ impl DetectConfig {
     /// The integer settings and the values that make sense for them: 0 or
     /// a negative time would switch a detector off or make its incidents
     /// flap without a word, and the memory ceiling sizes the tables for
-    /// rings of at most 256 lookups.
+    /// rings of at most 256 lookups. (section, key, value, lowest, highest)
+    #[rustfmt::skip]
     fn ranges(&self) -> Vec<(&'static str, &'static str, i128, i128, i128)> {
+        type Keys = Vec<(&'static str, i128, i128, i128)>;
         const WEEK: i128 = 7 * 86_400;
+        const DAY: i128 = 86_400;
         const MANY: i128 = 1 << 32;
         let (e, s, b) = (&self.enumeration, &self.slow_sweep, &self.bola);
-        let (p, c, d) = (
-            &self.pagination_harvest,
-            &self.credential_stuffing,
-            &self.distributed_sweep,
-        );
-        let i = |v: i64| v as i128;
-        let u = |v: u64| v as i128;
-        vec![
-            ("enumeration", "ring", u(e.ring as u64), 16, 256),
-            ("enumeration", "quiet_secs", i(e.quiet_secs), 1, WEEK),
-            (
-                "enumeration",
-                "ua_per_identity",
-                u(e.ua_per_identity),
-                1,
-                MANY,
-            ),
-            ("slow_sweep", "ring", u(s.ring as u64), 16, 256),
-            ("slow_sweep", "quiet_secs", i(s.quiet_secs), 1, WEEK),
-            (
-                "slow_sweep",
-                "block_window_secs",
-                i(s.block_window_secs),
-                60,
-                WEEK,
-            ),
-            ("slow_sweep", "block_floor", u(s.block_floor), 2, MANY),
-            ("slow_sweep", "min_span_secs", i(s.min_span_secs), 0, WEEK),
-            ("slow_sweep", "max_per_10min", u(s.max_per_10min), 1, MANY),
-            ("slow_sweep", "day_floor", u(s.day_floor), 2, MANY),
-            (
-                "slow_sweep",
-                "min_active_hours",
-                u(s.min_active_hours as u64),
-                1,
-                24,
-            ),
-            (
-                "slow_sweep",
-                "max_key_identities",
-                u(s.max_key_identities as u64),
-                1,
-                1024,
-            ),
-            ("bola", "ring", u(b.ring as u64), 16, 256),
-            ("bola", "quiet_secs", i(b.quiet_secs), 1, WEEK),
-            ("bola", "day_floor", u(b.day_floor), 2, MANY),
-            (
-                "bola",
-                "search_grace_secs",
-                i(b.search_grace_secs),
-                0,
-                86_400,
-            ),
-            (
-                "bola",
-                "max_key_identities",
-                u(b.max_key_identities as u64),
-                1,
-                1024,
-            ),
-            (
-                "pagination_harvest",
-                "window_secs",
-                i(p.window_secs),
-                10,
-                WEEK,
-            ),
-            (
-                "pagination_harvest",
-                "depth_floor",
-                u(p.depth_floor as u64),
-                2,
-                MANY,
-            ),
-            (
-                "pagination_harvest",
-                "min_pages",
-                u(p.min_pages as u64),
-                2,
-                MANY,
-            ),
-            ("pagination_harvest", "quiet_secs", i(p.quiet_secs), 1, WEEK),
-            (
-                "credential_stuffing",
-                "window_secs",
-                i(c.window_secs),
-                10,
-                86_400,
-            ),
-            (
-                "credential_stuffing",
-                "failure_floor",
-                u(c.failure_floor),
-                1,
-                MANY,
-            ),
-            (
-                "credential_stuffing",
-                "min_addresses",
-                u(c.min_addresses as u64),
-                2,
-                MANY,
-            ),
-            (
-                "credential_stuffing",
-                "max_failures",
-                u(c.max_failures as u64),
-                100,
-                1_000_000,
-            ),
-            (
-                "credential_stuffing",
-                "quiet_secs",
-                i(c.quiet_secs),
-                1,
-                WEEK,
-            ),
-            (
-                "distributed_sweep",
-                "window_secs",
-                i(d.window_secs),
-                60,
-                WEEK,
-            ),
-            // A bucket holds 64 ids: more could never be dense.
-            (
-                "distributed_sweep",
-                "min_dense",
-                u(d.min_dense as u64),
-                2,
-                64,
-            ),
-            ("distributed_sweep", "min_hits", u(d.min_hits), 2, MANY),
-            (
-                "distributed_sweep",
-                "min_addresses",
-                u(d.min_addresses as u64),
-                2,
-                MANY,
-            ),
-            (
-                "distributed_sweep",
-                "critical_addresses",
-                u(d.critical_addresses as u64),
-                2,
-                MANY,
-            ),
-            ("distributed_sweep", "quiet_secs", i(d.quiet_secs), 1, WEEK),
-        ]
+        let (p, c, d) = (&self.pagination_harvest, &self.credential_stuffing, &self.distributed_sweep);
+        let groups: [(&'static str, Keys); 6] = [
+            ("enumeration", vec![
+                ("ring",               e.ring as i128,               16, 256),
+                ("quiet_secs",         e.quiet_secs as i128,          1, WEEK),
+                ("ua_per_identity",    e.ua_per_identity as i128,     1, MANY),
+            ]),
+            ("slow_sweep", vec![
+                ("ring",               s.ring as i128,               16, 256),
+                ("quiet_secs",         s.quiet_secs as i128,          1, WEEK),
+                ("block_window_secs",  s.block_window_secs as i128,  60, WEEK),
+                ("block_floor",        s.block_floor as i128,         2, MANY),
+                ("min_span_secs",      s.min_span_secs as i128,       0, WEEK),
+                ("max_per_10min",      s.max_per_10min as i128,       1, MANY),
+                ("day_floor",          s.day_floor as i128,           2, MANY),
+                ("min_active_hours",   s.min_active_hours as i128,    1, 24),
+                ("max_key_identities", s.max_key_identities as i128,  1, 1024),
+            ]),
+            ("bola", vec![
+                ("ring",               b.ring as i128,               16, 256),
+                ("quiet_secs",         b.quiet_secs as i128,          1, WEEK),
+                ("day_floor",          b.day_floor as i128,           2, MANY),
+                ("search_grace_secs",  b.search_grace_secs as i128,   0, DAY),
+                ("max_key_identities", b.max_key_identities as i128,  1, 1024),
+            ]),
+            ("pagination_harvest", vec![
+                ("window_secs",        p.window_secs as i128,        10, WEEK),
+                ("depth_floor",        p.depth_floor as i128,         2, MANY),
+                ("min_pages",          p.min_pages as i128,           2, MANY),
+                ("quiet_secs",         p.quiet_secs as i128,          1, WEEK),
+            ]),
+            ("credential_stuffing", vec![
+                ("window_secs",        c.window_secs as i128,        10, DAY),
+                ("failure_floor",      c.failure_floor as i128,       1, MANY),
+                ("min_addresses",      c.min_addresses as i128,       2, MANY),
+                ("max_failures",       c.max_failures as i128,      100, 1_000_000),
+                ("quiet_secs",         c.quiet_secs as i128,          1, WEEK),
+            ]),
+            ("distributed_sweep", vec![
+                ("window_secs",        d.window_secs as i128,        60, WEEK),
+                // A bucket holds 64 ids: more could never be dense.
+                ("min_dense",          d.min_dense as i128,           2, 64),
+                ("min_hits",           d.min_hits as i128,            2, MANY),
+                ("min_addresses",      d.min_addresses as i128,       2, MANY),
+                ("critical_addresses", d.critical_addresses as i128,  2, MANY),
+                ("quiet_secs",         d.quiet_secs as i128,          1, WEEK),
+            ]),
+        ];
+        groups
+            .into_iter()
+            .flat_map(|(name, keys)| keys.into_iter().map(move |(k, v, lo, hi)| (name, k, v, lo, hi)))
+            .collect()
     }
 
     /// Build the detector set of one shard. `budget` is the number of

@@ -495,7 +495,6 @@ impl Shown {
     }
 }
 
-/// One transition of an incident as the alert printed on stdout.
 impl Engine {
     /// The incidents still open, worst first (then in key order), as
     /// `check`'s status line names them: detector, who (the actor, or how
@@ -521,6 +520,7 @@ impl Engine {
     }
 }
 
+/// One transition of an incident as the alert printed on stdout.
 fn render(router: &Router, inc: &Incident, event: Transition, at: Timestamp) -> Alert {
     let f = &inc.finding;
     let e = &f.evidence;
