@@ -211,21 +211,21 @@ impl Config {
                 bail!("unknown field {k:?} in [format.json_fields]");
             }
         }
-        if matches!(format, FormatChoice::Fixed(FormatSpec::Json))
-            && format_opts.json_fields.is_empty()
-        {
-            bail!(
-                "format json reads the fields named in the config file's [format.json_fields] \
-                 (time, client, method, uri, status, ...) and none are named; name them, or use \
-                 a gateway's JSON format (apigw-json, caddy-json, traefik-json, envoy-json)"
-            );
-        }
-        if matches!(format, FormatChoice::Fixed(FormatSpec::Json))
-            && !(f.json_fields.keys()).any(|k| k == "time" || k == "time_ms")
-        {
-            bail!(
-                "[format.json_fields] names no time field (time or time_ms): no entry could be read"
-            );
+        // The generic JSON format reads only the fields it is told of, and
+        // an entry without a time cannot be read at all.
+        if matches!(format, FormatChoice::Fixed(FormatSpec::Json)) {
+            if f.json_fields.is_empty() {
+                bail!(
+                    "format json reads the fields named in the config file's [format.json_fields] \
+                     (time, client, method, uri, status, ...) and none are named; name them, or use \
+                     a gateway's JSON format (apigw-json, caddy-json, traefik-json, envoy-json)"
+                );
+            }
+            if !f.json_fields.keys().any(|k| k == "time" || k == "time_ms") {
+                bail!(
+                    "[format.json_fields] names no time field (time or time_ms): no entry could be read"
+                );
+            }
         }
         // Validate the directive now, so a typo fails before reading input.
         if let FormatChoice::Fixed(spec) = &format {

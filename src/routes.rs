@@ -335,9 +335,7 @@ impl Router {
         self.ids.insert(key, id);
         id
     }
-}
 
-impl Router {
     /// The paths of the rules that no route seen matched (a typo in the
     /// configuration, most likely): for a warning at the end of a run.
     pub fn unmatched_rules(&self) -> Vec<&str> {

@@ -459,6 +459,29 @@ impl Engine {
         self.emit_closed(closed, sink)?;
         sink.flush()
     }
+
+    /// The incidents still open, worst first (then in key order), as
+    /// `check`'s status line names them: detector, who (the actor, or how
+    /// many addresses) and route.
+    pub fn open_incidents(&self) -> Vec<String> {
+        let router = &self.front.router;
+        let mut v: Vec<(crate::alerts::Severity, String)> = (self.incidents.open())
+            .map(|inc| {
+                let f = &inc.finding;
+                let who = match &f.actor {
+                    ActorRef::One(_) => inc.label.clone(),
+                    ActorRef::Addresses(_) => format!("{} addresses", inc.crowd.len()),
+                };
+                let route = router.info(f.route).shown();
+                (
+                    inc.severity,
+                    format!("{} {who} on {route}", f.detector.as_str()),
+                )
+            })
+            .collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.0));
+        v.into_iter().map(|(_, s)| s).collect()
+    }
 }
 
 /// What an alert shows of the line that raised it: the object id as written,
@@ -492,31 +515,6 @@ impl Shown {
             ActorKey::Principal(h) => named(&self.principal, h),
             ActorKey::ApiKey(h) => named(&self.api_key, h),
         }
-    }
-}
-
-impl Engine {
-    /// The incidents still open, worst first (then in key order), as
-    /// `check`'s status line names them: detector, who (the actor, or how
-    /// many addresses) and route.
-    pub fn open_incidents(&self) -> Vec<String> {
-        let router = &self.front.router;
-        let mut v: Vec<(crate::alerts::Severity, String)> = (self.incidents.open())
-            .map(|inc| {
-                let f = &inc.finding;
-                let who = match &f.actor {
-                    ActorRef::One(_) => inc.label.clone(),
-                    ActorRef::Addresses(_) => format!("{} addresses", inc.crowd.len()),
-                };
-                let route = router.info(f.route).shown();
-                (
-                    inc.severity,
-                    format!("{} {who} on {route}", f.detector.as_str()),
-                )
-            })
-            .collect();
-        v.sort_by_key(|x| std::cmp::Reverse(x.0));
-        v.into_iter().map(|(_, s)| s).collect()
     }
 }
 

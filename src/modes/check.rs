@@ -244,7 +244,8 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
     // and says it then (a state saved first would lose the alerts). A
     // first run saves where it started, with no engine state: the next
     // run would otherwise start again from the files' ends, past them.
-    if let Some(note) = wrong_format(&pump) {
+    let note = wrong_format(&pump);
+    if let Some(note) = &note {
         tracing::warn!("{note}");
     }
     let said = (|| -> anyhow::Result<()> {
@@ -256,7 +257,11 @@ fn run_inner(cfg: Config, a: &CheckArgs<'_>, out: &mut dyn Write) -> anyhow::Res
             js.flush()?;
         } else {
             let skipped = first_run && !a.from_start;
-            writeln!(out, "{}", nagios_line(status, &pump, &sink, skipped))?;
+            writeln!(
+                out,
+                "{}",
+                nagios_line(status, &pump, &sink, skipped, note.as_deref())
+            )?;
         }
         Ok(out.flush()?)
     })();
@@ -488,8 +493,15 @@ fn incidents(n: usize) -> String {
 
 /// `APIWATCH WARNING - 1 incident: enumeration 45.1.2.3 on GET /x/{int} | lines=… `
 /// `skipped`: a first run, which started at the end of the logs (said when
-/// there is nothing else to say: a `lines=0` would puzzle).
-fn nagios_line(status: Status, pump: &Pump, sink: &VecSink, skipped: bool) -> String {
+/// there is nothing else to say: a `lines=0` would puzzle); `note`: see
+/// [`wrong_format`].
+fn nagios_line(
+    status: Status,
+    pump: &Pump,
+    sink: &VecSink,
+    skipped: bool,
+    note: Option<&str>,
+) -> String {
     let mut seen = HashSet::new();
     let mut parts = Vec::new();
     for a in sink.0.iter().rev() {
@@ -564,7 +576,7 @@ fn nagios_line(status: Status, pump: &Pump, sink: &VecSink, skipped: bool) -> St
     };
     let s = &pump.stats;
     let mut head = head;
-    if let Some(note) = wrong_format(pump) {
+    if let Some(note) = note {
         head.push_str(&format!("; {note}"));
     }
     let head = head.replace('|', "/");

@@ -367,6 +367,7 @@ fn flush_head(
         return Ok(());
     }
     let name = crate::alerts::escape::path(&fw.f.path);
+    let rotated = rotated_name(&name);
     let samples: Vec<&[u8]> = fw.head.iter().map(|(l, _)| l.as_slice()).collect();
     let mut parser = match pump.parser_for(&name, &samples) {
         Ok(p) => p,
@@ -378,7 +379,6 @@ fn flush_head(
                 tracing::error!("{e:#}; counting its lines as malformed until one is recognised");
                 pump.stats.input_errors.push(format!("{e:#}"));
             }
-            let rotated = rotated_name(&name);
             for (l, pos) in std::mem::take(&mut fw.head) {
                 pump.unrecognised(file_name(&name, &rotated, pos), pos.line, &l);
             }
@@ -387,7 +387,6 @@ fn flush_head(
     };
     pump.engine
         .prime_clock(parser.as_mut(), samples.iter().copied());
-    let rotated = rotated_name(&name);
     for (l, pos) in std::mem::take(&mut fw.head) {
         pump.one(
             file_name(&name, &rotated, pos),
