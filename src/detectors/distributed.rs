@@ -26,7 +26,10 @@
 //! read is also judged by the time the ids beside it were read (see
 //! [`beside`]). For the same reason one address's walk through ids that
 //! customers had read first can show few lookups per address; it is told
-//! from a crowd by [`one_walker`].
+//! from a crowd by [`one_walker`]. And a crowd re-reading ids a walker read
+//! first shows only the ids the walker left, in buckets whose tightest wave
+//! is the walker's: where the bucket looked at is a crowd's, the run is
+//! judged again without the walker (see [`Rest`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +77,8 @@ impl Default for Config {
 
 const WIDTH: u64 = 64;
 const MAX_WALK: u64 = 4096;
+/// Walkers a run is judged again without, at most (see [`gather`]).
+const MAX_WALKERS: usize = 4;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Bucket {
@@ -86,8 +91,8 @@ struct Bucket {
     #[serde(default)]
     looked: u32,
     /// Its hits counted towards the route's pace (see [`Density`]; it is
-    /// in the pace from two): none once it is part of a reported sweep
-    /// (`swept`).
+    /// in the pace from two): none once it is part of a reported sweep or
+    /// of a walk set aside (`swept`).
     #[serde(default)]
     paced: u32,
     #[serde(default)]
@@ -402,6 +407,7 @@ struct Scratch {
     /// Each address of the run with its lookups in it.
     reads: Vec<(u128, u32)>,
     packed: Vec<u64>,
+    heavy: Vec<(u128, u32)>,
 }
 
 /// A bucket of a run being gathered.
@@ -505,6 +511,11 @@ struct Run {
     /// be most of the run's addresses, and make the walk look like a crowd
     /// of few lookups each. See [`one_walker`].
     one_walker: bool,
+    /// The addresses with at least [`WIDTH`] lookups in the run (at most
+    /// [`MAX_WALKERS`], most first).
+    walkers: Vec<u128>,
+    /// Whether a bucket of the run is dense (with the hits it is judged by).
+    dense: bool,
     principals: Vec<u32>,
     first: i64,
     last: i64,
@@ -591,7 +602,9 @@ impl RouteState {
 /// that would add their time and nothing else. A reported sweep's buckets
 /// (marked on each look that finds its run a crowd's) leave it: a crowd
 /// sweeping most of the customers' buckets would raise what is expected
-/// of every bucket until none could be dense. Where
+/// of every bucket until none could be dense. So do a walk's (marked on
+/// each look that sets it aside): a scraper's thousands of full buckets
+/// had raised it until a crowd following it was not dense. Where
 /// customers read more than about 36 of a bucket's 64 ids, no bucket is
 /// dense: density then tells nothing.
 #[derive(Clone, Copy)]
@@ -634,34 +647,46 @@ impl Density {
         (1.0 + self.rate * (self.now - first).max(0) as f64).min(WIDTH as f64)
     }
 
-    /// What customers' reads in a bucket held since `first` come to at
-    /// most, in standard deviations `k` above what is expected.
-    fn above(&self, first: i64, k: f64) -> f64 {
-        let e = self.expected(first);
-        e + k * (e * (1.0 - e / WIDTH as f64)).sqrt()
+    /// What customers' reads of `ids` of the ids of a bucket held since
+    /// `first` come to at most, in standard deviations `k` above what is
+    /// expected. All 64 but where a walker read the others first (see
+    /// [`gather`]).
+    fn above_in(&self, first: i64, k: f64, ids: u32) -> f64 {
+        let n = ids.max(1) as f64;
+        let e = self.expected(first) * n / WIDTH as f64;
+        e + k * (e * (1.0 - e / n)).max(0.0).sqrt()
     }
 
     /// Hits from which a bucket held since `first` is dense.
     fn dense(&self, first: i64) -> u32 {
-        (self.above(first, 6.0) + 4.0).max(self.min as f64) as u32
+        self.dense_in(first, WIDTH as u32)
     }
 
-    /// Hits from which a bucket beside a dense one is part of its run:
-    /// halfway from what is expected to dense (a sweep's edges may be
-    /// half-filled), so that a run does not spread over the customers'
-    /// buckets all around it.
-    fn edge(&self, first: i64) -> u32 {
-        let thr = self.dense(first);
-        ((self.expected(first) as u32).saturating_add(thr) / 2)
+    /// Hits among `ids` of the bucket's ids from which it is dense (never
+    /// fewer than `min`, however few ids).
+    fn dense_in(&self, first: i64, ids: u32) -> u32 {
+        (self.above_in(first, 6.0, ids) + 4.0).max(self.min as f64) as u32
+    }
+
+    /// Hits among `ids` of the bucket's ids from which a bucket beside a
+    /// dense one is part of its run: halfway from what is expected to dense
+    /// (a sweep's edges may be half-filled), so that a run does not spread
+    /// over the customers' buckets all around it.
+    fn edge_in(&self, first: i64, ids: u32) -> u32 {
+        let thr = self.dense_in(first, ids);
+        let expected = self.expected(first) * ids as f64 / WIDTH as f64;
+        ((expected as u32).saturating_add(thr) / 2)
             .max(thr / 2)
             .max(1)
     }
 
-    /// Entries of a dense bucket held since `first` with `hits` that are
-    /// surely more than customers' own reads (four standard deviations
-    /// above what is expected): the sweep's, at most.
-    fn excess(&self, first: i64, hits: u32) -> usize {
-        (hits as f64 - self.above(first, 4.0)).ceil().max(1.0) as usize
+    /// Entries of a dense bucket held since `first` with `hits` among `ids`
+    /// of its ids that are surely more than customers' own reads (four
+    /// standard deviations above what is expected): the sweep's, at most.
+    fn excess(&self, first: i64, hits: u32, ids: u32) -> usize {
+        (hits as f64 - self.above_in(first, 4.0, ids))
+            .ceil()
+            .max(1.0) as usize
     }
 }
 
@@ -750,10 +775,25 @@ fn beside(
 /// few minutes of it. True when the entries kept span more than four times
 /// the tightest span of five eighths of them (half the bucket's when 80%
 /// are kept) plus [`BESIDE_SECS`]: the wave reached reads far from the
-/// bulk's, which [`beside`] is to judge.
-fn wave(b: &Bucket, excess: usize, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
+/// bulk's, which [`beside`] is to judge. Only the entries `rest` keeps are
+/// looked at.
+fn wave(
+    b: &Bucket,
+    excess: usize,
+    rest: Rest,
+    but: &[u128],
+    ts: &mut Vec<i64>,
+    out: &mut Vec<Entry>,
+) -> bool {
+    // All of a bucket's entries, the usual case, as one plain copy.
+    let all = but.is_empty();
+    let others = || (b.entries.iter()).filter(move |e| all || rest.keeps(e, but));
     ts.clear();
-    ts.extend(b.entries.iter().map(|e| e.ts));
+    if all {
+        ts.extend(b.entries.iter().map(|e| e.ts));
+    } else {
+        ts.extend(others().map(|e| e.ts));
+    }
     ts.sort_unstable();
     let n = ts.len();
     if n == 0 {
@@ -773,7 +813,7 @@ fn wave(b: &Bucket, excess: usize, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> b
     let (lo, hi) = tightest(keep);
     let slack = ((hi - lo) / 2).max(60);
     let (from, to) = (lo - slack, hi + slack);
-    out.extend(b.entries.iter().filter(|e| e.ts >= from && e.ts <= to));
+    out.extend(others().filter(|e| e.ts >= from && e.ts <= to));
     // The span of the times kept (at least the tightest `keep`'s).
     let (first, last) = (
         ts.partition_point(|&t| t < from),
@@ -783,6 +823,53 @@ fn wave(b: &Bucket, excess: usize, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> b
     ts[last] - ts[first] > 4 * (half_hi - half_lo) + BESIDE_SECS
 }
 
+/// What of a bucket a run is judged by. Usually all of it. Judged again
+/// without its walkers (`but`, see [`gather`]): the entries of others from
+/// the walkers' first read in the bucket on, among the ids unread by then
+/// and not the walkers'. The reads before it took ids the walkers could not
+/// (a bucket keeps an id's first reader): customers who read a walked
+/// range all day before the walk would otherwise fill all the ids left.
+#[derive(Clone, Copy)]
+struct Rest {
+    after: i64,
+    hits: u32,
+    ids: u32,
+}
+
+impl Rest {
+    fn of(b: &Bucket, but: &[u128]) -> Rest {
+        let all = Rest {
+            after: i64::MIN,
+            hits: b.hits,
+            ids: WIDTH as u32,
+        };
+        if but.is_empty() {
+            return all;
+        }
+        let theirs = |e: &&Entry| but.contains(&e.addr);
+        let Some(after) = b.entries.iter().filter(theirs).map(|e| e.ts).min() else {
+            return all;
+        };
+        let (mut taken, mut before) = (0, 0);
+        for e in &b.entries {
+            if but.contains(&e.addr) {
+                taken += 1;
+            } else if e.ts < after {
+                before += 1;
+            }
+        }
+        Rest {
+            after,
+            hits: b.hits.saturating_sub(taken + before),
+            ids: (WIDTH as u32).saturating_sub(taken + before).max(1),
+        }
+    }
+
+    fn keeps(&self, e: &Entry, but: &[u128]) -> bool {
+        e.ts >= self.after && !but.contains(&e.addr)
+    }
+}
+
 fn gather(
     buckets: &BoundedMap<(RouteId, u64), Bucket>,
     readers: &ReadCounts,
@@ -790,6 +877,7 @@ fn gather(
     route: RouteId,
     center: u64,
     density: Density,
+    but: &[u128],
 ) -> Run {
     let mut r = Run {
         bits: Vec::new(),
@@ -798,6 +886,8 @@ fn gather(
         addrs: Vec::new(),
         crowd: 0,
         one_walker: false,
+        walkers: Vec::new(),
+        dense: false,
         principals: Vec::new(),
         first: i64::MAX,
         last: i64::MIN,
@@ -806,14 +896,17 @@ fn gather(
     };
     s.entries.clear();
     s.spans.clear();
-    let mut add = |k: u64, b: &Bucket, r: &mut Run| {
+    let mut add = |k: u64, b: &Bucket, rest: Rest, r: &mut Run| {
         r.bits.push((k, b.bits));
-        r.hits += b.hits as u64;
-        r.not_found += b.not_found as u64;
+        r.hits += rest.hits as u64;
+        // Not found is counted per bucket, not per reader.
+        r.not_found += (b.not_found as u64 * rest.hits as u64)
+            .checked_div(b.hits as u64)
+            .unwrap_or(0);
         let from = s.entries.len();
-        let excess = density.excess(b.first, b.hits);
-        let suspect = wave(b, excess, &mut s.ts, &mut s.entries);
-        let dense = b.hits >= density.dense(b.first);
+        let excess = density.excess(b.first, rest.hits, rest.ids);
+        let suspect = wave(b, excess, rest, but, &mut s.ts, &mut s.entries);
+        let dense = rest.hits >= density.dense_in(b.first, rest.ids);
         s.spans.push(Span {
             key: k,
             from,
@@ -825,15 +918,15 @@ fn gather(
         r.last = r.last.max(b.last);
     };
     // Edges of a sweep may be half-filled: extend over buckets halfway
-    // from what is expected of them to dense (see [`Density::edge`]).
+    // from what is expected of them to dense (see [`Density::edge_in`]).
     if let Some(b) = buckets.get(&(route, center)) {
-        add(center, b, &mut r);
+        add(center, b, Rest::of(b, but), &mut r);
     }
     let mut k = center;
     while k > 0 && center - k < MAX_WALK {
-        match buckets.get(&(route, k - 1)) {
-            Some(b) if b.hits >= density.edge(b.first) => {
-                add(k - 1, b, &mut r);
+        match buckets.get(&(route, k - 1)).map(|b| (b, Rest::of(b, but))) {
+            Some((b, rest)) if rest.hits >= density.edge_in(b.first, rest.ids) => {
+                add(k - 1, b, rest, &mut r);
                 k -= 1;
                 r.lo = k;
             }
@@ -846,9 +939,9 @@ fn gather(
     r.bits[..below].reverse();
     let mut k = center;
     while k - center < MAX_WALK {
-        match buckets.get(&(route, k + 1)) {
-            Some(b) if b.hits >= density.edge(b.first) => {
-                add(k + 1, b, &mut r);
+        match buckets.get(&(route, k + 1)).map(|b| (b, Rest::of(b, but))) {
+            Some((b, rest)) if rest.hits >= density.edge_in(b.first, rest.ids) => {
+                add(k + 1, b, rest, &mut r);
                 k += 1;
                 r.hi = k;
             }
@@ -947,7 +1040,15 @@ fn gather(
         }
     }
     r.crowd = s.reads.len();
-    r.one_walker = one_walker(s);
+    r.dense = s.spans.iter().any(|s| s.dense);
+    let top = s.reads.iter().max_by_key(|&&(_, n)| n).map(|&(a, _)| a);
+    r.one_walker = top.is_some_and(|w| one_walker(s, w));
+    s.heavy.clear();
+    s.heavy
+        .extend(s.reads.iter().filter(|&&(_, n)| n >= WIDTH as u32));
+    s.heavy.sort_unstable_by_key(|&(_, n)| std::cmp::Reverse(n));
+    r.walkers
+        .extend(s.heavy.iter().take(MAX_WALKERS).map(|&(a, _)| a));
     if r.addrs.is_empty() {
         r.addrs.extend(s.reads.iter().map(|&(a, _)| a));
     }
@@ -955,18 +1056,35 @@ fn gather(
     r
 }
 
+/// The buckets of a run that is a walk or a crowd's leave the route's pace
+/// (see [`Density`]): what is expected of customers' buckets is measured
+/// on customers' reads.
+fn leave_pace(
+    buckets: &mut BoundedMap<(RouteId, u64), Bucket>,
+    st: &mut RouteState,
+    route: RouteId,
+    keys: std::ops::RangeInclusive<u64>,
+) {
+    for k in keys {
+        if let Some(b) = buckets.get_mut(&(route, k))
+            && !b.swept
+        {
+            st.forget(b);
+            (b.paced, b.swept) = (0, true);
+            st.count(b);
+        }
+    }
+}
+
 /// Whether the run is one address's walk among customers' reads (see
-/// [`Run::one_walker`]). The address with the most entries (the walker)
+/// [`Run::one_walker`]). The address with the most entries (`walker`)
 /// must hold at least half of the entries of the buckets it read in; the
 /// others there must have read before it reached their bucket (customers
 /// who read their record earlier, not a crowd working beside it: at most
 /// a quarter of the walker's entries came later); and every dense bucket
 /// must be mostly the walker's (a crowd carrying on from a walk, or
 /// working between two stretches of it, fills dense buckets of its own).
-fn one_walker(s: &Scratch) -> bool {
-    let Some(&(walker, _)) = s.reads.iter().max_by_key(|&&(_, n)| n) else {
-        return false;
-    };
+fn one_walker(s: &Scratch, walker: u128) -> bool {
     let (mut mine, mut all, mut beside) = (0, 0, 0);
     for span in &s.spans {
         let entries = &s.entries[span.from..span.to];
@@ -1224,25 +1342,43 @@ impl Detector for Distributed {
             }
             st.set_aside.remove(i);
         }
-        self.gathers += 1;
-        let mut r = gather(
-            &self.buckets,
-            &self.readers,
-            &mut self.scratch,
-            ev.route,
-            key,
-            density,
-        );
+        let (buckets, readers, scratch) = (&self.buckets, &self.readers, &mut self.scratch);
+        let mut gather = |but: &[u128]| {
+            self.gathers += 1;
+            gather(buckets, readers, scratch, ev.route, key, density, but)
+        };
+        let mut r = gather(&[]);
         let cfg = &self.cfg;
+        let walk =
+            |r: &Run| r.hits as f64 / r.crowd.max(1) as f64 > cfg.max_per_address || r.one_walker;
+        let own = |r: &Run| r.principals.len() * 2 >= r.crowd;
+        // A crowd re-reading ids that a walker read first adds only the ids
+        // the walker left (a bucket keeps an id's first reader), and the
+        // walker's wave hides it. Where the bucket looked at is a crowd's,
+        // the run is judged again without the walker's reads: a crowd if
+        // what others read is dense on its own.
+        if walk(&r)
+            && !own(&r)
+            && !r.walkers.is_empty()
+            && (buckets.get(&(ev.route, key))).is_some_and(|b| crowd_like(b, cfg.max_per_address))
+        {
+            let without = gather(&r.walkers);
+            if without.dense && !walk(&without) && !own(&without) {
+                r = without;
+            }
+        }
         let per_addr = r.hits as f64 / r.crowd.max(1) as f64;
-        let own_records = r.principals.len() * 2 >= r.crowd;
+        let own_records = own(&r);
         // Only a run that is one actor's walk or customers' own records is
         // set aside for a while: one still too small to judge is looked at
         // again on its next dense hit, since a short sweep may have only a
         // few of those left. On a busy API customers read many ids of a
         // walk first (a bucket keeps an id's first reader), so a walk can
         // show few lookups per address: see [`one_walker`].
-        if per_addr > cfg.max_per_address || own_records || r.one_walker {
+        if walk(&r) || own_records {
+            if !own_records {
+                leave_pace(&mut self.buckets, st, ev.route, r.lo..=r.hi);
+            }
             if st.set_aside.len() >= MAX_SET_ASIDE {
                 st.set_aside.remove(0);
             }
@@ -1260,15 +1396,7 @@ impl Detector for Distributed {
         if r.hits < cfg.min_hits || r.crowd.min(r.addrs.len()) < cfg.min_addresses {
             return;
         }
-        for k in r.lo..=r.hi {
-            if let Some(b) = self.buckets.get_mut(&(ev.route, k))
-                && !b.swept
-            {
-                st.forget(b);
-                (b.paced, b.swept) = (0, true);
-                st.count(b);
-            }
-        }
+        leave_pace(&mut self.buckets, st, ev.route, r.lo..=r.hi);
         let sev = if r.crowd >= cfg.critical_addresses {
             Severity::Critical
         } else {
@@ -1940,6 +2068,35 @@ mod tests {
         let (crowd, others) = crowd_named(&out, 60_000..60_384);
         assert!(crowd >= 320, "{crowd} of the crowd named");
         assert!(others <= 10, "{others} customers named");
+    }
+
+    /// A busy day's customers, then a walker (address 7) reading three ids
+    /// in five of 100 buckets beyond theirs, then, 45 minutes later, a
+    /// crowd of 427 addresses (three ids each) re-reading all ids of 20 of
+    /// those buckets. The walker read most of the crowd's ids first, so its
+    /// wave is each bucket's tightest and its hits put the run's lookups
+    /// per address far above a crowd's. Judged without the walker, the ids
+    /// it left are the crowd's: named.
+    #[test]
+    fn a_crowd_rereading_a_walked_range_is_reported() {
+        let mut evs = busy_day(0, 1, 1);
+        let base = 64 * 20_000 + 64 * 400;
+        let walk = 43_200;
+        for i in (0..64 * 100u64).filter(|i| i % 5 < 3) {
+            evs.push((walk + i as i64 / 4, 7, base + i));
+        }
+        for i in 0..64 * 20u64 {
+            let t = walk + 2_700 + i as i64 * 2;
+            evs.push((t, 60_000 + (i / 3) as u16, base + 64 * 40 + i));
+        }
+        evs.sort_by_key(|e| e.0);
+        let (_, out) = run(evs.into_iter());
+        // An address is named when at least half its lookups are in the
+        // run (see the module note), here the ids it read first: two of
+        // its three ids in two of five addresses (171).
+        let (crowd, others) = crowd_named(&out, 60_000..60_427);
+        assert!(crowd >= 150, "{crowd} of the crowd named");
+        assert!(others <= 1, "{others} others named");
     }
 
     /// A crowd sweeping most of the customers' buckets (10,000 ids, three
