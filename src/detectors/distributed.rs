@@ -77,7 +77,7 @@ impl Default for Config {
 
 const WIDTH: u64 = 64;
 const MAX_WALK: u64 = 4096;
-/// Walkers a run is judged again without, at most (see [`gather`]).
+/// Walkers a run is judged again without, at most (see [`Rest`]).
 const MAX_WALKERS: usize = 4;
 
 #[derive(Default, Serialize, Deserialize)]
@@ -292,7 +292,8 @@ struct RouteState {
     /// The buckets of this route in its pace (see [`Density`]), their
     /// hits, and the sum of their `first` seconds (with `buckets`, the
     /// bucket-seconds the hits were gathered over); and its buckets of
-    /// reported sweeps. Not saved: rebuilt from the table on load.
+    /// reported sweeps and walks set aside (`swept`). Not saved: rebuilt
+    /// from the table on load.
     #[serde(skip)]
     buckets: u64,
     #[serde(skip)]
@@ -649,8 +650,8 @@ impl Density {
 
     /// What customers' reads of `ids` of the ids of a bucket held since
     /// `first` come to at most, in standard deviations `k` above what is
-    /// expected. All 64 but where a walker read the others first (see
-    /// [`gather`]).
+    /// expected. All 64, but fewer where a run is judged without its
+    /// walkers (see [`Rest`]).
     fn above_in(&self, first: i64, k: f64, ids: u32) -> f64 {
         let n = ids.max(1) as f64;
         let e = self.expected(first) * n / WIDTH as f64;
@@ -834,6 +835,11 @@ struct Rest {
     after: i64,
     hits: u32,
     ids: u32,
+    /// The ids of the entries kept, and their first and last time (what
+    /// an alert says of the run).
+    bits: u64,
+    first: i64,
+    last: i64,
 }
 
 impl Rest {
@@ -842,6 +848,9 @@ impl Rest {
             after: i64::MIN,
             hits: b.hits,
             ids: WIDTH as u32,
+            bits: b.bits,
+            first: b.first,
+            last: b.last,
         };
         if but.is_empty() {
             return all;
@@ -851,17 +860,26 @@ impl Rest {
             return all;
         };
         let (mut taken, mut before) = (0, 0);
+        let (mut bits, mut first, mut last) = (0u64, i64::MAX, i64::MIN);
         for e in &b.entries {
             if but.contains(&e.addr) {
                 taken += 1;
             } else if e.ts < after {
                 before += 1;
+            } else {
+                if e.bit < WIDTH as u8 {
+                    bits |= 1 << e.bit;
+                }
+                (first, last) = (first.min(e.ts), last.max(e.ts));
             }
         }
         Rest {
             after,
             hits: b.hits.saturating_sub(taken + before),
             ids: (WIDTH as u32).saturating_sub(taken + before).max(1),
+            bits,
+            first,
+            last,
         }
     }
 
@@ -897,9 +915,9 @@ fn gather(
     s.entries.clear();
     s.spans.clear();
     let mut add = |k: u64, b: &Bucket, rest: Rest, r: &mut Run| {
-        r.bits.push((k, b.bits));
+        r.bits.push((k, rest.bits));
         r.hits += rest.hits as u64;
-        // Not found is counted per bucket, not per reader.
+        // Not found is counted per bucket only: prorated to the hits judged.
         r.not_found += (b.not_found as u64 * rest.hits as u64)
             .checked_div(b.hits as u64)
             .unwrap_or(0);
@@ -914,8 +932,8 @@ fn gather(
             suspect,
             dense,
         });
-        r.first = r.first.min(b.first);
-        r.last = r.last.max(b.last);
+        r.first = r.first.min(rest.first);
+        r.last = r.last.max(rest.last);
     };
     // Edges of a sweep may be half-filled: extend over buckets halfway
     // from what is expected of them to dense (see [`Density::edge_in`]).
@@ -1354,16 +1372,20 @@ impl Detector for Distributed {
         let own = |r: &Run| r.principals.len() * 2 >= r.crowd;
         // A crowd re-reading ids that a walker read first adds only the ids
         // the walker left (a bucket keeps an id's first reader), and the
-        // walker's wave hides it. Where the bucket looked at is a crowd's,
-        // the run is judged again without the walker's reads: a crowd if
-        // what others read is dense on its own.
+        // walker's wave hides it. Where the run is a walk and the bucket
+        // looked at a crowd's, the run is judged again without the walker's
+        // reads: a crowd if what others read since is dense and big enough
+        // on its own (else the walk stays set aside, not gathered twice on
+        // every look).
+        let big =
+            |r: &Run| r.hits >= cfg.min_hits && r.crowd.min(r.addrs.len()) >= cfg.min_addresses;
         if walk(&r)
             && !own(&r)
             && !r.walkers.is_empty()
             && (buckets.get(&(ev.route, key))).is_some_and(|b| crowd_like(b, cfg.max_per_address))
         {
             let without = gather(&r.walkers);
-            if without.dense && !walk(&without) && !own(&without) {
+            if without.dense && !walk(&without) && !own(&without) && big(&without) {
                 r = without;
             }
         }
@@ -1376,7 +1398,11 @@ impl Detector for Distributed {
         // walk first (a bucket keeps an id's first reader), so a walk can
         // show few lookups per address: see [`one_walker`].
         if walk(&r) || own_records {
-            if !own_records {
+            // Only a walk: one address's (see [`one_walker`]) or one with an
+            // address of WIDTH lookups or more in it. A run of a few busy
+            // carrier NAT addresses, more than max_per_address each, is
+            // customers' reads.
+            if (r.one_walker || !r.walkers.is_empty()) && !own_records {
                 leave_pace(&mut self.buckets, st, ev.route, r.lo..=r.hi);
             }
             if st.set_aside.len() >= MAX_SET_ASIDE {
@@ -1393,7 +1419,7 @@ impl Detector for Distributed {
         }
         // Too few named (a walker and some customers whose reads it
         // passed) is no crowd either.
-        if r.hits < cfg.min_hits || r.crowd.min(r.addrs.len()) < cfg.min_addresses {
+        if !big(&r) {
             return;
         }
         leave_pace(&mut self.buckets, st, ev.route, r.lo..=r.hi);
@@ -2070,8 +2096,8 @@ mod tests {
         assert!(others <= 10, "{others} customers named");
     }
 
-    /// A busy day's customers, then a walker (address 7) reading three ids
-    /// in five of 100 buckets beyond theirs, then, 45 minutes later, a
+    /// A busy day's customers, then a walker (address 7) reading three of
+    /// every five ids of 100 buckets beyond theirs, then, 45 minutes later, a
     /// crowd of 427 addresses (three ids each) re-reading all ids of 20 of
     /// those buckets. The walker read most of the crowd's ids first, so its
     /// wave is each bucket's tightest and its hits put the run's lookups
