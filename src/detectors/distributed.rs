@@ -778,17 +778,10 @@ fn beside(
 /// are kept) plus [`BESIDE_SECS`]: the wave reached reads far from the
 /// bulk's, which [`beside`] is to judge. Only the entries `rest` keeps are
 /// looked at.
-fn wave(
-    b: &Bucket,
-    excess: usize,
-    rest: Rest,
-    but: &[u128],
-    ts: &mut Vec<i64>,
-    out: &mut Vec<Entry>,
-) -> bool {
+fn wave(b: &Bucket, excess: usize, rest: Rest, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
     // All of a bucket's entries, the usual case, as one plain copy.
-    let all = but.is_empty();
-    let others = || (b.entries.iter()).filter(move |e| all || rest.keeps(e, but));
+    let all = rest.all();
+    let others = || (b.entries.iter()).filter(move |e| all || rest.keeps(e));
     ts.clear();
     if all {
         ts.extend(b.entries.iter().map(|e| e.ts));
@@ -825,13 +818,14 @@ fn wave(
 }
 
 /// What of a bucket a run is judged by. Usually all of it. Judged again
-/// without its walkers (`but`, see [`gather`]): the entries of others from
+/// without its walkers (`but`, see [`Run::walkers`]): the entries of others from
 /// the walkers' first read in the bucket on, among the ids unread by then
 /// and not the walkers'. The reads before it took ids the walkers could not
 /// (a bucket keeps an id's first reader): customers who read a walked
 /// range all day before the walk would otherwise fill all the ids left.
 #[derive(Clone, Copy)]
-struct Rest {
+struct Rest<'a> {
+    but: &'a [u128],
     after: i64,
     hits: u32,
     ids: u32,
@@ -842,9 +836,10 @@ struct Rest {
     last: i64,
 }
 
-impl Rest {
-    fn of(b: &Bucket, but: &[u128]) -> Rest {
+impl<'a> Rest<'a> {
+    fn of(b: &Bucket, but: &'a [u128]) -> Rest<'a> {
         let all = Rest {
+            but: &[],
             after: i64::MIN,
             hits: b.hits,
             ids: WIDTH as u32,
@@ -874,6 +869,7 @@ impl Rest {
             }
         }
         Rest {
+            but,
             after,
             hits: b.hits.saturating_sub(taken + before),
             ids: (WIDTH as u32).saturating_sub(taken + before).max(1),
@@ -883,8 +879,13 @@ impl Rest {
         }
     }
 
-    fn keeps(&self, e: &Entry, but: &[u128]) -> bool {
-        e.ts >= self.after && !but.contains(&e.addr)
+    /// Whether it is all of the bucket (the usual case).
+    fn all(&self) -> bool {
+        self.but.is_empty()
+    }
+
+    fn keeps(&self, e: &Entry) -> bool {
+        e.ts >= self.after && !self.but.contains(&e.addr)
     }
 }
 
@@ -923,7 +924,7 @@ fn gather(
             .unwrap_or(0);
         let from = s.entries.len();
         let excess = density.excess(b.first, rest.hits, rest.ids);
-        let suspect = wave(b, excess, rest, but, &mut s.ts, &mut s.entries);
+        let suspect = wave(b, excess, rest, &mut s.ts, &mut s.entries);
         let dense = rest.hits >= density.dense_in(b.first, rest.ids);
         s.spans.push(Span {
             key: k,
@@ -1059,8 +1060,7 @@ fn gather(
     }
     r.crowd = s.reads.len();
     r.dense = s.spans.iter().any(|s| s.dense);
-    let top = s.reads.iter().max_by_key(|&&(_, n)| n).map(|&(a, _)| a);
-    r.one_walker = top.is_some_and(|w| one_walker(s, w));
+    r.one_walker = one_walker(s);
     s.heavy.clear();
     s.heavy
         .extend(s.reads.iter().filter(|&&(_, n)| n >= WIDTH as u32));
@@ -1095,14 +1095,17 @@ fn leave_pace(
 }
 
 /// Whether the run is one address's walk among customers' reads (see
-/// [`Run::one_walker`]). The address with the most entries (`walker`)
+/// [`Run::one_walker`]). The address with the most entries (the walker)
 /// must hold at least half of the entries of the buckets it read in; the
 /// others there must have read before it reached their bucket (customers
 /// who read their record earlier, not a crowd working beside it: at most
 /// a quarter of the walker's entries came later); and every dense bucket
 /// must be mostly the walker's (a crowd carrying on from a walk, or
 /// working between two stretches of it, fills dense buckets of its own).
-fn one_walker(s: &Scratch, walker: u128) -> bool {
+fn one_walker(s: &Scratch) -> bool {
+    let Some(&(walker, _)) = s.reads.iter().max_by_key(|&&(_, n)| n) else {
+        return false;
+    };
     let (mut mine, mut all, mut beside) = (0, 0, 0);
     for span in &s.spans {
         let entries = &s.entries[span.from..span.to];
