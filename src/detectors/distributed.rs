@@ -31,6 +31,8 @@
 //! is the walker's: where the bucket looked at is a crowd's, the run is
 //! judged again without the walker (see [`Rest`]).
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use super::{ActorRef, Detector, Evidence, Finding, Routes, Scope};
@@ -704,6 +706,9 @@ const NEAR: usize = 4;
 const BESIDE_BUCKETS: u64 = 2;
 /// Below this many seconds from its neighbours, an entry always stays.
 const BESIDE_SECS: i64 = 120;
+/// How far from the wave of the bucket inside it an edge bucket's reads
+/// may be, at least (and at least that wave's own span): see [`gather`].
+const EDGE_PAD_SECS: i64 = 600;
 
 /// Leave out the entries read far from the time the ids beside them were:
 /// a bucket's wave is a span of time, and at the front of a crowd (where a
@@ -777,11 +782,22 @@ fn beside(
 /// the tightest span of five eighths of them (half the bucket's when 80%
 /// are kept) plus [`BESIDE_SECS`]: the wave reached reads far from the
 /// bulk's, which [`beside`] is to judge. Only the entries `rest` keeps are
-/// looked at.
-fn wave(b: &Bucket, excess: usize, rest: Rest, ts: &mut Vec<i64>, out: &mut Vec<Entry>) -> bool {
+/// looked at, and of an edge bucket only those `within` the times near
+/// the wave beside it (see [`gather`]).
+fn wave(
+    b: &Bucket,
+    excess: usize,
+    rest: Rest,
+    within: Option<(i64, i64)>,
+    ts: &mut Vec<i64>,
+    out: &mut Vec<Entry>,
+) -> bool {
     // All of a bucket's entries, the usual case, as one plain copy.
-    let all = rest.all();
-    let others = || (b.entries.iter()).filter(move |e| all || rest.keeps(e));
+    let all = rest.all() && within.is_none();
+    let (after, before) = within.unwrap_or((i64::MIN, i64::MAX));
+    let others = || {
+        (b.entries.iter()).filter(move |e| all || rest.keeps(e) && e.ts >= after && e.ts <= before)
+    };
     ts.clear();
     if all {
         ts.extend(b.entries.iter().map(|e| e.ts));
@@ -915,7 +931,15 @@ fn gather(
     };
     s.entries.clear();
     s.spans.clear();
-    let mut add = |k: u64, b: &Bucket, rest: Rest, r: &mut Run| {
+    // A bucket at an edge of the run (not dense itself) is judged on its
+    // reads near in time to the wave of the bucket inside it (`near`: where
+    // that one's entries are): a sweep's wave moves on from bucket to
+    // bucket, and an edge bucket it only began or ended in holds mostly
+    // customers' reads from any hour, whose tightest cluster would
+    // otherwise be taken for its wave (on a quiet API, a customer's read of
+    // the day before was named). Returns where its own entries are, or
+    // `near` when it kept none.
+    let mut add = |k: u64, b: &Bucket, rest: Rest, near: Option<Range<usize>>, r: &mut Run| {
         r.bits.push((k, rest.bits));
         r.hits += rest.hits as u64;
         // Not found is counted per bucket only: prorated to the hits judged.
@@ -924,28 +948,39 @@ fn gather(
             .unwrap_or(0);
         let from = s.entries.len();
         let excess = density.excess(b.first, rest.hits, rest.ids);
-        let suspect = wave(b, excess, rest, &mut s.ts, &mut s.entries);
         let dense = rest.hits >= density.dense_in(b.first, rest.ids);
+        let within = near.clone().filter(|_| !dense).map(|near| {
+            let (lo, hi) = (s.entries[near].iter()).fold((i64::MAX, i64::MIN), |(lo, hi), e| {
+                (lo.min(e.ts), hi.max(e.ts))
+            });
+            let pad = (hi - lo).max(EDGE_PAD_SECS);
+            (lo - pad, hi + pad)
+        });
+        let suspect = wave(b, excess, rest, within, &mut s.ts, &mut s.entries);
+        let to = s.entries.len();
         s.spans.push(Span {
             key: k,
             from,
-            to: s.entries.len(),
+            to,
             suspect,
             dense,
         });
         r.first = r.first.min(rest.first);
         r.last = r.last.max(rest.last);
+        if to > from { Some(from..to) } else { near }
     };
     // Edges of a sweep may be half-filled: extend over buckets halfway
     // from what is expected of them to dense (see [`Density::edge_in`]).
+    let mut inner = None;
     if let Some(b) = buckets.get(&(route, center)) {
-        add(center, b, Rest::of(b, but), &mut r);
+        inner = add(center, b, Rest::of(b, but), None, &mut r);
     }
+    let middle = inner.clone();
     let mut k = center;
     while k > 0 && center - k < MAX_WALK {
         match buckets.get(&(route, k - 1)).map(|b| (b, Rest::of(b, but))) {
             Some((b, rest)) if rest.hits >= density.edge_in(b.first, rest.ids) => {
-                add(k - 1, b, rest, &mut r);
+                inner = add(k - 1, b, rest, inner, &mut r);
                 k -= 1;
                 r.lo = k;
             }
@@ -957,10 +992,11 @@ fn gather(
     let below = r.bits.len();
     r.bits[..below].reverse();
     let mut k = center;
+    inner = middle;
     while k - center < MAX_WALK {
         match buckets.get(&(route, k + 1)).map(|b| (b, Rest::of(b, but))) {
             Some((b, rest)) if rest.hits >= density.edge_in(b.first, rest.ids) => {
-                add(k + 1, b, rest, &mut r);
+                inner = add(k + 1, b, rest, inner, &mut r);
                 k += 1;
                 r.hi = k;
             }
@@ -1881,6 +1917,35 @@ mod tests {
             "the carrier NAT address is named"
         );
         assert!(!named.contains(&key(901)), "the customer is named");
+    }
+
+    /// On a quiet route, eight customers read their own records in one
+    /// bucket within 45 minutes; a day later a crowd of 40 addresses sweeps
+    /// down from the top of that bucket (four of its ids) through the three
+    /// below it. The bucket is an edge of the run, and its customers' reads
+    /// are its tightest cluster: taken for its wave, they were named (as an
+    /// independent simulation's customer was, a day after its read). Only
+    /// the reads near the wave of the bucket inside it count: the crowd is
+    /// named, the customers are not.
+    #[test]
+    fn customers_in_an_edge_bucket_a_day_before_are_not_named() {
+        let base = 64 * 4_000;
+        let edge = base + 3 * 64;
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        for c in 0..8u64 {
+            evs.push((1_000 + c as i64 * 330, 500 + c as u16, edge + 2 + 3 * c));
+        }
+        let day = 86_400 + 1_000;
+        let ids = (edge + 60..edge + 64).rev().chain((base..edge).rev());
+        for (i, id) in ids.enumerate() {
+            evs.push((day + i as i64, (i % 40) as u16, id));
+        }
+        let (_, out) = run(evs.into_iter());
+        let named = named(&out);
+        assert!(!out.is_empty(), "the sweep is reported");
+        assert!((0..40).all(|a| named.contains(&key(a))), "the crowd");
+        let customers = (500..508).filter(|&a| named.contains(&key(a))).count();
+        assert_eq!(customers, 0, "customers named");
     }
 
     /// One walker takes the free ids of a bucket and a half where 26
