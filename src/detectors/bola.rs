@@ -56,7 +56,7 @@ impl Default for Config {
                     distinct: 100,
                 },
             ],
-            day_floor: 1000,
+            day_floor: 200,
             search_grace_secs: 180,
             per_identity: 20.0,
             critical_factor: 4.0,
@@ -536,6 +536,41 @@ mod tests {
             "{:?}",
             out.first().map(|f| &f.evidence.reason)
         );
+    }
+
+    /// A principal reading another customer's record about once a minute
+    /// never reaches the 10-minute or hourly floors (10 and 60), but is
+    /// reported once it has read 200 in the day; one re-reading its own
+    /// five records all day is not.
+    #[test]
+    fn a_slow_reader_of_many_customers_is_reported_in_a_day() {
+        let mut router = crate::routes::Router::new(Vec::new(), Vec::new(), 100);
+        let mut b = Bola::new(Config::default(), &baseline::Config::default(), 64);
+        let mut out = Vec::new();
+        for i in 0..300i64 {
+            let own = request(&mut router, i * 60, &format!("/api/v1/customers/{}", i % 5));
+            b.observe(&own, 0, &router, &mut out);
+        }
+        assert!(out.is_empty(), "own records: {}", out[0].evidence.reason);
+        let start = 100_000;
+        for i in 0..300i64 {
+            let path = format!("/api/v1/customers/{}", 9_000 + i * 13);
+            b.observe(
+                &request(&mut router, start + i * 60, &path),
+                0,
+                &router,
+                &mut out,
+            );
+        }
+        let f = out.first().expect("the slow reader is reported");
+        assert!(
+            f.evidence.reason.contains("in a day"),
+            "{}",
+            f.evidence.reason
+        );
+        let after = f.ts.secs() - start;
+        // 200 distinct with its own five, give or take the sketch's error.
+        assert!((185 * 60..=215 * 60).contains(&after), "after {after} s");
     }
 
     /// A tracker taking over an evicted one's slot is as good as new.
