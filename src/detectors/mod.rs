@@ -357,6 +357,7 @@ impl DetectConfig {
                 ("ring",               s.ring as i128,               16, 256),
                 ("quiet_secs",         s.quiet_secs as i128,          1, WEEK),
                 ("block_window_secs",  s.block_window_secs as i128,  60, WEEK),
+                ("very_slow_window_secs", s.very_slow_window_secs as i128, 60, WEEK),
                 ("block_floor",        s.block_floor as i128,         2, MANY),
                 ("min_span_secs",      s.min_span_secs as i128,       0, WEEK),
                 ("max_per_10min",      s.max_per_10min as i128,       1, MANY),
