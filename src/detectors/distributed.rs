@@ -708,7 +708,7 @@ const BESIDE_BUCKETS: u64 = 2;
 const BESIDE_SECS: i64 = 120;
 /// How far from the wave of the bucket inside it an edge bucket's reads
 /// may be, at least (and at least that wave's own span): see [`gather`].
-const EDGE_PAD_SECS: i64 = 600;
+const EDGE_PAD_SECS: i64 = 3600;
 
 /// Leave out the entries read far from the time the ids beside them were:
 /// a bucket's wave is a span of time, and at the front of a crowd (where a
@@ -1946,6 +1946,29 @@ mod tests {
         assert!((0..40).all(|a| named.contains(&key(a))), "the crowd");
         let customers = (500..508).filter(|&a| named.contains(&key(a))).count();
         assert_eq!(customers, 0, "customers named");
+    }
+
+    /// A crowd that starts in the top quarter of a bucket (8 addresses, 16
+    /// ids), pauses a quarter of an hour, then sweeps the three buckets
+    /// below: the edge bucket's reads are within an hour of the wave
+    /// beside it, and its 8 addresses are named (with a ten-minute window,
+    /// a review found none of them named).
+    #[test]
+    fn a_crowd_pausing_after_an_edge_bucket_is_named() {
+        let base = 64 * 5_000;
+        let edge = base + 3 * 64;
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        for (i, id) in (edge + 48..edge + 64).rev().enumerate() {
+            evs.push((1_000 + 2 * i as i64, 200 + (i % 8) as u16, id));
+        }
+        for (i, id) in (base..edge).rev().enumerate() {
+            evs.push((1_000 + 900 + i as i64, (i % 40) as u16, id));
+        }
+        let (_, out) = run(evs.into_iter());
+        let named = named(&out);
+        assert!((0..40).all(|a| named.contains(&key(a))), "the crowd");
+        let first = (200..208).filter(|&a| named.contains(&key(a))).count();
+        assert_eq!(first, 8, "of the crowd's first 8 named");
     }
 
     /// One walker takes the free ids of a bucket and a half where 26
