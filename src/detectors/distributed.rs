@@ -520,6 +520,8 @@ struct Run {
     /// Whether a bucket of the run is dense (with the hits it is judged by).
     dense: bool,
     principals: Vec<u32>,
+    /// The first and last of the reads judged (the buckets' own first and
+    /// last hits where none is left).
     first: i64,
     last: i64,
     lo: u64,
@@ -791,7 +793,7 @@ fn wave(
     within: Option<(i64, i64)>,
     ts: &mut Vec<i64>,
     out: &mut Vec<Entry>,
-) -> bool {
+) -> Option<(bool, (i64, i64))> {
     // All of a bucket's entries, the usual case, as one plain copy.
     let all = rest.all() && within.is_none();
     let (after, before) = within.unwrap_or((i64::MIN, i64::MAX));
@@ -807,7 +809,7 @@ fn wave(
     ts.sort_unstable();
     let n = ts.len();
     if n == 0 {
-        return false;
+        return None;
     }
     // The latest of equally tight spans: a sweep's wave is a bucket's
     // latest news.
@@ -830,7 +832,8 @@ fn wave(
         ts.partition_point(|&t| t <= to) - 1,
     );
     let (half_lo, half_hi) = tightest((keep * 5).div_ceil(8).clamp(1, n));
-    ts[last] - ts[first] > 4 * (half_hi - half_lo) + BESIDE_SECS
+    let suspect = ts[last] - ts[first] > 4 * (half_hi - half_lo) + BESIDE_SECS;
+    Some((suspect, (ts[first], ts[last])))
 }
 
 /// What of a bucket a run is judged by. Usually all of it. Judged again
@@ -939,6 +942,9 @@ fn gather(
     // otherwise be taken for its wave (on a quiet API, a customer's read of
     // the day before was named). Returns where its own entries are, or
     // `near` when it kept none.
+    // The buckets' first and last hits: the run's times where no wave
+    // kept a read.
+    let mut held = (i64::MAX, i64::MIN);
     let mut add = |k: u64, b: &Bucket, rest: Rest, near: Option<Range<usize>>, r: &mut Run| {
         r.bits.push((k, rest.bits));
         r.hits += rest.hits as u64;
@@ -956,7 +962,15 @@ fn gather(
             let pad = (hi - lo).max(EDGE_PAD_SECS);
             (lo - pad, hi + pad)
         });
-        let suspect = wave(b, excess, rest, within, &mut s.ts, &mut s.entries);
+        let wave = wave(b, excess, rest, within, &mut s.ts, &mut s.entries);
+        let suspect = wave.is_some_and(|(suspect, _)| suspect);
+        // What the alert says of the run's times: those of its waves, not
+        // the buckets' first and last hits (a bucket held since the day
+        // before gave a sweep a `first_seen` a day early).
+        if let Some((_, (first, last))) = wave {
+            r.first = r.first.min(first);
+            r.last = r.last.max(last);
+        }
         let to = s.entries.len();
         s.spans.push(Span {
             key: k,
@@ -965,8 +979,7 @@ fn gather(
             suspect,
             dense,
         });
-        r.first = r.first.min(rest.first);
-        r.last = r.last.max(rest.last);
+        held = (held.0.min(rest.first), held.1.max(rest.last));
         if to > from { Some(from..to) } else { near }
     };
     // Edges of a sweep may be half-filled: extend over buckets halfway
@@ -1002,6 +1015,9 @@ fn gather(
             }
             _ => break,
         }
+    }
+    if r.first > r.last {
+        (r.first, r.last) = held;
     }
     // The spans go from the center down, then up from above it.
     let at = |j: u64| if j <= center { center - j } else { (center - r.lo) + (j - center) } as usize;
@@ -1946,6 +1962,9 @@ mod tests {
         assert!((0..40).all(|a| named.contains(&key(a))), "the crowd");
         let customers = (500..508).filter(|&a| named.contains(&key(a))).count();
         assert_eq!(customers, 0, "customers named");
+        // Nor is the sweep said to have begun with their reads.
+        let first = out.iter().map(|f| f.evidence.first_seen.secs()).min();
+        assert!(first >= Some(day), "first seen {first:?}");
     }
 
     /// A crowd that starts in the top quarter of a bucket (8 addresses, 16
