@@ -304,9 +304,10 @@ impl Bola {
             let day = h.count();
             // A support agent opens more of a customer's records minutes
             // after the search that found them, past the grace: a principal
-            // whose explained lookups are a quarter of the day's others or
-            // more is held to SEARCHER_DAY_FACTOR times the floor (a review
-            // showed an agent of 115 calls a day named at 200).
+            // whose lookups explained by a search (counted since its tracker
+            // was made, not over the day) are a quarter of the day's others
+            // or more is held to SEARCHER_DAY_FACTOR times the floor (a
+            // review showed an agent of 115 calls a day named at 200).
             let floor = if t.explained.saturating_mul(4) >= day {
                 self.cfg.day_floor.saturating_mul(SEARCHER_DAY_FACTOR)
             } else {
@@ -552,9 +553,9 @@ mod tests {
     }
 
     /// A principal reading another customer's record about once a minute
-    /// never reaches the 10-minute or hourly floors (10 and 60), but is
-    /// reported once it has read 200 in the day; one re-reading its own
-    /// five records all day is not.
+    /// (10 in 10 minutes, 60 in an hour: under the floors of 40 and 100) is
+    /// not reported on those windows, but is once it has read 200 in the
+    /// day; one re-reading its own five records all day is not.
     #[test]
     fn a_slow_reader_of_many_customers_is_reported_in_a_day() {
         let mut router = crate::routes::Router::new(Vec::new(), Vec::new(), 100);

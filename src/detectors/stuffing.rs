@@ -280,9 +280,8 @@ impl RouteState {
     /// no more than [`MISTYPES`] failures (a customer who mistyped), and for
     /// a while not those whose first failure is recent and that failed no
     /// more than that (see [`NAME_AFTER_SECS`]); `pending_at` says when the
-    /// first of these can be named. `None` when fewer than `min` addresses
-    /// take part.
-    /// The addresses to name now, and how many take part in the burst.
+    /// first of these can be named. Returns them and how many take part in
+    /// the burst; `None` when fewer than `min` addresses take part.
     fn name(&mut self, start: i64, now: i64, min: usize) -> Option<(Vec<u128>, usize)> {
         // The successes are looked up in the burst's addresses, not the
         // other way round: a busy login route holds thousands of successes
@@ -320,28 +319,27 @@ impl RouteState {
         // named before its failures leave it.
         let span = self.failures.front().map_or(0, |f| now - f.0);
         let hold = NAME_AFTER_SECS.min(span - 1).max(0);
-        let ripe = |c: &Count, hold: i64| c.first <= now - hold || c.failures >= NAME_AT_FAILURES;
-        let mut hold_now = hold;
-        if self.severity.is_none() && !taking_part.iter().any(|c| ripe(c, hold)) {
+        let ripe = |c: &Count| c.first <= now - hold || c.failures >= NAME_AT_FAILURES;
+        let named = |keep: &dyn Fn(&Count) -> bool| -> Vec<u128> {
+            (taking_part.iter())
+                .filter(|c| keep(c))
+                .map(|c| c.addr)
+                .collect()
+        };
+        let mut addrs = named(&ripe);
+        if addrs.is_empty() && self.severity.is_none() {
             // A burst that crossed the threshold before any of its
             // addresses could be named: an alert naming no one would be no
-            // use. It names those held a minute or with a few failures,
-            // else all of them; the rest are named as they ripen.
-            hold_now = if taking_part
-                .iter()
-                .any(|c| ripe(c, FIRST_HOLD_SECS.min(hold)))
-            {
-                FIRST_HOLD_SECS.min(hold)
-            } else {
-                0
-            };
+            // use. It names those held a minute or with a customer's
+            // mistypes, else all of them; the rest are named as they ripen.
+            let early = FIRST_HOLD_SECS.min(hold);
+            addrs = named(&|c: &Count| c.first <= now - early || c.failures >= MISTYPES);
+            if addrs.is_empty() {
+                addrs = named(&|_: &Count| true);
+            }
         }
-        let addrs: Vec<u128> = (taking_part.iter())
-            .filter(|c| ripe(c, hold_now) || (hold_now < hold && c.failures > 2))
-            .map(|c| c.addr)
-            .collect();
         self.pending_at = (taking_part.iter())
-            .filter(|c| !ripe(c, hold))
+            .filter(|c| !ripe(c))
             .map(|c| c.first.saturating_add(hold))
             .min();
         Some((addrs, taking_part.len()))
@@ -363,9 +361,9 @@ impl RouteState {
 /// address whose first failure in the burst is less than this old, with
 /// fewer than [`NAME_AT_FAILURES`] failures, is named only once it is this
 /// old and has not logged in enough since, by the first look at the burst
-/// after that: at
-/// the next failed login, or at the next login of any kind once the burst
-/// has stopped (findings are raised by events, not by ticks). At 60 s, an
+/// after that: at the next failed login, or at the next login of any kind
+/// once the burst has stopped (findings are raised by events, not by
+/// ticks). At 60 s, an
 /// independent simulation's customers who failed three times, 20 to 25 s
 /// apart, and got in 67 s after their first failure were named, carrier
 /// NAT addresses among them.
@@ -800,6 +798,48 @@ mod tests {
         let named = named(&out);
         let missing = (0..60u32).filter(|&i| !named.contains(&addr(0x0909_0000 + i)));
         assert_eq!(missing.count(), 0, "of 60 named: {}", named.len());
+    }
+
+    /// A burst reported before any of its addresses has been held three
+    /// minutes (a mistype five minutes earlier keeps the hold from being
+    /// cut to the span of the failures held): its first alert names those
+    /// held a minute, not a customer who mistyped seconds before (and got
+    /// in after); naming everyone, as a first version of the longer hold
+    /// did, put the customer on the list.
+    #[test]
+    fn the_first_alert_names_those_held_a_minute() {
+        let mut router = Router::new(Vec::new(), Vec::new(), 100);
+        let mut d = Stuffing::new(Config::default(), &baseline::Config::default());
+        let mut out = Vec::new();
+        let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
+        let customer = 0x0a00_0001;
+        // An earlier mistype still in the ring: the hold is not cut short
+        // by the span of the failures held.
+        d.observe(
+            &login(&mut router, 700, 0x0b00_0001, 401),
+            0,
+            &router,
+            &mut out,
+        );
+        for i in 0..70u32 {
+            let ts = 1_000 + 2 * i as i64;
+            if ts == 1_090 {
+                d.observe(&login(&mut router, ts, customer, 401), 0, &router, &mut out);
+            }
+            if ts == 1_120 {
+                d.observe(&login(&mut router, ts, customer, 200), 0, &router, &mut out);
+            }
+            let e = login(&mut router, ts, 0x0707_0000 + i, 401);
+            d.observe(&e, 0, &router, &mut out);
+        }
+        let first = named(&out[..1]);
+        assert!(first.contains(&addr(0x0707_0000)), "the first address");
+        assert!(!first.contains(&addr(customer)), "the customer");
+        assert!(first.len() < 50, "{} named at first", first.len());
+        assert!(
+            !named(&out).contains(&addr(customer)),
+            "the customer, later"
+        );
     }
 
     /// A burst fast enough to turn the ring of failures over within the
