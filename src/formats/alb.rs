@@ -11,8 +11,8 @@
 
 #![deny(clippy::indexing_slicing)]
 
+use super::fields::optional_quoted;
 use super::fields::{self, Cursor, LAYOUT};
-use super::fields::{aws_client_port, optional_quoted};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
 /// Parser for ALB access logs. Every field borrows from the line; the only
@@ -58,29 +58,7 @@ fn parse_line<'a>(line: &'a [u8], memo: &mut time::IsoMemo) -> ParseResult<'a> {
         ts: memo.parse(c.token().ok_or(LAYOUT)?).ok_or(BAD_TIME)?,
         ..Record::default()
     };
-    let _elb = c.token().ok_or(LAYOUT)?;
-    (rec.client, rec.client_port) = aws_client_port(c.token().ok_or(LAYOUT)?)?;
-    let _target = c.token().ok_or(LAYOUT)?;
-
-    // Each processing time is -1 when the request never reached that stage
-    // (WAF block, target timeout, malformed request): a partial sum would
-    // understate the latency, so only a complete triple gives a duration.
-    let request_time = c.token().ok_or(LAYOUT)?;
-    let target_time = c.token().ok_or(LAYOUT)?;
-    let response_time = c.token().ok_or(LAYOUT)?;
-    rec.duration_us = match (
-        fields::seconds_to_micros(request_time),
-        fields::seconds_to_micros(target_time),
-        fields::seconds_to_micros(response_time),
-    ) {
-        (Some(a), Some(b), Some(c)) => a.checked_add(b).and_then(|ab| ab.checked_add(c)),
-        _ => None,
-    };
-
-    rec.status = fields::status(c.token().ok_or(LAYOUT)?)?;
-    let _target_status = c.token().ok_or(LAYOUT)?;
-    let _received = c.token().ok_or(LAYOUT)?;
-    rec.bytes = fields::uint(c.token().ok_or(LAYOUT)?);
+    fields::aws_middle(&mut c, &mut rec)?;
 
     // The request line is the last field every ALB log version has. For
     // malformed requests it degrades to "- - -" or "- http://host:80- -";
@@ -138,6 +116,7 @@ fn optional_token<'a>(c: &mut Cursor<'a>) -> &'a [u8] {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::formats::want::{NONE, Want};
 
     fn parse(line: &str) -> ParseResult<'_> {
         parse_line(line.as_bytes(), &mut time::IsoMemo::default())
@@ -153,36 +132,9 @@ mod tests {
         \"arn:aws:acm:eu-west-1:111122223333:certificate/abcd\" 3 2024-03-05T08:15:29.975000Z \
         \"forward\" \"-\" \"-\" \"10.1.2.3:8080\" \"200\" \"-\" \"-\" TID_0a0b0c0d0e0f";
 
-    struct Want {
-        ts: &'static str,
-        client: Option<&'static str>,
-        port: Option<u16>,
-        method: &'static str,
-        path: &'static str,
-        query: &'static str,
-        status: u16,
-        bytes: Option<u64>,
-        duration: Option<u64>,
-        ua: &'static str,
-        host: &'static str,
-        request_id: &'static str,
-    }
-
     fn check(line: &str, w: &Want) {
         let r = parse(line).unwrap_or_else(|e| panic!("{e:?} for {line}"));
-        assert_eq!(r.ts.rfc3339(), w.ts, "{line}");
-        assert_eq!(r.client, w.client.map(|c| c.parse().unwrap()), "{line}");
-        assert_eq!(r.client_port, w.port, "{line}");
-        assert_eq!(r.method, w.method.as_bytes(), "{line}");
-        assert_eq!(r.path, w.path.as_bytes(), "{line}");
-        assert_eq!(r.query, w.query.as_bytes(), "{line}");
-        assert_eq!(r.status, w.status, "{line}");
-        assert_eq!(r.bytes, w.bytes, "{line}");
-        assert_eq!(r.duration_us, w.duration, "{line}");
-        assert_eq!(r.user_agent, w.ua.as_bytes(), "{line}");
-        assert_eq!(r.host, w.host.as_bytes(), "{line}");
-        assert_eq!(r.request_id, w.request_id.as_bytes(), "{line}");
-        assert!(r.forwarded_for.is_empty() && r.referer.is_empty());
+        crate::formats::want::check(&r, line, w);
     }
 
     #[test]
@@ -203,6 +155,7 @@ mod tests {
                     ua: "okhttp/4.9.3",
                     host: "api.shop.example",
                     request_id: "Root=1-65e6d4a2-0123456789abcdef01234567",
+                    ..NONE
                 },
             ),
             // 25 fields (the oldest layout), plain HTTP, WAF-blocked: no
@@ -225,6 +178,7 @@ mod tests {
                     ua: "Mozilla/5.0 (X11; Linux x86_64)",
                     host: "198.51.100.1",
                     request_id: "Root=1-6181d0ff-aaaabbbbccccddddeeeeffff",
+                    ..NONE
                 },
             ),
             // Unbracketed IPv6 client, h2, a quoted field glued to the next
@@ -247,6 +201,7 @@ mod tests {
                     ua: "",
                     host: "[2001:db8::1]",
                     request_id: "Root=1-2",
+                    ..NONE
                 },
             ),
             // Malformed request: still an access entry, host from SNI.
@@ -267,6 +222,7 @@ mod tests {
                     ua: "",
                     host: "shop.example",
                     request_id: "",
+                    ..NONE
                 },
             ),
             // The other malformed shape, `"- http://host:80- -"`, and a
@@ -287,6 +243,7 @@ mod tests {
                     ua: "",
                     host: "",
                     request_id: "",
+                    ..NONE
                 },
             ),
             // A request target with a space in it (ALB logs it raw) and a
@@ -307,6 +264,7 @@ mod tests {
                     ua: "",
                     host: "10.9.8.7",
                     request_id: "",
+                    ..NONE
                 },
             ),
         ];

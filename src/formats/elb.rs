@@ -12,7 +12,6 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use super::fields::aws_client_port;
 use super::fields::{self, Cursor, LAYOUT};
 use super::{LineParser, Malformed, MalformedKind, ParseResult, Record, time};
 
@@ -60,29 +59,7 @@ fn parse_line(line: &[u8]) -> ParseResult<'_> {
         ts,
         ..Record::default()
     };
-    let _elb = c.token().ok_or(LAYOUT)?;
-    (rec.client, rec.client_port) = aws_client_port(c.token().ok_or(LAYOUT)?)?;
-    let _backend = c.token().ok_or(LAYOUT)?;
-
-    // -1 marks a stage that never happened (no healthy backend, client gone):
-    // only a complete triple is a real latency.
-    let request_time = c.token().ok_or(LAYOUT)?;
-    let backend_time = c.token().ok_or(LAYOUT)?;
-    let response_time = c.token().ok_or(LAYOUT)?;
-    rec.duration_us = match (
-        fields::seconds_to_micros(request_time),
-        fields::seconds_to_micros(backend_time),
-        fields::seconds_to_micros(response_time),
-    ) {
-        (Some(a), Some(b), Some(c)) => a.checked_add(b).and_then(|ab| ab.checked_add(c)),
-        _ => None,
-    };
-
-    // `-` for TCP listeners: fields::status maps it to 0.
-    rec.status = fields::status(c.token().ok_or(LAYOUT)?)?;
-    let _backend_status = c.token().ok_or(LAYOUT)?;
-    let _received = c.token().ok_or(LAYOUT)?;
-    rec.bytes = fields::uint(c.token().ok_or(LAYOUT)?);
+    fields::aws_middle(&mut c, &mut rec)?;
 
     let request = c.quoted().ok_or(LAYOUT)?;
     // `"- - - "` (TCP) does not split: method and path stay empty.

@@ -558,6 +558,36 @@ pub fn aws_client_port(b: &[u8]) -> Result<(Option<IpAddr>, Option<u16>), Malfor
     }
 }
 
+/// The fields ALB and Classic ELB share after their timestamp, up to the
+/// request line: load balancer, `client:port`, backend, the three
+/// processing times, the two statuses and the byte counts.
+pub fn aws_middle<'a>(c: &mut Cursor<'a>, rec: &mut super::Record<'a>) -> Result<(), Malformed> {
+    let _balancer = c.token().ok_or(LAYOUT)?;
+    (rec.client, rec.client_port) = aws_client_port(c.token().ok_or(LAYOUT)?)?;
+    let _backend = c.token().ok_or(LAYOUT)?;
+    // Each processing time is -1 when the request never reached that stage
+    // (WAF block, no healthy backend, client gone, malformed request): a
+    // partial sum would understate the latency, so only a complete triple
+    // gives a duration.
+    let request_time = c.token().ok_or(LAYOUT)?;
+    let backend_time = c.token().ok_or(LAYOUT)?;
+    let response_time = c.token().ok_or(LAYOUT)?;
+    rec.duration_us = match (
+        seconds_to_micros(request_time),
+        seconds_to_micros(backend_time),
+        seconds_to_micros(response_time),
+    ) {
+        (Some(a), Some(b), Some(c)) => a.checked_add(b).and_then(|ab| ab.checked_add(c)),
+        _ => None,
+    };
+    // `-` for a TCP listener's status: `status` maps it to 0.
+    rec.status = status(c.token().ok_or(LAYOUT)?)?;
+    let _backend_status = c.token().ok_or(LAYOUT)?;
+    let _received = c.token().ok_or(LAYOUT)?;
+    rec.bytes = uint(c.token().ok_or(LAYOUT)?);
+    Ok(())
+}
+
 /// Trailing fields may be missing; a quote left open means a cut line.
 pub const TRUNCATED: Malformed =
     Malformed::new(MalformedKind::Layout, "truncated line (unterminated quote)");

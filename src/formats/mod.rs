@@ -16,6 +16,8 @@ pub mod json;
 pub mod logformat;
 pub mod pool;
 pub mod time;
+#[cfg(test)]
+pub mod want;
 
 use std::net::IpAddr;
 
