@@ -366,8 +366,14 @@ struct Verdict {
     caught: BTreeMap<&'static str, Caught>,
     /// Families no opened alert named.
     misses: Vec<String>,
-    /// Opened alerts naming a benign identity (one entry per identity).
+    /// Alerts naming a benign identity (one entry per identity and event).
     benign_hits: Vec<String>,
+    /// Later events of a distributed sweep naming a few benign addresses,
+    /// at most one in a hundred of those they name: customers who read
+    /// their own record in the swept range once, while a day-long crowd
+    /// of thousands passed, cannot be told from its members (see the
+    /// README's known limits). Reported, not failed.
+    tolerated: Vec<String>,
     /// Opened alerts naming neither an attack actor nor a benign identity.
     unattributed: Vec<String>,
 }
@@ -434,8 +440,12 @@ fn judge(truth: &Truth, alerts: &[Alert], skip: &[&str]) -> Verdict {
     }
 
     let mut benign_hits = Vec::new();
+    let mut tolerated = Vec::new();
     let mut unattributed = Vec::new();
-    for (a, _) in &opened {
+    // Every event: an incident's later events can name more addresses
+    // (credential stuffing and distributed sweeps name them as they go).
+    for a in alerts {
+        let hits_before = benign_hits.len();
         let mut any_attack = false;
         for x in &a.actor {
             let x = x.as_str();
@@ -461,7 +471,17 @@ fn judge(truth: &Truth, alerts: &[Alert], skip: &[&str]) -> Verdict {
                 ));
             }
         }
-        if !any_attack && !a.actor.iter().any(|x| benign.contains_key(x.as_str())) {
+        let new = benign_hits.len() - hits_before;
+        if a.event != Transition::Opened
+            && a.detector.as_str() == "distributed_sweep"
+            && new * 100 <= a.actor.len()
+        {
+            tolerated.extend(benign_hits.drain(hits_before..));
+        }
+        if a.event == Transition::Opened
+            && !any_attack
+            && !a.actor.iter().any(|x| benign.contains_key(x.as_str()))
+        {
             unattributed.push(short(a));
         }
     }
@@ -469,6 +489,7 @@ fn judge(truth: &Truth, alerts: &[Alert], skip: &[&str]) -> Verdict {
         caught,
         misses,
         benign_hits,
+        tolerated,
         unattributed,
     }
 }
@@ -503,6 +524,12 @@ fn report(label: &str, truth: &Truth, s: &Scan, v: &Verdict) -> String {
     }
     for b in &v.benign_hits {
         r += &format!("  BENIGN {b}\n");
+    }
+    if !v.tolerated.is_empty() {
+        r += &format!(
+            "  (note) {} benign addresses among the many a distributed sweep's later events name\n",
+            v.tolerated.len()
+        );
     }
     for u in v.unattributed.iter().take(5) {
         r += &format!("  (note) names no known identity: {u}\n");
