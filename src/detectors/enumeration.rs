@@ -103,6 +103,76 @@ pub struct Enumeration {
     latest: i64,
     min_floor: u64,
     door: crate::state::Doorkeeper,
+    /// Each lookup route's pace in this shard, by route id (see [`Pace`]).
+    #[serde(default)]
+    paces: Vec<Pace>,
+}
+
+/// A route's lookups a minute, in one shard: the last ten minutes' counts,
+/// and their usual level (an average over about an hour). When every
+/// address of a route reads many times its usual pace at once (apps
+/// reconnecting after an outage), a carrier NAT address reads many times
+/// its usual too, and the volume signal cannot tell its customers from one
+/// harvester when no principal is logged: a window's volume threshold is
+/// then raised by the route's surge over that window, leaving out the
+/// address's own lookups (a harvester on a quiet route is its surge). A
+/// shard sees a fixed share of the addresses, so its ratio is the route's.
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+struct Pace {
+    minute: i64,
+    /// Lookups in each of the last [`PACE_RECENT`] minutes, by minute
+    /// modulo that (the current one still counting).
+    recent: [u32; PACE_RECENT],
+    usual: f32,
+    /// Minutes folded into `usual`, up to [`PACE_MINUTES`].
+    minutes: u32,
+}
+
+/// Minutes the usual pace is averaged over, and learned for before it is
+/// trusted.
+const PACE_MINUTES: u32 = 60;
+/// Minutes of counts kept: the longest window's.
+const PACE_RECENT: usize = 10;
+/// A surge below this many times the usual pace raises nothing: a busy
+/// minute on a quiet route is noise.
+const SURGE_FROM: f64 = 3.0;
+
+impl Pace {
+    fn count(&mut self, now: i64) {
+        let m = now.div_euclid(60);
+        if m > self.minute {
+            let gap = (m - self.minute).min(PACE_MINUTES as i64);
+            let done = self.recent[self.minute.rem_euclid(PACE_RECENT as i64) as usize];
+            let keep = 1.0 - 1.0 / PACE_MINUTES as f32;
+            self.usual += (done as f32 - self.usual) / PACE_MINUTES as f32;
+            self.usual *= keep.powi(gap as i32 - 1);
+            for k in 1..=gap.min(PACE_RECENT as i64) {
+                self.recent[(self.minute + k).rem_euclid(PACE_RECENT as i64) as usize] = 0;
+            }
+            self.minute = m;
+            self.minutes = (self.minutes + gap as u32).min(PACE_MINUTES);
+        }
+        let i = self.minute.rem_euclid(PACE_RECENT as i64) as usize;
+        self.recent[i] = self.recent[i].saturating_add(1);
+    }
+
+    /// How many times its usual pace the route read over the last `secs`,
+    /// others than `own` lookups, over [`SURGE_FROM`]: 1 when not (or not
+    /// learned yet). One minute is the current or the last, whichever is
+    /// busier (the current one has only begun).
+    fn surge(&self, secs: i64, own: u64) -> f64 {
+        if self.minutes < PACE_MINUTES || self.usual < 1.0 {
+            return 1.0;
+        }
+        let n = (secs / 60).clamp(1, PACE_RECENT as i64);
+        let at = |k: i64| self.recent[(self.minute - k).rem_euclid(PACE_RECENT as i64) as usize];
+        let read = match n {
+            1 => at(0).max(at(1)),
+            _ => (0..n).map(at).sum(),
+        };
+        let others = read as f64 - own as f64;
+        (others / (self.usual as f64 * n as f64) / SURGE_FROM).max(1.0)
+    }
 }
 
 impl Enumeration {
@@ -123,6 +193,7 @@ impl Enumeration {
             .max(2);
         Enumeration {
             last_baseline: vec![0; cfg.windows.len()],
+            paces: Vec::new(),
             last_expire: 0,
             latest: 0,
             door: crate::state::Doorkeeper::for_table(budget, 600),
@@ -134,13 +205,15 @@ impl Enumeration {
         }
     }
 
-    /// Judge one window; returns (severity, reason) when it fires.
+    /// Judge one window; returns (severity, reason) when it fires. The
+    /// volume threshold is raised by the route's `surge` (see [`Pace`]).
     fn judge(
         cfg: &Config,
         baselines: &Baselines,
         a: &Analysis,
         wi: usize,
         route: RouteId,
+        surge: f64,
     ) -> Option<(Severity, String)> {
         let w = cfg.windows[wi];
         let block_floor = cfg.block_floors.get(wi).copied().unwrap_or(w.distinct);
@@ -161,8 +234,9 @@ impl Enumeration {
                 ),
             ));
         }
-        if a.distinct >= threshold && a.per_identity(cfg.ua_per_identity) >= cfg.per_identity {
-            let sev = if a.distinct as f64 >= crit * threshold as f64 {
+        let volume = (threshold as f64 * surge).ceil() as u64;
+        if a.distinct >= volume && a.per_identity(cfg.ua_per_identity) >= cfg.per_identity {
+            let sev = if a.distinct as f64 >= crit * volume as f64 {
                 Severity::Critical
             } else {
                 Severity::Warning
@@ -170,8 +244,16 @@ impl Enumeration {
             return Some((
                 sev,
                 format!(
-                    "{} distinct objects within {} s (threshold {threshold})",
-                    a.distinct, w.secs
+                    "{} distinct objects within {} s (threshold {volume}{})",
+                    a.distinct,
+                    w.secs,
+                    match volume > threshold {
+                        true => format!(
+                            ", raised from {threshold}: the route reads at {:.1} times its usual pace",
+                            surge * SURGE_FROM
+                        ),
+                        false => String::new(),
+                    }
                 ),
             ));
         }
@@ -259,6 +341,11 @@ impl Detector for Enumeration {
         }
         let now = ev.ts.secs();
         self.latest = self.latest.max(now);
+        let r = ev.route as usize;
+        if r >= self.paces.len() {
+            self.paces.resize(r + 1, Pace::default());
+        }
+        self.paces[r].count(now);
         let touched = baseline::Touched(self.latest);
         let cap = self.cfg.ring;
         // Admission: an address gets a tracker on its second lookup.
@@ -316,7 +403,9 @@ impl Detector for Enumeration {
                 continue;
             }
             let a = last.analyse(&t.ring, now - w.secs, held, numeric, &mut self.scratch);
-            if let Some((sev, why)) = Self::judge(&self.cfg, &self.baselines, &a, wi, ev.route)
+            let surge = self.paces[r].surge(w.secs, held);
+            if let Some((sev, why)) =
+                Self::judge(&self.cfg, &self.baselines, &a, wi, ev.route, surge)
                 && best.as_ref().is_none_or(|b| sev > b.0)
             {
                 best = Some((sev, why, a, w.secs));
@@ -442,6 +531,56 @@ mod tests {
             v.iter().map(|f| (f.ts, f.evidence.requests)).collect()
         };
         assert_eq!(at(&crit), at(&warn));
+    }
+
+    /// A carrier NAT address without principals (nine user agents) reading
+    /// 60 scattered customers in a minute: alone on a route at its usual
+    /// pace it is named; in the minute every address reads twelve times its
+    /// usual pace (apps reconnecting after an outage), it is not, and the
+    /// threshold it did not reach says why.
+    #[test]
+    fn a_nat_address_in_a_route_wide_surge_is_not_named() {
+        for surge in [false, true] {
+            let mut d = Enumeration::new(Config::default(), &baseline::Config::default(), 1024);
+            let mut router = Router::new(Vec::new(), Vec::new(), 100);
+            let mut rng = crate::test_rng::Rng::new(0x5eed_0001);
+            let mut evs = Vec::new();
+            // Two hours of customers, 30 lookups a minute from 2,000
+            // addresses; then the minute of the NAT address's burst.
+            for s in 0..7_200i64 {
+                let n = if surge && s >= 7_140 { 12 } else { 1 } * (s % 2 == 0) as i64;
+                for _ in 0..n {
+                    let a = rng.below(2_000) as u32;
+                    let ip = std::net::IpAddr::from((0x0a00_0000 + a).to_be_bytes());
+                    evs.push(crate::detectors::testing::lookup(
+                        &mut router,
+                        s,
+                        ip,
+                        1_000_000 + rng.below(1_000_000),
+                    ));
+                }
+            }
+            for k in 0..60u64 {
+                let ip = std::net::IpAddr::from([100, 64, 0, 1]);
+                let mut e = crate::detectors::testing::lookup(
+                    &mut router,
+                    7_140 + k as i64,
+                    ip,
+                    2_000_000 + k * 7_919,
+                );
+                e.ua = k % 9;
+                evs.push(e);
+            }
+            evs.sort_by_key(|e| e.ts);
+            let mut out = Vec::new();
+            for e in &evs {
+                d.observe(e, 0, &router, &mut out);
+            }
+            let nat = out
+                .iter()
+                .filter(|f| f.evidence.reason.contains("distinct objects"));
+            assert_eq!(nat.count() > 0, !surge, "surge {surge}");
+        }
     }
 
     /// Skipping an analysis when `may_emit` says no loses nothing: no
