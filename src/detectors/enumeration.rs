@@ -126,6 +126,13 @@ struct Pace {
     usual: f32,
     /// Minutes folded into `usual`, up to [`PACE_MINUTES`].
     minutes: u32,
+    /// The first second after `minute`, and its slot in `recent`: most
+    /// lookups fall in the minute of the one before, and count with one
+    /// comparison.
+    #[serde(default)]
+    until: i64,
+    #[serde(default)]
+    slot: u8,
 }
 
 /// Minutes the usual pace is averaged over, and learned for before it is
@@ -139,6 +146,11 @@ const SURGE_FROM: f64 = 3.0;
 
 impl Pace {
     fn count(&mut self, now: i64) {
+        if now < self.until {
+            let i = self.slot as usize;
+            self.recent[i] = self.recent[i].saturating_add(1);
+            return;
+        }
         let m = now.div_euclid(60);
         if m > self.minute {
             let gap = (m - self.minute).min(PACE_MINUTES as i64);
@@ -154,6 +166,9 @@ impl Pace {
         }
         let i = self.minute.rem_euclid(PACE_RECENT as i64) as usize;
         self.recent[i] = self.recent[i].saturating_add(1);
+        if now >= self.minute * 60 {
+            (self.until, self.slot) = (self.minute * 60 + 60, i as u8);
+        }
     }
 
     /// How many times its usual pace the route read over the last `secs`,
