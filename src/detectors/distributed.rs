@@ -18,7 +18,8 @@
 //! their own record in a sweep's range before the sweep got there, at about
 //! the time it did, leave entries in its wave. A crowd's address does little
 //! else on the route but its part of the walk; so an address is named only
-//! if the run holds at least half of its lookups on the route. A carrier NAT
+//! if the run holds more than half of its lookups on the route, and at least
+//! half as many as the run's typical (median) address. A carrier NAT
 //! address, a support agent, a store terminal or a customer rereading their
 //! own record does most of its lookups elsewhere. (The run itself is judged
 //! by all its addresses, and names them all if none passes.) Where a
@@ -409,6 +410,8 @@ struct Scratch {
     reads: Vec<(u128, u32)>,
     packed: Vec<u64>,
     heavy: Vec<(u128, u32)>,
+    /// The run's lookups per address (see [`typical`]).
+    per: Vec<u32>,
 }
 
 /// A bucket of a run being gathered.
@@ -910,6 +913,23 @@ impl<'a> Rest<'a> {
     }
 }
 
+/// An address of a run is named only with at least this share of the
+/// lookups of the crowd's typical address (see [`typical`]).
+const TYPICAL_SHARE: u32 = 2;
+
+/// The lookups of a run's typical address: the median over its
+/// addresses. Customers whose one read lies in the range are a few among a
+/// crowd's hundreds, and one heavy walker beside a crowd is one address.
+fn typical(reads: &[(u128, u32)], per: &mut Vec<u32>) -> u32 {
+    per.clear();
+    per.extend(reads.iter().map(|&(_, n)| n));
+    if per.is_empty() {
+        return 1;
+    }
+    let mid = per.len() / 2;
+    *per.select_nth_unstable(mid).1
+}
+
 fn gather(
     buckets: &BoundedMap<(RouteId, u64), Bucket>,
     readers: &ReadCounts,
@@ -1098,14 +1118,19 @@ fn gather(
     }
     sort_merge(&mut s.reads, &mut s.packed);
     // An address is named only if the run holds at least half of its
-    // lookups on the route (see the module note).
+    // lookups on the route (see the module note), and a fair share of what
+    // the crowd's typical address holds: where that reads a dozen ids, an
+    // address with one is a customer whose own number lies in the range,
+    // read while the crowd passed (without principals nothing else tells
+    // them apart).
+    let least = (typical(&s.reads, &mut s.per) / TYPICAL_SHARE).max(1);
     // Thousands of addresses, each slot a likely cache miss: ask for the
     // slots a few addresses ahead.
     for (i, &(a, here)) in s.reads.iter().enumerate() {
         if let Some(&(ahead, _)) = s.reads.get(i + 8) {
             readers.prefetch(route, ahead);
         }
-        if here * 2 >= readers.get(route, a) {
+        if here >= least && here * 2 > readers.get(route, a) {
             r.addrs.push(a);
         }
     }
@@ -1898,6 +1923,34 @@ mod tests {
 
     fn key(addr: u16) -> u128 {
         crate::actors::addr_key(ip(addr))
+    }
+
+    /// A crowd of 40 addresses, each reading 12 ids of a 480-id block in
+    /// turn over 8 minutes, and 10 customers without principals who read
+    /// their own number in the block once while it passes (one of them twice
+    /// as the same id): the crowd is named, the customers are not (each
+    /// holds one lookup, the crowd's typical address twelve).
+    #[test]
+    fn customers_reading_once_beside_a_crowd_of_heavier_addresses_are_not_named() {
+        let base = 64 * 3_000;
+        let mut evs: Vec<(i64, u16, u64)> = Vec::new();
+        for i in 0..480u64 {
+            evs.push((1_000 + i as i64, 100 + (i % 40) as u16, base + i));
+        }
+        for c in 0..10u64 {
+            // Ids the crowd reads later: the customer's read is the entry.
+            let id = base + 200 + 23 * c;
+            evs.push((1_150 + 10 * c as i64, 500 + c as u16, id));
+            if c == 0 {
+                evs.push((1_160, 500, id));
+            }
+        }
+        evs.sort_by_key(|e| e.0);
+        let (_, out) = run(evs.into_iter());
+        let (crowd, _) = crowd_named(&out, 100..140);
+        let (customers, _) = crowd_named(&out, 500..510);
+        assert!(crowd >= 36, "{crowd} of the crowd named");
+        assert_eq!(customers, 0, "customers named");
     }
 
     /// A crowd of 40 addresses walks 256 ids in four minutes. Address 900
