@@ -1575,6 +1575,7 @@ impl Detector for Distributed {
                 max_page: None,
                 reason: why,
                 since_flagged: None,
+                shared: false,
             },
         });
     }

@@ -135,6 +135,10 @@ struct Pace {
     slot: u8,
 }
 
+/// User agents behind an address that fired on volume from which its alert
+/// takes it for one shared by several people (see [`Evidence::shared`]).
+const SHARED_USER_AGENTS: u64 = 4;
+
 /// Minutes the usual pace is averaged over, and learned for before it is
 /// trusted.
 const PACE_MINUTES: u32 = 60;
@@ -220,8 +224,9 @@ impl Enumeration {
         }
     }
 
-    /// Judge one window; returns (severity, reason) when it fires. The
-    /// volume threshold is raised by the route's `surge` (see [`Pace`]).
+    /// Judge one window; returns (severity, reason, whether on volume) when
+    /// it fires. The volume threshold is raised by the route's `surge` (see
+    /// [`Pace`]).
     fn judge(
         cfg: &Config,
         baselines: &Baselines,
@@ -229,7 +234,7 @@ impl Enumeration {
         wi: usize,
         route: RouteId,
         surge: f64,
-    ) -> Option<(Severity, String)> {
+    ) -> Option<(Severity, String, bool)> {
         let w = cfg.windows[wi];
         let block_floor = cfg.block_floors.get(wi).copied().unwrap_or(w.distinct);
         let threshold = baselines.threshold(route, wi as u8, w.distinct);
@@ -247,6 +252,7 @@ impl Enumeration {
                     "{block} ids in one dense block within {} s (floor {block_floor})",
                     w.secs
                 ),
+                false,
             ));
         }
         let volume = (threshold as f64 * surge).ceil() as u64;
@@ -270,6 +276,7 @@ impl Enumeration {
                         false => String::new(),
                     }
                 ),
+                true,
             ));
         }
         let probe_floor = threshold / 2;
@@ -287,6 +294,7 @@ impl Enumeration {
                     w.secs,
                     a.not_found_ratio() * 100.0
                 ),
+                false,
             ));
         }
         None
@@ -309,6 +317,7 @@ pub fn evidence(a: &Analysis, window_secs: i64, reason: String) -> Evidence {
         max_page: None,
         reason,
         since_flagged: None,
+        shared: false,
     }
 }
 
@@ -405,7 +414,7 @@ impl Detector for Enumeration {
             return;
         }
         let numeric = obj.kind.numeric();
-        let mut best: Option<(Severity, String, Analysis, i64)> = None;
+        let mut best: Option<(Severity, String, Analysis, i64, bool)> = None;
         let mut last = Reuse::default();
         for (wi, w) in self.cfg.windows.iter().enumerate() {
             // Nothing fires on fewer lookups than the smaller of the block
@@ -419,14 +428,14 @@ impl Detector for Enumeration {
             }
             let a = last.analyse(&t.ring, now - w.secs, held, numeric, &mut self.scratch);
             let surge = self.paces[r].surge(w.secs, held);
-            if let Some((sev, why)) =
+            if let Some((sev, why, volume)) =
                 Self::judge(&self.cfg, &self.baselines, &a, wi, ev.route, surge)
                 && best.as_ref().is_none_or(|b| sev > b.0)
             {
-                best = Some((sev, why, a, w.secs));
+                best = Some((sev, why, a, w.secs, volume));
             }
         }
-        let Some((sev, why, a, wsecs)) = best else {
+        let Some((sev, why, a, wsecs, volume)) = best else {
             return;
         };
         if !should_emit(sev, t.severity, t.last_emit, now) {
@@ -456,6 +465,7 @@ impl Detector for Enumeration {
             evidence: Evidence {
                 sample_ids: samples,
                 since_flagged,
+                shared: volume && a.user_agents >= SHARED_USER_AGENTS && a.principals <= 1,
                 ..evidence(&a, wsecs, why)
             },
         });

@@ -92,6 +92,11 @@ pub struct Evidence {
     /// The actor's totals since it was flagged (per-actor detectors).
     #[serde(default)]
     pub since_flagged: Option<crate::alerts::Totals>,
+    /// An address that fired on volume, not on a dense block, with several
+    /// user agents and at most one principal behind it: perhaps a carrier
+    /// NAT address or an office, which blocking would shut everyone out of.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// Running totals of a tracked actor since it was flagged. The window

@@ -535,6 +535,9 @@ fn render(router: &Router, inc: &Incident, event: Transition, at: Timestamp) -> 
         ActorRef::Addresses(_) => format!("{} addresses", actor.len()),
     };
     let advice = match f.detector {
+        DetectorKind::Enumeration if e.shared => {
+            "it is used by several user agents (a carrier NAT address or an office?): find the client behind it before blocking, throttle it, or allowlist it if it is a known partner"
+        }
         DetectorKind::Enumeration | DetectorKind::SlowSweep => {
             "block or throttle it unless it is a known partner (then allowlist it)"
         }

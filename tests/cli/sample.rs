@@ -429,3 +429,38 @@ fn a_ceiling_below_the_default_says_what_it_costs() {
     // reported on stdout.
     assert_eq!(r.stdout, default.stdout);
 }
+
+/// An enumeration alert about an address with several user agents behind
+/// it (a carrier NAT address, an office) does not advise blocking it
+/// outright; one about a single client does.
+#[test]
+fn advice_for_a_shared_address_is_not_to_block_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("access.log");
+    let mut lines = String::new();
+    for k in 0..200u64 {
+        let (m, s) = (k / 60, k % 60);
+        for (ip, uas) in [("203.0.113.7", 6), ("198.51.100.9", 1)] {
+            let id = 1_000_000 + k * 997 + if uas == 1 { 500 } else { 0 };
+            lines += &format!(
+                "{ip} - - [02/Mar/2026:10:{m:02}:{s:02} +0000] \"GET /api/v1/customers/{id} HTTP/1.1\" 200 512 \"-\" \"app/{}\"\n",
+                k % uas
+            );
+        }
+    }
+    std::fs::write(&log, lines).expect("write log");
+    let r = scan_json([&log]);
+    let alerts = r.json_lines();
+    let summary = |ip: &str| -> String {
+        let a = alerts
+            .iter()
+            .find(|a| a["detector"] == "enumeration" && a["actor"][0] == ip)
+            .unwrap_or_else(|| panic!("no enumeration alert for {ip}: {alerts:?}"));
+        a["summary"].as_str().expect("summary").to_owned()
+    };
+    let shared = summary("203.0.113.7");
+    assert!(shared.contains("several user agents"), "{shared}");
+    assert!(!shared.contains("block or throttle it"), "{shared}");
+    let single = summary("198.51.100.9");
+    assert!(single.contains("block or throttle it"), "{single}");
+}
