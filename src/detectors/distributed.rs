@@ -18,8 +18,8 @@
 //! their own record in a sweep's range before the sweep got there, at about
 //! the time it did, leave entries in its wave. A crowd's address does little
 //! else on the route but its part of the walk; so an address is named only
-//! if the run holds more than half of its lookups on the route, and at least
-//! half as many as the run's typical (median) address. A carrier NAT
+//! if the run holds more than half of its lookups on the route, and two of
+//! them where the run's median address holds four or more. A carrier NAT
 //! address, a support agent, a store terminal or a customer rereading their
 //! own record does most of its lookups elsewhere. (The run itself is judged
 //! by all its addresses, and names them all if none passes.) Where a
@@ -1123,7 +1123,9 @@ fn gather(
     // address with one is a customer whose own number lies in the range,
     // read while the crowd passed (without principals nothing else tells
     // them apart).
-    let least = (typical(&s.reads, &mut s.per) / TYPICAL_SHARE).max(1);
+    // At most two: addresses reading a few ids each cannot hide beside
+    // heavier ones (a crowd's light half came after its heavy one).
+    let least = (typical(&s.reads, &mut s.per) / TYPICAL_SHARE).clamp(1, 2);
     // Thousands of addresses, each slot a likely cache miss: ask for the
     // slots a few addresses ahead.
     for (i, &(a, here)) in s.reads.iter().enumerate() {

@@ -147,6 +147,8 @@ const PACE_RECENT: usize = 10;
 /// A surge below this many times the usual pace raises nothing: a busy
 /// minute on a quiet route is noise.
 const SURGE_FROM: f64 = 3.0;
+/// The most a surge raises the volume threshold by.
+const SURGE_MAX: f64 = 4.0;
 
 impl Pace {
     fn count(&mut self, now: i64) {
@@ -156,11 +158,18 @@ impl Pace {
             return;
         }
         let m = now.div_euclid(60);
-        if m > self.minute {
+        if self.until == 0 && self.minutes == 0 {
+            // The route's first lookup: its minute, nothing learned yet.
+            self.minute = m;
+        } else if m > self.minute {
             let gap = (m - self.minute).min(PACE_MINUTES as i64);
             let done = self.recent[self.minute.rem_euclid(PACE_RECENT as i64) as usize];
             let keep = 1.0 - 1.0 / PACE_MINUTES as f32;
-            self.usual += (done as f32 - self.usual) / PACE_MINUTES as f32;
+            self.usual = match self.minutes {
+                // The first whole minute seeds the average.
+                0 => done as f32,
+                _ => self.usual + (done as f32 - self.usual) / PACE_MINUTES as f32,
+            };
             self.usual *= keep.powi(gap as i32 - 1);
             for k in 1..=gap.min(PACE_RECENT as i64) {
                 self.recent[(self.minute + k).rem_euclid(PACE_RECENT as i64) as usize] = 0;
@@ -176,9 +185,10 @@ impl Pace {
     }
 
     /// How many times its usual pace the route read over the last `secs`,
-    /// others than `own` lookups, over [`SURGE_FROM`]: 1 when not (or not
-    /// learned yet). One minute is the current or the last, whichever is
-    /// busier (the current one has only begun).
+    /// others than `own` lookups, over [`SURGE_FROM`], at most
+    /// [`SURGE_MAX`]: 1 when not (or not learned yet). One minute is the
+    /// current or the last, whichever is busier (the current one has only
+    /// begun).
     fn surge(&self, secs: i64, own: u64) -> f64 {
         if self.minutes < PACE_MINUTES || self.usual < 1.0 {
             return 1.0;
@@ -190,7 +200,7 @@ impl Pace {
             _ => (0..n).map(at).sum(),
         };
         let others = read as f64 - own as f64;
-        (others / (self.usual as f64 * n as f64) / SURGE_FROM).max(1.0)
+        (others / (self.usual as f64 * n as f64) / SURGE_FROM).clamp(1.0, SURGE_MAX)
     }
 }
 
@@ -255,6 +265,12 @@ impl Enumeration {
                 false,
             ));
         }
+        // Only an address that looks shared is given the route's surge: a
+        // crowd of single-client harvesters would raise each other's.
+        let surge = match a.user_agents >= SHARED_USER_AGENTS && a.principals <= 1 {
+            true => surge,
+            false => 1.0,
+        };
         let volume = (threshold as f64 * surge).ceil() as u64;
         if a.distinct >= volume && a.per_identity(cfg.ua_per_identity) >= cfg.per_identity {
             let sev = if a.distinct as f64 >= crit * volume as f64 {
@@ -561,39 +577,49 @@ mod tests {
     /// A carrier NAT address without principals (nine user agents) reading
     /// 60 scattered customers in a minute: alone on a route at its usual
     /// pace it is named; in the minute every address reads twelve times its
-    /// usual pace (apps reconnecting after an outage), it is not, and the
-    /// threshold it did not reach says why.
+    /// usual pace (apps reconnecting after an outage), it is not; twelve
+    /// minutes into a log (the route's pace not learned yet, at real
+    /// timestamps) it is. A single client is never given the surge.
     #[test]
     fn a_nat_address_in_a_route_wide_surge_is_not_named() {
-        for surge in [false, true] {
+        let epoch = 1_700_000_000;
+        for (at, surge, uas, named) in [
+            (7_140, false, 9, true),
+            (7_140, true, 9, false),
+            (720, false, 9, true),
+            (7_140, true, 1, true),
+        ] {
             let mut d = Enumeration::new(Config::default(), &baseline::Config::default(), 1024);
             let mut router = Router::new(Vec::new(), Vec::new(), 100);
             let mut rng = crate::test_rng::Rng::new(0x5eed_0001);
             let mut evs = Vec::new();
             // Two hours of customers, 30 lookups a minute from 2,000
-            // addresses; then the minute of the NAT address's burst.
+            // addresses, twelve times that in the surge's minute; and the
+            // NAT address's minute.
             for s in 0..7_200i64 {
-                let n = if surge && s >= 7_140 { 12 } else { 1 } * (s % 2 == 0) as i64;
-                for _ in 0..n {
+                let n = if surge && (at..at + 60).contains(&s) {
+                    12
+                } else {
+                    1
+                };
+                for _ in 0..n * (s % 2 == 0) as i64 {
                     let a = rng.below(2_000) as u32;
                     let ip = std::net::IpAddr::from((0x0a00_0000 + a).to_be_bytes());
+                    let id = 1_000_000 + rng.below(1_000_000);
                     evs.push(crate::detectors::testing::lookup(
                         &mut router,
-                        s,
+                        epoch + s,
                         ip,
-                        1_000_000 + rng.below(1_000_000),
+                        id,
                     ));
                 }
             }
             for k in 0..60u64 {
                 let ip = std::net::IpAddr::from([100, 64, 0, 1]);
-                let mut e = crate::detectors::testing::lookup(
-                    &mut router,
-                    7_140 + k as i64,
-                    ip,
-                    2_000_000 + k * 7_919,
-                );
-                e.ua = k % 9;
+                let ts = epoch + at + k as i64;
+                let mut e =
+                    crate::detectors::testing::lookup(&mut router, ts, ip, 2_000_000 + k * 7_919);
+                e.ua = k % uas;
                 evs.push(e);
             }
             evs.sort_by_key(|e| e.ts);
@@ -604,7 +630,11 @@ mod tests {
             let nat = out
                 .iter()
                 .filter(|f| f.evidence.reason.contains("distinct objects"));
-            assert_eq!(nat.count() > 0, !surge, "surge {surge}");
+            assert_eq!(
+                nat.count() > 0,
+                named,
+                "at {at} s, surge {surge}, {uas} user agents"
+            );
         }
     }
 

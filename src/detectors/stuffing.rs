@@ -98,11 +98,12 @@ impl RouteState {
         }
     }
 
-    fn pop_failure(&mut self) {
-        if let Some((ts, addr)) = self.failures.pop_front() {
-            self.burst.forget(self.front_seq, ts, addr);
-            self.front_seq += 1;
-        }
+    /// Drop the oldest failure; returns it when it was one of the burst's.
+    fn pop_failure(&mut self) -> Option<u128> {
+        let (ts, addr) = self.failures.pop_front()?;
+        self.burst.forget(self.front_seq, ts, addr);
+        self.front_seq += 1;
+        self.burst_start.is_some_and(|b| ts >= b).then_some(addr)
     }
 }
 
@@ -130,10 +131,6 @@ struct Count {
     addr: u128,
     /// Its failures since the burst began, still held.
     failures: u32,
-    /// Its failures since the burst began, those that have since left the
-    /// ring included (an address trying a password every quarter of an
-    /// hour holds one failure at a time).
-    total: u32,
     /// Its first failure since the burst began (one that has since left
     /// the ring included).
     first: i64,
@@ -160,7 +157,6 @@ impl BurstAddrs {
         failures: &VecDeque<(i64, u128)>,
         front_seq: u64,
         start: i64,
-        keep: usize,
     ) -> impl Iterator<Item = Count> + '_ {
         if self.start != Some(start) {
             self.start = Some(start);
@@ -178,20 +174,16 @@ impl BurstAddrs {
         );
         self.merged = front_seq + failures.len() as u64;
         if !self.new.is_empty() {
-            self.merge(keep);
+            self.merge();
         }
         self.counts.iter().filter(|c| c.failures > 0).copied()
     }
 
-    /// Merge the sorted new addresses into the counts. Addresses none of
-    /// whose failures are held any more keep their totals while the counts
-    /// number fewer than `keep` (the bound of the ring), and are dropped
-    /// beyond: memory stays within twice the ring's, however many
-    /// addresses a long burst goes through.
-    fn merge(&mut self, keep: usize) {
+    /// Merge the sorted new addresses into the counts, dropping addresses
+    /// whose count fell to zero.
+    fn merge(&mut self) {
         self.new.sort_unstable();
         let old = std::mem::take(&mut self.counts);
-        let keep_idle = old.len() < keep;
         let mut out = std::mem::take(&mut self.spare);
         out.clear();
         let (mut i, mut j) = (0, 0);
@@ -205,7 +197,6 @@ impl BurstAddrs {
             let mut c = Count {
                 addr: a,
                 failures: 0,
-                total: 0,
                 first: i64::MAX,
             };
             if old.get(i).is_some_and(|o| o.addr == a) {
@@ -216,11 +207,10 @@ impl BurstAddrs {
                 && addr == a
             {
                 c.failures += 1;
-                c.total += 1;
                 c.first = c.first.min(ts);
                 j += 1;
             }
-            if c.failures > 0 || keep_idle && c.total > 0 {
+            if c.failures > 0 {
                 out.push(c);
             }
         }
@@ -255,47 +245,56 @@ fn burst_start(failures: &VecDeque<(i64, u128)>, now: i64) -> i64 {
     start
 }
 
-/// Addresses that logged in on a login route earlier in the day: a login
-/// is added once it leaves the window (so a proxy that logs in with the
-/// attacker's own account just before trying passwords is not one), and
-/// kept for 12 to 24 hours (two generations of bits, the older cleared
-/// every 12 hours of event time). One bit per (route, address) hash in
-/// 2^20 (128 KiB a generation, per shard, made on the first login that
-/// leaves a window): with 100,000 addresses logging in a day, one address
-/// in ten is wrongly taken to have logged in, which only makes it need
-/// more failures to be named.
+/// A set of (route, address) pairs seen within a period of event time:
+/// one bit per pair's hash in 2^20 (128 KiB a generation, per shard, made
+/// on the first insert), two generations, the older dropped when the
+/// current one is a period old or holds 2^18 insertions (a quarter of its
+/// bits, so that a busy route cannot fill it: a pair is then wrongly taken
+/// for seen with a chance of at most about one in four, usually far less).
+/// Kept for one to two periods.
 #[derive(Default, Serialize, Deserialize)]
-struct LoggedIn {
+struct Seen {
     current: Vec<u64>,
     older: Vec<u64>,
-    /// When `current` was begun.
+    /// When `current` was begun, and its insertions.
     since: i64,
+    #[serde(default)]
+    inserted: u32,
 }
 
-const LOGGED_IN_BITS: u64 = 1 << 20;
+const SEEN_BITS: u64 = 1 << 20;
+const SEEN_MAX_INSERTS: u32 = 1 << 18;
+/// Logins are remembered for 12 to 24 hours (see [`Stuffing::logged_in`]).
 const LOGGED_IN_TURN_SECS: i64 = 12 * 3600;
+/// Failures that left the ring, for one to two hours (see
+/// [`Stuffing::failed_before`]).
+const FAILED_TURN_SECS: i64 = 3600;
 
-impl LoggedIn {
+impl Seen {
     fn bit(route: RouteId, addr: u128) -> (usize, u64) {
         let h = crate::state::hll::mix(addr as u64 ^ (addr >> 64) as u64 ^ u64::from(route) << 40);
-        let i = h % LOGGED_IN_BITS;
+        let i = h % SEEN_BITS;
         ((i / 64) as usize, 1 << (i % 64))
     }
 
-    /// Starts a new generation when the current one is 12 hours old.
-    fn turn(&mut self, now: i64) {
-        if now.saturating_sub(self.since) >= LOGGED_IN_TURN_SECS {
+    /// Starts a new generation when the current one is `period` old (by
+    /// the latest time seen: a line dated years ahead does not stop it
+    /// ageing) or full.
+    fn turn(&mut self, now: i64, period: i64) {
+        if now.saturating_sub(self.since) >= period || self.inserted >= SEEN_MAX_INSERTS {
             self.older = std::mem::take(&mut self.current);
-            self.since = now;
+            self.since = self.since.max(now);
+            self.inserted = 0;
         }
     }
 
     fn insert(&mut self, route: RouteId, addr: u128) {
         if self.current.is_empty() {
-            self.current = vec![0; (LOGGED_IN_BITS / 64) as usize];
+            self.current = vec![0; (SEEN_BITS / 64) as usize];
         }
         let (w, b) = Self::bit(route, addr);
         self.current[w] |= b;
+        self.inserted = self.inserted.saturating_add(1);
     }
 
     fn contains(&self, route: RouteId, addr: u128) -> bool {
@@ -312,9 +311,17 @@ pub struct Stuffing {
     cfg: Config,
     routes: BoundedMap<RouteId, RouteState>,
     baselines: Baselines,
-    /// Who logged in earlier in the day (see [`LoggedIn`]).
+    /// Addresses that logged in on a login route earlier in the day: a
+    /// login is added once it leaves the window, so a proxy that logs in
+    /// with the attacker's own account just before trying passwords is not
+    /// one.
     #[serde(default)]
-    logged_in: LoggedIn,
+    logged_in: Seen,
+    /// Addresses whose failure in a burst has left the ring: an address
+    /// trying a password every quarter of an hour holds one failure at a
+    /// time. Saved, so that `check` counts them as `scan` does.
+    #[serde(default)]
+    failed_before: Seen,
     /// No route's report goes quiet and no burst ends before this second of
     /// event time, so the tick (at most once per second of event time) has
     /// nothing to do before it: lowered whenever a burst's addresses are
@@ -352,8 +359,8 @@ impl RouteState {
         start: i64,
         now: i64,
         min: usize,
-        keep: usize,
         logged_in_before: &dyn Fn(u128) -> bool,
+        failed_before: &dyn Fn(u128) -> bool,
     ) -> Option<(Vec<u128>, usize)> {
         // The successes are looked up in the burst's addresses, not the
         // other way round: a busy login route holds thousands of successes
@@ -361,7 +368,7 @@ impl RouteState {
         // this detector's cost.
         let mut taking_part: Vec<Count> = self
             .burst
-            .update(&self.failures, self.front_seq, start, keep)
+            .update(&self.failures, self.front_seq, start)
             .collect();
         // Per address: logins in the window, and those after its first
         // failure.
@@ -395,14 +402,22 @@ impl RouteState {
         // what customers do every minute on a busy API, and an address whose
         // customers logged in earlier in the day (a carrier NAT address, a
         // household) needs as many as would name it at once.
+        // Failures are those held, and one more for an address that failed
+        // earlier in the burst (an address trying a password every quarter
+        // of an hour holds one at a time).
+        let total = |c: &Count| c.failures + failed_before(c.addr) as u32;
         let enough = |c: &Count| {
-            c.total
+            total(c)
                 >= match logged_in_before(c.addr) {
                     true => NAME_AT_FAILURES,
                     false => MIN_FAILURES,
                 }
         };
-        let ripe = |c: &Count| enough(c) && (c.first <= now - hold || c.total >= NAME_AT_FAILURES);
+        // An earlier failure that left the ring is older than any hold.
+        let ripe = |c: &Count| {
+            enough(c)
+                && (c.first <= now - hold || failed_before(c.addr) || total(c) >= NAME_AT_FAILURES)
+        };
         let named = |keep: &dyn Fn(&Count) -> bool| -> Vec<u128> {
             (taking_part.iter())
                 .filter(|c| keep(c))
@@ -418,7 +433,7 @@ impl RouteState {
             // the rest are named as they ripen.
             let early = FIRST_HOLD_SECS.min(hold);
             addrs =
-                named(&|c: &Count| enough(c) && (c.first <= now - early || c.total >= MISTYPES));
+                named(&|c: &Count| enough(c) && (c.first <= now - early || total(c) >= MISTYPES));
             if addrs.is_empty() {
                 addrs = named(&enough);
             }
@@ -547,7 +562,8 @@ impl Stuffing {
             routes: BoundedMap::new(256),
             // One histogram per login route, and routes are capped at 256.
             baselines: Baselines::new(base, 256),
-            logged_in: LoggedIn::default(),
+            logged_in: Seen::default(),
+            failed_before: Seen::default(),
             acts_at: super::tick_at_once(),
         }
     }
@@ -579,8 +595,10 @@ impl Detector for Stuffing {
         let failed = ev.status == 401 || ev.status == 403;
         match ev.addr() {
             Some(crate::actors::ActorKey::Addr(a)) if failed => {
-                if st.failures.len() >= cfg.max_failures {
-                    st.pop_failure();
+                if st.failures.len() >= cfg.max_failures
+                    && let Some(gone) = st.pop_failure()
+                {
+                    self.failed_before.insert(ev.route, gone);
                 }
                 st.failures.push_back((now, a));
                 st.window_failures += 1;
@@ -592,9 +610,12 @@ impl Detector for Stuffing {
         }
         let horizon = now - cfg.window_secs;
         while st.failures.front().is_some_and(|f| f.0 < horizon) {
-            st.pop_failure();
+            if let Some(gone) = st.pop_failure() {
+                self.failed_before.insert(ev.route, gone);
+            }
         }
-        self.logged_in.turn(now);
+        self.logged_in.turn(now, LOGGED_IN_TURN_SECS);
+        self.failed_before.turn(now, FAILED_TURN_SECS);
         while st.successes.front().is_some_and(|s| s.0 < horizon)
             || st.successes.len() > cfg.max_failures
         {
@@ -611,8 +632,12 @@ impl Detector for Stuffing {
         // Addresses of a reported burst held back until now are named at
         // this login, whatever it is and whatever the burst has become; such
         // a look only adds names (no other finding, no escalation).
-        let pending = st.severity.is_some() && st.pending_at.is_some_and(|p| p <= now);
-        if regular {
+        // So is a failed login while the burst is reported, whatever its
+        // rate has become (an address's second failure may come after the
+        // burst has slowed below its threshold), once a second.
+        let pending = st.severity.is_some()
+            && (st.pending_at.is_some_and(|p| p <= now) || failed && now - st.last_eval >= every);
+        if regular || pending {
             st.last_eval = now;
         }
         let regular = regular && ratio >= cfg.min_failure_ratio;
@@ -624,10 +649,14 @@ impl Detector for Stuffing {
         let start = *st
             .burst_start
             .get_or_insert_with(|| burst_start(&st.failures, now));
-        let logged_in = &self.logged_in;
-        let addrs = st.name(start, now, cfg.min_addresses, cfg.max_failures, &|a| {
-            logged_in.contains(ev.route, a)
-        });
+        let (logged_in, failed_before) = (&self.logged_in, &self.failed_before);
+        let addrs = st.name(
+            start,
+            now,
+            cfg.min_addresses,
+            &|a| logged_in.contains(ev.route, a),
+            &|a| failed_before.contains(ev.route, a),
+        );
         self.acts_at = self
             .acts_at
             .min(st.acts_at(cfg.quiet_secs, cfg.window_secs));
@@ -1118,25 +1147,38 @@ mod tests {
 
     /// An address of the burst that tries a password every quarter of an
     /// hour holds one failure at a time in the ring: it is named at its
-    /// second, counted from the burst's start.
+    /// second, also across a restart and once the burst has slowed.
     #[test]
     fn an_address_trying_every_quarter_of_an_hour_is_named() {
-        let mut router = Router::new(Vec::new(), Vec::new(), 100);
-        let mut d = Stuffing::new(Config::default(), &baseline::Config::default());
-        let mut out = Vec::new();
         let addr = |a: u32| crate::actors::addr_key(std::net::IpAddr::from(a.to_be_bytes()));
         let slow = 0x0b00_0001;
-        d.observe(&login(&mut router, 1_010, slow, 401), 0, &router, &mut out);
-        reported_burst(&mut router, &mut d, &mut out);
-        // The burst goes on at a failure every 10 s.
-        for t in (1_330..2_000).step_by(10) {
-            let e = login(&mut router, t, 0x0707_0000 + (t % 400) as u32, 401);
-            d.observe(&e, 0, &router, &mut out);
-            if t == 1_910 {
-                d.observe(&login(&mut router, t, slow, 401), 0, &router, &mut out);
+        // Straight through, and saved and loaded after its first failure
+        // has left the ring (as `check` does between runs); and with its
+        // second failure after the burst has slowed below its threshold.
+        for (reload, pace) in [(false, 10), (true, 10), (false, 30)] {
+            let mut router = Router::new(Vec::new(), Vec::new(), 100);
+            let mut d = Stuffing::new(Config::default(), &baseline::Config::default());
+            let mut out = Vec::new();
+            d.observe(&login(&mut router, 1_010, slow, 401), 0, &router, &mut out);
+            reported_burst(&mut router, &mut d, &mut out);
+            for t in (1_330..2_000).step_by(pace) {
+                if reload && t == 1_700 {
+                    let mut saved = Vec::new();
+                    d.save(&mut saved).expect("saved");
+                    let v: Box<serde_json::value::RawValue> =
+                        serde_json::from_slice(&saved).expect("json");
+                    d = Stuffing::new(Config::default(), &baseline::Config::default());
+                    d.load(&v).expect("loaded");
+                }
+                let e = login(&mut router, t, 0x0707_0000 + (t % 400) as u32, 401);
+                d.observe(&e, 0, &router, &mut out);
+                if t == 1_930 {
+                    d.observe(&login(&mut router, t, slow, 401), 0, &router, &mut out);
+                }
             }
+            let named = named(&out);
+            assert!(named.contains(&addr(slow)), "reload {reload}, pace {pace}");
         }
-        assert!(named(&out).contains(&addr(slow)));
     }
 
     /// An address whose customers logged in earlier in the day (a carrier
@@ -1197,7 +1239,7 @@ mod burst_tests {
             let ts = step / 4 + next(20) as i64 - 10;
             st.failures.push_back((ts, next(300) as u128 + (1 << 100)));
             while st.failures.len() > 500 || next(3) == 0 && !st.failures.is_empty() {
-                st.pop_failure();
+                let _ = st.pop_failure();
             }
             if step % 997 == 0 {
                 start = ts - next(50) as i64;
@@ -1208,13 +1250,11 @@ mod burst_tests {
                 for look in 0..2 {
                     if look == 1 {
                         for _ in 0..next(40) {
-                            st.pop_failure();
+                            let _ = st.pop_failure();
                         }
                     }
-                    let counts: Vec<Count> = st
-                        .burst
-                        .update(&st.failures, st.front_seq, start, 50)
-                        .collect();
+                    let counts: Vec<Count> =
+                        st.burst.update(&st.failures, st.front_seq, start).collect();
                     // Each address's first failure is at or before every
                     // one of its failures still held (earlier ones may
                     // have left the ring).
@@ -1222,7 +1262,6 @@ mod burst_tests {
                         let held = st.failures.iter().filter(|f| f.0 >= start && f.1 == c.addr);
                         assert!(held.clone().all(|f| c.first <= f.0), "step {step}");
                         assert_eq!(c.failures as usize, held.count(), "step {step}");
-                        assert!(c.total >= c.failures, "step {step}");
                     }
                     let got: Vec<u128> = counts.iter().map(|c| c.addr).collect();
                     let mut want: Vec<u128> = st
