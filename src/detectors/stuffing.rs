@@ -481,6 +481,9 @@ const MISTYPES: u32 = 3;
 /// [`NAME_AFTER_SECS`] yet (a burst is traced back at most
 /// `BURST_LEAD_SECS` before it is reported).
 const FIRST_HOLD_SECS: i64 = 60;
+/// How often a reported burst that has fallen below its threshold is looked
+/// at on a failed login (above it, every second).
+const LATE_LOOK_SECS: i64 = 5;
 /// Failures an address needs before it is named (unless no address of a
 /// burst has them when it is first reported): customers who fail once
 /// during a burst and do not log in again, of whom a busy API has many,
@@ -515,7 +518,9 @@ fn finding(
     // `RouteState::name`): the count says how many take part all the same,
     // and the alert's list is the incident's, not this finding's.
     let rule = match addrs.len() < taking_part {
-        true => "; an address is named once it has failed twice for three minutes, or six times",
+        true => {
+            "; an address is named once it has failed at least twice (six times if logins came from it earlier in the day), and held up to three minutes unless it failed six times"
+        }
         false => "",
     };
     let why = format!(
@@ -634,9 +639,11 @@ impl Detector for Stuffing {
         // a look only adds names (no other finding, no escalation).
         // So is a failed login while the burst is reported, whatever its
         // rate has become (an address's second failure may come after the
-        // burst has slowed below its threshold), once a second.
+        // burst has slowed below its threshold), at most every
+        // LATE_LOOK_SECS.
         let pending = st.severity.is_some()
-            && (st.pending_at.is_some_and(|p| p <= now) || failed && now - st.last_eval >= every);
+            && (st.pending_at.is_some_and(|p| p <= now)
+                || failed && now - st.last_eval >= LATE_LOOK_SECS);
         if regular || pending {
             st.last_eval = now;
         }
@@ -1038,7 +1045,9 @@ mod tests {
         let want = format!("from {} addresses, ", f.evidence.requests - 120);
         assert!(f.evidence.reason.contains(&want), "{}", f.evidence.reason);
         assert!(
-            f.evidence.reason.contains("named once it has failed twice"),
+            f.evidence
+                .reason
+                .contains("named once it has failed at least twice"),
             "{}",
             f.evidence.reason
         );

@@ -532,7 +532,10 @@ fn render(router: &Router, inc: &Incident, event: Transition, at: Timestamp) -> 
     };
     let who = match &f.actor {
         ActorRef::One(a) => format!("{} {}", a.kind().replace('_', " "), actor[0]),
-        ActorRef::Addresses(_) => format!("{} addresses", actor.len()),
+        ActorRef::Addresses(_) => match actor.len() {
+            1 => "1 address".to_owned(),
+            n => format!("{n} addresses"),
+        },
     };
     let advice = match f.detector {
         DetectorKind::Enumeration if e.shared => {
