@@ -139,6 +139,12 @@ struct Pace {
 /// takes it for one shared by several people (see [`Evidence::shared`]).
 const SHARED_USER_AGENTS: u64 = 4;
 
+/// Several user agents and at most one principal behind an address: it may
+/// be a carrier NAT address or an office.
+fn looks_shared(a: &Analysis) -> bool {
+    a.user_agents >= SHARED_USER_AGENTS && a.principals <= 1
+}
+
 /// Minutes the usual pace is averaged over, and learned for before it is
 /// trusted.
 const PACE_MINUTES: u32 = 60;
@@ -267,7 +273,7 @@ impl Enumeration {
         }
         // Only an address that looks shared is given the route's surge: a
         // crowd of single-client harvesters would raise each other's.
-        let surge = match a.user_agents >= SHARED_USER_AGENTS && a.principals <= 1 {
+        let surge = match looks_shared(a) {
             true => surge,
             false => 1.0,
         };
@@ -481,7 +487,7 @@ impl Detector for Enumeration {
             evidence: Evidence {
                 sample_ids: samples,
                 since_flagged,
-                shared: volume && a.user_agents >= SHARED_USER_AGENTS && a.principals <= 1,
+                shared: volume && looks_shared(&a),
                 ..evidence(&a, wsecs, why)
             },
         });

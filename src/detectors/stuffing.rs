@@ -219,6 +219,17 @@ impl BurstAddrs {
     }
 }
 
+/// An address of a burst as [`RouteState::name`] judges it.
+struct Standing {
+    addr: u128,
+    first: i64,
+    /// Its failures held, and one for an earlier one that left the ring.
+    total: u32,
+    /// Failures it needs to be named.
+    need: u32,
+    earlier: bool,
+}
+
 /// How far before the first alert a burst is taken to have begun, at least.
 const BURST_LEAD_SECS: i64 = 120;
 
@@ -398,28 +409,35 @@ impl RouteState {
         // named before its failures leave it.
         let span = self.failures.front().map_or(0, |f| now - f.0);
         let hold = NAME_AFTER_SECS.min(span - 1).max(0);
-        // Failures an address needs to be named at all: one failed login is
-        // what customers do every minute on a busy API, and an address whose
-        // customers logged in earlier in the day (a carrier NAT address, a
-        // household) needs as many as would name it at once.
-        // Failures are those held, and one more for an address that failed
-        // earlier in the burst (an address trying a password every quarter
-        // of an hour holds one at a time).
-        let total = |c: &Count| c.failures + failed_before(c.addr) as u32;
-        let enough = |c: &Count| {
-            total(c)
-                >= match logged_in_before(c.addr) {
-                    true => NAME_AT_FAILURES,
-                    false => MIN_FAILURES,
+        // Each address's standing, its memories looked up once: its
+        // failures are those held, and one more if it failed earlier in the
+        // burst (an address trying a password every quarter of an hour holds
+        // one at a time; that earlier failure is older than any hold). It
+        // needs two to be named at all (one failed login is what customers
+        // do every minute on a busy API), or as many as would name it at
+        // once if logins came from it earlier in the day (a carrier NAT
+        // address, a household).
+        let standing: Vec<Standing> = (taking_part.iter())
+            .map(|c| {
+                let earlier = failed_before(c.addr);
+                Standing {
+                    addr: c.addr,
+                    first: c.first,
+                    total: c.failures + earlier as u32,
+                    need: match logged_in_before(c.addr) {
+                        true => NAME_AT_FAILURES,
+                        false => MIN_FAILURES,
+                    },
+                    earlier,
                 }
+            })
+            .collect();
+        let enough = |c: &Standing| c.total >= c.need;
+        let ripe = |c: &Standing| {
+            enough(c) && (c.first <= now - hold || c.earlier || c.total >= NAME_AT_FAILURES)
         };
-        // An earlier failure that left the ring is older than any hold.
-        let ripe = |c: &Count| {
-            enough(c)
-                && (c.first <= now - hold || failed_before(c.addr) || total(c) >= NAME_AT_FAILURES)
-        };
-        let named = |keep: &dyn Fn(&Count) -> bool| -> Vec<u128> {
-            (taking_part.iter())
+        let named = |keep: &dyn Fn(&Standing) -> bool| -> Vec<u128> {
+            (standing.iter())
                 .filter(|c| keep(c))
                 .map(|c| c.addr)
                 .collect()
@@ -433,17 +451,17 @@ impl RouteState {
             // the rest are named as they ripen.
             let early = FIRST_HOLD_SECS.min(hold);
             addrs =
-                named(&|c: &Count| enough(c) && (c.first <= now - early || total(c) >= MISTYPES));
+                named(&|c: &Standing| enough(c) && (c.first <= now - early || c.total >= MISTYPES));
             if addrs.is_empty() {
                 addrs = named(&enough);
             }
             if addrs.is_empty() {
-                addrs = named(&|_: &Count| true);
+                addrs = named(&|_: &Standing| true);
             }
         }
         // Those short of failures ripen only with another failure, which
         // looks at the burst anyway.
-        self.pending_at = (taking_part.iter())
+        self.pending_at = (standing.iter())
             .filter(|c| enough(c) && !ripe(c))
             .map(|c| c.first.saturating_add(hold))
             .min();
